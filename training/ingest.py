@@ -1,0 +1,305 @@
+"""Ingest and validate import-format data.
+
+Every row that breaks the contract goes to a quarantine file with its reason and is counted in
+the report; nothing is silently dropped and no bad row stops the run. Validation is vectorised
+with pandas, one batch of events at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from models import schemas
+from models.pii import normalize_email, normalize_loyalty_id, normalize_phone
+
+SKU_EVENT_TYPES = frozenset(schemas.EVENT_TYPES) - {"search", "email_send"}
+QUANTITY_EVENT_TYPES = frozenset({"purchase", "return", "add_to_cart"})
+
+
+class DataError(ValueError):
+    """The data directory cannot be trained on at all (a required table is missing or unreadable)."""
+
+
+@dataclass
+class IngestResult:
+    products: pd.DataFrame
+    stores: pd.DataFrame
+    inventory: pd.DataFrame
+    customers: pd.DataFrame
+    unsubscribes: pd.DataFrame
+    events: pd.DataFrame
+    queries: pd.DataFrame | None
+    judgments: pd.DataFrame | None
+    input_files: list[Path]
+    quarantine_counts: Counter = field(default_factory=Counter)
+
+    def report(self) -> dict:
+        by_table: dict[str, dict[str, int]] = {}
+        for (table, reason), n in sorted(self.quarantine_counts.items()):
+            by_table.setdefault(table, {})[reason] = int(n)
+        return {
+            "rows": {
+                "products": len(self.products),
+                "stores": len(self.stores),
+                "inventory": len(self.inventory),
+                "customers": len(self.customers),
+                "unsubscribes": len(self.unsubscribes),
+                "events": len(self.events),
+            },
+            "quarantined": by_table,
+            "quarantined_total": int(sum(self.quarantine_counts.values())),
+        }
+
+
+class Quarantine:
+    """Appends rejected rows, with table and reason, to one JSONL file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "w", encoding="utf-8")
+        self.counts: Counter = Counter()
+
+    def add(self, table: str, rows: pd.DataFrame, reason: str | pd.Series) -> None:
+        if rows.empty:
+            return
+        reasons = reason if isinstance(reason, pd.Series) else pd.Series(reason, index=rows.index)
+        records = rows.drop(columns=[c for c in rows.columns if c.startswith("_")], errors="ignore")
+        for (_, row), why in zip(records.iterrows(), reasons, strict=True):
+            payload = {k: (None if _isnull(v) else str(v)) for k, v in row.items()}
+            self._fh.write(json.dumps({"table": table, "reason": why, "row": payload}) + "\n")
+            self.counts[(table, why)] += 1
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _isnull(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT
+
+
+def read_table(data_dir: Path, name: str) -> pd.DataFrame | None:
+    """Read one import-format table as strings-or-native columns; ``None`` when absent."""
+    path = schemas.find_table_file(data_dir, name)
+    if path is None:
+        return None
+    try:
+        if path.suffix == ".csv":
+            table = pacsv.read_csv(
+                path,
+                convert_options=pacsv.ConvertOptions(
+                    column_types={c.name: c.type for c in schemas.TABLES[name].columns if c.type != schemas.TS}
+                ),
+            )
+        else:
+            table = pq.read_table(path)
+    except Exception as exc:  # noqa: BLE001 - any reader error is a user-facing data error
+        raise DataError(f"cannot read {path}: {exc}") from exc
+    df = table.to_pandas()
+    missing = [c for c in schemas.TABLES[name].required if c not in df.columns]
+    if missing:
+        raise DataError(f"{path} lacks required column(s) {missing}; see data_samples/README.md")
+    for col in schemas.TABLES[name].columns:
+        if col.name not in df.columns:
+            df[col.name] = None
+    return df
+
+
+def _missing_required(df: pd.DataFrame, spec: schemas.TableSpec) -> pd.Series:
+    """Reason per row for the first missing required field, '' when complete."""
+    reason = pd.Series("", index=df.index, dtype=object)
+    for name in spec.required:
+        empty = df[name].isna() | (df[name].astype(str).str.strip() == "")
+        reason = reason.where(~(empty & (reason == "")), f"missing {name}")
+    return reason
+
+
+def _split(df: pd.DataFrame, reason: pd.Series, table: str, quarantine: Quarantine) -> pd.DataFrame:
+    bad = reason != ""
+    quarantine.add(table, df[bad], reason[bad])
+    return df[~bad]
+
+
+def _validate_products(df: pd.DataFrame, q: Quarantine) -> pd.DataFrame:
+    reason = _missing_required(df, schemas.PRODUCTS)
+    price = pd.to_numeric(df["price"], errors="coerce")
+    reason = reason.where(~((reason == "") & (price.isna() | (price < 0))), "invalid price")
+    target_bad = df["target"].notna() & ~df["target"].isin(schemas.TARGETS)
+    reason = reason.where(~((reason == "") & target_bad), "unknown target")
+    dup = df["sku"].duplicated(keep="first")
+    reason = reason.where(~((reason == "") & dup), "duplicate sku")
+    df = _split(df, reason, "products", q).copy()
+    df["sku"] = df["sku"].astype(str)
+    df["price"] = pd.to_numeric(df["price"])
+    df["list_price"] = pd.to_numeric(df["list_price"], errors="coerce").fillna(df["price"])
+    defaults = {"available_store": True, "available_web": True, "available_app": True, "available_marketplace": False}
+    for col, default in defaults.items():
+        df[col] = df[col].map(_to_bool).fillna(default).astype(bool)
+    df["replenishment_days"] = pd.to_numeric(df["replenishment_days"], errors="coerce")
+    df["created_at"] = pd.to_datetime(df["created_at"], utc=True, errors="coerce")
+    for col in ("description", "brand", "color", "size", "material", "target"):
+        df[col] = df[col].where(df[col].notna(), None)
+    return df.reset_index(drop=True)
+
+
+def _to_bool(value: object) -> bool | None:
+    if _isnull(value):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in {"true", "1", "yes", "y", "t"}:
+        return True
+    if text in {"false", "0", "no", "n", "f"}:
+        return False
+    return None
+
+
+def _validate_simple(df: pd.DataFrame | None, spec: schemas.TableSpec, q: Quarantine) -> pd.DataFrame:
+    if df is None:
+        return pd.DataFrame({c.name: pd.Series(dtype=object) for c in spec.columns})
+    reason = _missing_required(df, spec)
+    if spec.key:
+        dup = df.duplicated(subset=list(spec.key), keep="first")
+        reason = reason.where(~((reason == "") & dup), f"duplicate {'/'.join(spec.key)}")
+    return _split(df, reason, spec.name, q).reset_index(drop=True)
+
+
+def _validate_customers(df: pd.DataFrame | None, q: Quarantine) -> pd.DataFrame:
+    df = _validate_simple(df, schemas.CUSTOMERS, q)
+    if df.empty:
+        return df
+    reason = pd.Series("", index=df.index, dtype=object)
+    has_any = df[["loyalty_id", "email", "phone"]].notna().any(axis=1)
+    reason = reason.where(has_any, "no identifier")
+    reason = reason.where(~((reason == "") & _malformed_ids(df)), "malformed identifier")
+    df = _split(df, reason, "customers", q).copy()
+    df["email_consent"] = df["email_consent"].map(_to_bool).fillna(False).astype(bool)
+    return df.reset_index(drop=True)
+
+
+def _malformed_ids(df: pd.DataFrame) -> pd.Series:
+    """An identifier that is present but does not normalise (e.g. 'bob@' or a 3-digit phone)."""
+    bad = pd.Series(False, index=df.index)
+    for col, norm in (("email", normalize_email), ("phone", normalize_phone), ("loyalty_id", normalize_loyalty_id)):
+        present = df[col].notna() & (df[col].astype(str).str.strip() != "")
+        if present.any():
+            normalized = df.loc[present, col].map(norm)
+            bad.loc[present] |= normalized.isna()
+    return bad
+
+
+def _validate_event_batch(
+    df: pd.DataFrame, skus: set[str], store_ids: set[str], seen_ids: set[str], q: Quarantine
+) -> pd.DataFrame:
+    reason = pd.Series("", index=df.index, dtype=object)
+    if "_error" in df.columns:
+        reason = reason.where(df["_error"].isna(), "invalid JSON")
+        df = df.assign(_raw_error=df["_error"])
+
+    def flag(mask: pd.Series, why: str) -> None:
+        nonlocal reason
+        reason = reason.where(~((reason == "") & mask), why)
+
+    for name in schemas.EVENTS.required:
+        flag(df[name].isna() | (df[name].astype(str).str.strip() == ""), f"missing {name}")
+    ts = pd.to_datetime(df["timestamp"], utc=True, errors="coerce", format="ISO8601")
+    flag(ts.isna(), "bad timestamp")
+    flag(~df["type"].isin(schemas.EVENT_TYPES), "unknown event type")
+    flag(~df["channel"].isin(schemas.CHANNELS), "unknown channel")
+    needs_sku = df["type"].isin(SKU_EVENT_TYPES)
+    flag(needs_sku & df["sku"].isna(), "missing sku")
+    flag(df["sku"].notna() & ~df["sku"].isin(skus), "unknown sku")
+    qty = pd.to_numeric(df["quantity"], errors="coerce")
+    qty_given = df["quantity"].notna()
+    flag(qty_given & (qty.isna() | (qty <= 0) | (qty != np.floor(qty))), "invalid quantity")
+    price = pd.to_numeric(df["price"], errors="coerce")
+    flag(df["price"].notna() & (price.isna() | (price < 0)), "invalid price")
+    if store_ids:
+        flag(df["store_id"].notna() & ~df["store_id"].isin(store_ids), "unknown store")
+    flag(_malformed_ids(df), "malformed identifier")
+    dup_in_batch = df["event_id"].duplicated(keep="first")
+    dup_seen = df["event_id"].isin(seen_ids)
+    flag(dup_in_batch | dup_seen, "duplicate event_id")
+
+    bad = reason != ""
+    q.add("events", df[bad].assign(_error=None), reason[bad])
+    good = df[~bad].copy()
+    seen_ids.update(good["event_id"].tolist())
+    good["timestamp"] = ts[~bad]
+    good["quantity"] = qty[~bad].fillna(1).astype(np.int64)
+    good["price"] = price[~bad]
+    return good.drop(columns=[c for c in good.columns if c.startswith("_")])
+
+
+def ingest(data_dir: Path, quarantine_path: Path, batch_size: int = 200_000) -> IngestResult:
+    """Read, validate and clean a data directory; rejected rows go to ``quarantine_path``."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"data directory {data_dir} does not exist")
+    for name in schemas.REQUIRED_TABLES:
+        if schemas.find_table_file(data_dir, name) is None:
+            raise DataError(f"{data_dir} has no {name} table (expected {name}.parquet/.csv, see data_samples/README.md)")
+    q = Quarantine(quarantine_path)
+    try:
+        products = _validate_products(read_table(data_dir, "products"), q)
+        stores = _validate_simple(read_table(data_dir, "stores"), schemas.STORES, q)
+        inventory = _validate_simple(read_table(data_dir, "inventory"), schemas.INVENTORY, q)
+        skus = set(products["sku"])
+        if not inventory.empty:
+            inventory = _split(
+                inventory,
+                pd.Series(np.where(inventory["sku"].isin(skus), "", "unknown sku"), index=inventory.index),
+                "inventory",
+                q,
+            ).reset_index(drop=True)
+            inventory["stock"] = pd.to_numeric(inventory["stock"], errors="coerce").fillna(0).clip(lower=0).astype(np.int64)
+        customers = _validate_customers(read_table(data_dir, "customers"), q)
+        unsubscribes = _validate_simple(read_table(data_dir, "unsubscribes"), schemas.UNSUBSCRIBES, q)
+        events = _ingest_events(data_dir, skus, set(stores["store_id"].astype(str)), q, batch_size)
+        queries = read_table(data_dir, "queries")
+        judgments = read_table(data_dir, "judgments")
+    finally:
+        q.close()
+    inputs = [p for name in schemas.TABLES if (p := schemas.find_table_file(data_dir, name)) is not None]
+    return IngestResult(
+        products=products,
+        stores=stores,
+        inventory=inventory,
+        customers=customers,
+        unsubscribes=unsubscribes,
+        events=events,
+        queries=queries,
+        judgments=judgments,
+        input_files=inputs,
+        quarantine_counts=q.counts,
+    )
+
+
+def _ingest_events(
+    data_dir: Path, skus: set[str], store_ids: set[str], q: Quarantine, batch_size: int
+) -> pd.DataFrame:
+    path = schemas.find_table_file(data_dir, "events")
+    seen: set[str] = set()
+    parts = []
+    with tqdm(desc="ingest events", unit=" events", unit_scale=True) as bar:
+        for batch in schemas.iter_event_batches(path, batch_size=batch_size):
+            df = batch.to_pandas()
+            for col in (c.name for c in schemas.EVENTS.columns):
+                if col not in df.columns:
+                    df[col] = None
+            parts.append(_validate_event_batch(df, skus, store_ids, seen, q))
+            bar.update(len(df))
+    events = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[c.name for c in schemas.EVENTS.columns])
+    for col in ("type", "channel"):
+        events[col] = events[col].astype("category")
+    return events.sort_values("timestamp", kind="stable").reset_index(drop=True)

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     bpr_learning_rate: float = 0.05
     bpr_iterations: int = 100
     ease_l2: float = 250.0
+    ease_max_items: int = Field(30_000, description="EASE refuses larger catalogs (dense items x items)")
+    bpr_regularization: float = 0.01
+    knn_neighbors: int = Field(100, description="item-kNN: neighbours kept per item")
+    knn_shrink: float = Field(10.0, description="item-kNN: cosine shrinkage against rare co-occurrences")
+    recs_threads: int = Field(2, description="threads for implicit ALS/BPR (fixed for determinism)")
     half_life_days: float = 60.0
     trending_half_life_days: float = 7.0
     weight_purchase: float = 4.0
@@ -54,6 +59,13 @@ class Settings(BaseSettings):
     exact_index_max_items: int = Field(50_000, description="above this, FAISS uses HNSW")
     hnsw_m: int = 32
     hnsw_ef_search: int = 128
+    hnsw_ef_construction: int = 200
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    bm25_stemming: bool = Field(True, description="Snowball English stemming for BM25 tokens")
+    rrf_k: int = Field(60, description="reciprocal rank fusion constant")
+    search_candidates: int = Field(100, description="candidates per retriever before fusion")
+    cache_dir: Path = Field(Path("var/cache"), description="Embedding cache for eval-search re-runs.")
 
     # --- service -----------------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -61,6 +73,10 @@ class Settings(BaseSettings):
     max_query_chars: int = 256
     max_k: int = 100
     default_k: int = 20
+    event_store_path: Path = Field(Path("var/events.sqlite3"), description="SQLite (WAL) live event store.")
+    event_store_synchronous: str = Field(
+        "NORMAL", description="NORMAL survives a process crash; FULL also survives power loss (fsync per batch)"
+    )
 
     # --- salts -------------------------------------------------------------------------------
     pii_salt: str = Field(

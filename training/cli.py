@@ -6,6 +6,8 @@ Each subcommand parses settings at the entry point and calls one function of the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from models.config import Settings
@@ -22,6 +24,109 @@ app = typer.Typer(
 def settings() -> Settings:
     """Settings from the environment (``OMNIRANK_*``); the only place they are parsed."""
     return Settings()
+
+
+
+@app.command("eval-recs")
+def eval_recs(
+    interactions: Path = typer.Option(
+        None, "--interactions", help="CSV/Parquet with user_id, item_id, timestamp[, quantity, basket_id, channel, type]."
+    ),
+    online_retail: Path = typer.Option(
+        None, "--online-retail", help="UCI Online Retail II file; converted with the project's adapter first."
+    ),
+    items: Path = typer.Option(None, "--items", help="Optional catalog CSV/Parquet (item_id or sku column)."),
+    out: Path = typer.Option(None, "--out", help="Write the metrics as JSON here."),
+    split: float = typer.Option(0.8, "--split", help="Share of the time span used for training."),
+    k: int = typer.Option(20, "--k", help="Cutoff for Recall@k and NDCG@k."),
+) -> None:
+    """Compare recommenders (popularity, item-kNN, ALS, BPR, EASE, omnirank blend) on a temporal split."""
+    from training.eval_recs import eval_recs_command
+
+    try:
+        eval_recs_command(settings(), interactions, online_retail, items, out, split, k)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+
+
+@app.command("eval-search")
+def eval_search(
+    products: Path = typer.Option(..., "--products", help="CSV: product_id, title[, description, brand, category, attributes]."),
+    queries: Path = typer.Option(..., "--queries", help="CSV: query_id, query."),
+    judgments: Path = typer.Option(
+        ..., "--judgments", help="CSV: query_id, product_id, relevance (numeric, or WANDS Exact/Partial/Irrelevant)."
+    ),
+    out: Path = typer.Option(None, "--out", help="Write the metrics as JSON here."),
+    relevance_min: float = typer.Option(
+        None, "--relevance-min", help="Numeric relevance meaning 'irrelevant': gain = relevance - this (default: observed minimum)."
+    ),
+    folds: int = typer.Option(5, "--folds", help="Folds (by query) for tuning the omnirank fusion weights."),
+    limit_queries: int = typer.Option(None, "--limit-queries", help="Evaluate a seeded random sample of N queries."),
+) -> None:
+    """Compare BM25, dense, hybrid RRF and tuned omnirank fusion on judged queries (NDCG@10, MRR, recall)."""
+    import json
+
+    from training.eval_search import EvalInputError, print_report, run_eval_search
+
+    try:
+        report = run_eval_search(products, queries, judgments, settings(), relevance_min, folds, limit_queries)
+    except EvalInputError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    print_report(report)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        typer.echo(f"wrote {out}")
+
+
+@app.command("train")
+def train(
+    data: Path = typer.Option(Path("data_samples"), "--data", help="Directory in the import format (see data_samples/README.md)."),
+    out: Path = typer.Option(None, "--out", help="Bundles directory; the new version is published under it and 'latest' moves to it."),
+    finetune: bool = typer.Option(False, "--finetune/--no-finetune", help="Fine-tune the encoder on the search logs (kept only if it wins)."),
+    evaluate: bool = typer.Option(True, "--evaluate/--no-evaluate", help="Evaluate search and recommendations on a temporal split."),
+) -> None:
+    """Run the whole offline pipeline and publish one versioned, checksummed bundle."""
+    from models.bundle import BundleError
+    from training.ingest import DataError
+    from training.pipeline import train as run_pipeline
+
+    cfg = settings()
+    try:
+        run_pipeline(data, out or cfg.bundles_dir, cfg, evaluate=evaluate, finetune=finetune)
+    except (DataError, BundleError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+
+
+@app.command("evaluate")
+def evaluate(
+    bundle: Path = typer.Option(None, "--bundle", help="Bundle version dir or bundles dir (default: settings bundles_dir)."),
+    data: Path = typer.Option(Path("data_samples"), "--data", help="Directory with queries.parquet and judgments.parquet."),
+    out: Path = typer.Option(None, "--out", help="Write the search metrics as JSON here."),
+) -> None:
+    """Re-run the search evaluation of a published bundle on labelled queries."""
+    import json
+
+    from models.bundle import Bundle, BundleError
+    from training.evaluate import evaluate_search
+    from training.ingest import read_table
+
+    cfg = settings()
+    try:
+        b = Bundle.open(bundle or cfg.bundles_dir, verify=True)
+    except BundleError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    queries, judgments = read_table(data, "queries"), read_table(data, "judgments")
+    if queries is None or judgments is None:
+        typer.echo(f"error: {data} has no queries/judgments tables", err=True)
+        raise typer.Exit(code=2)
+    report = evaluate_search(b.path, queries, judgments, cfg)
+    typer.echo(json.dumps(report["methods"], indent=2))
+    if out is not None:
+        out.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

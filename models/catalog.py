@@ -1,0 +1,94 @@
+"""The catalog as every model sees it: a fixed item index, attributes, availability and stock.
+
+Row ``i`` of every item-indexed artifact in a bundle (embeddings, factors, co-purchase) is the
+product at position ``i`` here, so one integer index flows through search, recommendations and
+batch jobs, and store/channel filters are boolean masks over it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.schemas import SALES_CHANNELS
+
+PRODUCTS_FILE = "products.parquet"
+STOCK_FILE = "stock.npz"
+
+
+def top_category(path: object) -> str:
+    return str(path).split(">")[0].strip() if isinstance(path, str) and path else ""
+
+
+@dataclass
+class Catalog:
+    products: pd.DataFrame
+    store_ids: list[str]
+    stock: np.ndarray  # (n_stores, n_items) int32 units on hand
+    sku_index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.products = self.products.reset_index(drop=True)
+        if "top_category" not in self.products.columns:
+            self.products["top_category"] = self.products["category"].map(top_category)
+        self.sku_index = {sku: i for i, sku in enumerate(self.products["sku"].tolist())}
+        self._store_pos = {s: i for i, s in enumerate(self.store_ids)}
+        self.skus = self.products["sku"].to_numpy(dtype=object)
+        self.prices = self.products["price"].to_numpy(dtype=np.float64)
+        self._available = {
+            ch: self.products[f"available_{ch}"].to_numpy(dtype=bool)
+            if f"available_{ch}" in self.products.columns
+            else np.ones(len(self.products), dtype=bool)
+            for ch in SALES_CHANNELS
+        }
+
+    @classmethod
+    def build(cls, products: pd.DataFrame, inventory: pd.DataFrame, store_ids: list[str]) -> Catalog:
+        products = products.reset_index(drop=True)
+        store_ids = sorted(set(map(str, store_ids)) | set(inventory["store_id"].astype(str)))
+        stock = np.zeros((len(store_ids), len(products)), dtype=np.int32)
+        if not inventory.empty:
+            sku_pos = pd.Index(products["sku"]).get_indexer(inventory["sku"])
+            store_pos = pd.Index(store_ids).get_indexer(inventory["store_id"].astype(str))
+            ok = (sku_pos >= 0) & (store_pos >= 0)
+            np.add.at(stock, (store_pos[ok], sku_pos[ok]), inventory["stock"].to_numpy(dtype=np.int32)[ok])
+        return cls(products, store_ids, stock)
+
+    def __len__(self) -> int:
+        return len(self.products)
+
+    def has_store(self, store_id: str) -> bool:
+        return store_id in self._store_pos
+
+    def in_stock(self, store_id: str) -> np.ndarray:
+        """Boolean mask of items with stock > 0 in ``store_id`` (sold in stores at all)."""
+        if store_id not in self._store_pos:
+            raise KeyError(store_id)
+        return (self.stock[self._store_pos[store_id]] > 0) & self._available["store"]
+
+    def stock_in(self, store_id: str, items: np.ndarray) -> np.ndarray:
+        return self.stock[self._store_pos[store_id], items]
+
+    def available(self, channel: str) -> np.ndarray:
+        """Mask of items sold in ``channel``; email and unknown channels mean the web shop."""
+        return self._available.get(channel, self._available["web"])
+
+    def indices(self, skus: list[str]) -> np.ndarray:
+        """Item indices of ``skus``, -1 for unknown ones."""
+        return np.array([self.sku_index.get(s, -1) for s in skus], dtype=np.int64)
+
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        self.products.to_parquet(directory / PRODUCTS_FILE, index=False)
+        np.savez_compressed(directory / STOCK_FILE, stock=self.stock, store_ids=np.array(self.store_ids, dtype=str))
+
+    @classmethod
+    def load(cls, directory: Path) -> Catalog:
+        directory = Path(directory)
+        products = pd.read_parquet(directory / PRODUCTS_FILE)
+        with np.load(directory / STOCK_FILE) as z:
+            stock, store_ids = z["stock"], [str(s) for s in z["store_ids"]]
+        return cls(products, store_ids, stock)

@@ -1,0 +1,163 @@
+"""A weighted blend of several recommenders, weights tuned on a validation split.
+
+Each component's scores are min-max normalised per user before weighting, so ALS dot products,
+EASE weights and popularity counts can be added. Weights are chosen by coordinate-wise grid
+search on Recall@20 of a validation split the caller carves from the training period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from tqdm.auto import tqdm
+
+from models.metrics import recall_at_k
+from models.recommenders.base import Recommender, as_csr, top_n
+
+DEFAULT_COMPONENTS = ("repeat_buy", "popularity", "item_knn", "als", "ease")
+DEFAULT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0)
+
+
+def _normalise(scores: np.ndarray) -> np.ndarray:
+    lo = scores.min(axis=1, keepdims=True)
+    span = scores.max(axis=1, keepdims=True) - lo
+    return (scores - lo) / np.where(span > 0, span, 1.0)
+
+
+class BlendRecommender(Recommender):
+    """Weighted sum of normalised component scores."""
+
+    name = "blend"
+
+    def __init__(
+        self,
+        components: Sequence[str] = DEFAULT_COMPONENTS,
+        component_params: Mapping[str, Mapping[str, Any]] | None = None,
+        weights: Mapping[str, float] | None = None,
+    ) -> None:
+        self.components = tuple(components)
+        self.component_params = {k: dict(v) for k, v in (component_params or {}).items()}
+        self.weights = dict(weights) if weights else {c: 1.0 for c in self.components}
+        self.models_: dict[str, Recommender] = {}
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "components": list(self.components),
+            "component_params": self.component_params,
+            "weights": self.weights,
+        }
+
+    def _build(self, name: str) -> Recommender:
+        from models.recommenders.registry import RECOMMENDERS
+
+        if name not in RECOMMENDERS or name == self.name:
+            raise ValueError(f"unknown blend component {name!r}; known: {sorted(RECOMMENDERS)}")
+        return RECOMMENDERS[name](**self.component_params.get(name, {}))
+
+    def fit(self, user_items: sp.csr_matrix) -> BlendRecommender:
+        user_items = as_csr(user_items)
+        self.n_users_, self.n_items_ = user_items.shape
+        self.models_ = {}
+        for name in tqdm(self.components, desc="blend components", leave=False, disable=None):
+            self.models_[name] = self._build(name).fit(user_items)
+        return self
+
+    def use_fitted(self, models: Mapping[str, Recommender]) -> BlendRecommender:
+        """Adopt already fitted components (same item index) instead of fitting them again."""
+        missing = set(self.components) - set(models)
+        if missing:
+            raise ValueError(f"missing fitted components: {sorted(missing)}")
+        self.models_ = {c: models[c] for c in self.components}
+        first = self.models_[self.components[0]]
+        self.n_users_, self.n_items_ = first.n_users_, first.n_items_
+        return self
+
+    def _block_size(self) -> int:
+        return max(1, super()._block_size() // max(1, len(self.components)))
+
+    def _component_scores(self, userids: np.ndarray, user_items: sp.csr_matrix) -> dict[str, np.ndarray]:
+        return {
+            c: _normalise(np.asarray(m._score(userids, user_items), dtype=np.float32))
+            for c, m in self.models_.items()
+        }
+
+    def _score(self, userids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        parts = self._component_scores(userids, user_items)
+        out = np.zeros((len(userids), self.n_items_), dtype=np.float32)
+        for c, s in parts.items():
+            out += np.float32(self.weights.get(c, 0.0)) * s
+        return out
+
+    def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(itemids), self.n_items_), dtype=np.float32)
+        for c, m in self.models_.items():
+            out += np.float32(self.weights.get(c, 0.0)) * _normalise(np.asarray(m._item_scores(itemids)))
+        return out
+
+    def fit_weights(
+        self,
+        userids: np.ndarray,
+        user_items: sp.csr_matrix,
+        truth: Sequence[set[int]],
+        k: int = 20,
+        filter_already_liked_items: bool = True,
+        grid: Sequence[float] = DEFAULT_GRID,
+        rounds: int = 2,
+        max_users: int = 2000,
+        seed: int = 42,
+    ) -> dict[str, float]:
+        """Coordinate-wise grid search of the weights maximising mean Recall@k on validation users.
+
+        ``user_items`` are the validation users' histories (rows aligned with ``userids``) and
+        ``truth`` their held-out items. Components must be fitted on data before the validation
+        period only. Returns and sets ``weights``.
+        """
+        user_items = as_csr(user_items)
+        if len(userids) > max_users:
+            pick = np.sort(np.random.default_rng(seed).choice(len(userids), max_users, replace=False))
+            userids, user_items, truth = userids[pick], user_items[pick], [truth[i] for i in pick]
+        parts = self._component_scores(np.asarray(userids), user_items)
+        mask = None
+        if filter_already_liked_items:
+            mask = (np.repeat(np.arange(len(userids)), np.diff(user_items.indptr)), user_items.indices)
+
+        def score(weights: Mapping[str, float]) -> float:
+            total = np.zeros((len(userids), self.n_items_), dtype=np.float32)
+            for c, s in parts.items():
+                if weights[c]:
+                    total += np.float32(weights[c]) * s
+            if mask is not None:
+                total[mask] = -np.inf
+            ids, _ = top_n(total, k)
+            return float(np.mean([recall_at_k(list(r), t, k) for r, t in zip(ids, truth, strict=True)]))
+
+        best = {c: 1.0 for c in self.components}
+        best_value = score(best)
+        for _ in range(rounds):
+            improved = False
+            for c in self.components:
+                for value in grid:
+                    trial = {**best, c: float(value)}
+                    if trial == best or not any(trial.values()):
+                        continue
+                    v = score(trial)
+                    if v > best_value + 1e-9:
+                        best, best_value, improved = trial, v, True
+            if not improved:
+                break
+        self.weights = best
+        self.validation_recall_ = best_value
+        return best
+
+    def save(self, directory: str | Path) -> Path:
+        d = super().save(directory)
+        for c, m in self.models_.items():
+            m.save(d / c)
+        return d
+
+    def _after_load(self, directory: Path) -> None:
+        self.models_ = {c: Recommender.load(directory / c) for c in self.components}

@@ -1,0 +1,168 @@
+"""Matrix-factorisation recommenders wrapping ``implicit`` (ALS and BPR) on the CPU.
+
+Thread count and seed are fixed so two runs on the same data give the same factors. Users not
+seen in ``fit`` (userid -1 or out of range, e.g. a shopper who just acted) are folded in from
+their history row by one weighted least-squares step against the fixed item factors, the ALS
+user update (``recalculate_user``) done in numpy so a loaded model needs no implicit object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from models.recommenders.base import Recommender, as_csr
+
+
+class _FactorRecommender(Recommender):
+    state_attrs = ("user_factors_", "item_factors_")
+    user_factors_: np.ndarray
+    item_factors_: np.ndarray
+
+    fold_in_alpha: float = 1.0
+    fold_in_regularization: float = 0.01
+
+    def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
+        """ALS user step: (Y'Y + Y'(C-I)Y + reg I) x = Y'C p, confidence C = alpha * weight."""
+        y = self.item_factors_.astype(np.float64)
+        yty = y.T @ y
+        reg = self.fold_in_regularization * np.eye(y.shape[1])
+        out = np.zeros((user_items.shape[0], y.shape[1]), dtype=np.float32)
+        for row in range(user_items.shape[0]):
+            lo, hi = user_items.indptr[row], user_items.indptr[row + 1]
+            if lo == hi:
+                continue
+            idx = user_items.indices[lo:hi]
+            conf = self.fold_in_alpha * user_items.data[lo:hi].astype(np.float64)
+            yu = y[idx]
+            a = yty + (yu.T * (conf - 1.0)) @ yu + reg
+            out[row] = np.linalg.solve(a, yu.T @ conf)
+        return out
+
+    def _user_vectors(self, userids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        known = (userids >= 0) & (userids < self.n_users_)
+        vecs = np.empty((len(userids), self.item_factors_.shape[1]), dtype=np.float32)
+        vecs[known] = self.user_factors_[userids[known]]
+        if (~known).any():
+            vecs[~known] = self._fold_in(user_items[np.flatnonzero(~known)])
+        return vecs
+
+    def _score(self, userids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        return self._user_vectors(userids, user_items) @ self.item_factors_.T
+
+    def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
+        y = self.item_factors_
+        norms = np.linalg.norm(y, axis=1) + 1e-9
+        return (y[itemids] / norms[itemids, None]) @ (y / norms[:, None]).T
+
+    def _store(self, model: Any, n_users: int, n_items: int) -> None:
+        self.n_users_, self.n_items_ = n_users, n_items
+        self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
+        self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+
+
+class ALSRecommender(_FactorRecommender):
+    """Implicit ALS (Hu, Koren, Volinsky 2008): confidence-weighted factorisation."""
+
+    name = "als"
+
+    def __init__(
+        self,
+        factors: int = 64,
+        regularization: float = 0.05,
+        alpha: float = 20.0,
+        iterations: int = 15,
+        random_state: int = 42,
+        num_threads: int = 2,
+    ) -> None:
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.random_state = random_state
+        self.num_threads = num_threads
+        self.fold_in_alpha = alpha
+        self.fold_in_regularization = regularization
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "factors": self.factors,
+            "regularization": self.regularization,
+            "alpha": self.alpha,
+            "iterations": self.iterations,
+            "random_state": self.random_state,
+            "num_threads": self.num_threads,
+        }
+
+    def fit(self, user_items: sp.csr_matrix) -> ALSRecommender:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        user_items = as_csr(user_items)
+        model = AlternatingLeastSquares(
+            factors=self.factors,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            iterations=self.iterations,
+            random_state=self.random_state,
+            num_threads=self.num_threads,
+        )
+        model.fit(user_items, show_progress=False)
+        self._store(model, *user_items.shape)
+        return self
+
+
+class BPRRecommender(_FactorRecommender):
+    """Bayesian Personalised Ranking (Rendle 2009): pairwise ranking loss with SGD.
+
+    Unseen users are folded in with the same least-squares step on BPR's item factors (the last
+    factor is implicit's item bias, whose user weight the solve learns too): an approximation,
+    but one that needs no SGD at request time.
+    """
+
+    name = "bpr"
+
+    def __init__(
+        self,
+        factors: int = 64,
+        learning_rate: float = 0.05,
+        regularization: float = 0.01,
+        iterations: int = 100,
+        random_state: int = 42,
+        num_threads: int = 2,
+    ) -> None:
+        self.factors = factors
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.iterations = iterations
+        self.random_state = random_state
+        self.num_threads = num_threads
+        self.fold_in_alpha = 1.0
+        self.fold_in_regularization = max(regularization, 0.01)
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "factors": self.factors,
+            "learning_rate": self.learning_rate,
+            "regularization": self.regularization,
+            "iterations": self.iterations,
+            "random_state": self.random_state,
+            "num_threads": self.num_threads,
+        }
+
+    def fit(self, user_items: sp.csr_matrix) -> BPRRecommender:
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        user_items = as_csr(user_items)
+        model = BayesianPersonalizedRanking(
+            factors=self.factors,
+            learning_rate=self.learning_rate,
+            regularization=self.regularization,
+            iterations=self.iterations,
+            random_state=self.random_state,
+            num_threads=self.num_threads,
+        )
+        model.fit(user_items, show_progress=False)
+        self._store(model, *user_items.shape)
+        return self

@@ -1,0 +1,171 @@
+"""Memory-based recommenders: popularity, repeat-buy, item-kNN and EASE.
+
+They score a user straight from their history row, so a user who just acted (or one never seen in
+``fit``) is scored exactly like a fitted one: no fold-in needed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from tqdm.auto import tqdm
+
+from models.recommenders.base import BLOCK_CELLS, Recommender, as_csr
+
+
+def _popularity(user_items: sp.csr_matrix) -> np.ndarray:
+    """Distinct users per item: robust to a few bulk buyers inflating confidence sums."""
+    return np.bincount(user_items.indices, minlength=user_items.shape[1]).astype(np.float32)
+
+
+class PopularityRecommender(Recommender):
+    """Most-bought items first: the baseline every other model has to beat."""
+
+    name = "popularity"
+    state_attrs = ("item_popularity_",)
+
+    def fit(self, user_items: sp.csr_matrix) -> PopularityRecommender:
+        user_items = as_csr(user_items)
+        self.n_users_, self.n_items_ = user_items.shape
+        self.item_popularity_ = _popularity(user_items)
+        return self
+
+    def _score(self, userids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        return np.broadcast_to(self.item_popularity_, (len(userids), self.n_items_))
+
+    def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.item_popularity_, (len(itemids), self.n_items_))
+
+
+class RepeatBuyRecommender(Recommender):
+    """The user's own past items, by decayed frequency, then popular items.
+
+    For replenishment retail (shops re-ordering stock) the best next basket is mostly last
+    baskets; the confidence matrix already carries frequency and recency decay, so the user's row
+    is the score. Popularity, scaled below any owned item, fills the rest of the list.
+    """
+
+    name = "repeat_buy"
+    state_attrs = ("item_popularity_",)
+
+    def __init__(self, popularity_weight: float = 1e-3) -> None:
+        self.popularity_weight = popularity_weight
+
+    def get_params(self) -> dict[str, Any]:
+        return {"popularity_weight": self.popularity_weight}
+
+    def fit(self, user_items: sp.csr_matrix) -> RepeatBuyRecommender:
+        user_items = as_csr(user_items)
+        self.n_users_, self.n_items_ = user_items.shape
+        pop = _popularity(user_items)
+        self.item_popularity_ = pop / max(float(pop.max()), 1.0)
+        return self
+
+    def _score(self, userids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        return user_items.toarray() + self.popularity_weight * self.item_popularity_
+
+    def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.item_popularity_, (len(itemids), self.n_items_))
+
+
+def _prepare(user_items: sp.csr_matrix, binary: bool) -> sp.csr_matrix:
+    x = as_csr(user_items)
+    if binary:
+        x = x.copy()
+        x.data[:] = 1.0
+    return x
+
+
+class ItemKNNRecommender(Recommender):
+    """Cosine item-item neighbours on the interaction matrix, top-k kept sparse.
+
+    ``shrink`` damps similarities backed by few co-occurrences (long-tail noise).
+    """
+
+    name = "item_knn"
+    state_attrs = ("similarity_",)
+
+    def __init__(self, neighbors: int = 100, shrink: float = 10.0, binary: bool = True) -> None:
+        self.neighbors = neighbors
+        self.shrink = shrink
+        self.binary = binary
+
+    def get_params(self) -> dict[str, Any]:
+        return {"neighbors": self.neighbors, "shrink": self.shrink, "binary": self.binary}
+
+    def fit(self, user_items: sp.csr_matrix) -> ItemKNNRecommender:
+        x = _prepare(user_items, self.binary)
+        self.n_users_, self.n_items_ = x.shape
+        xt = x.T.tocsr()
+        norms = np.sqrt(np.asarray(xt.multiply(xt).sum(axis=1)).ravel()).astype(np.float32)
+        k = min(self.neighbors, max(self.n_items_ - 1, 1))
+        step = max(1, BLOCK_CELLS // max(1, self.n_items_))
+        rows, cols, vals = [], [], []
+        for start in tqdm(range(0, self.n_items_, step), desc="item-kNN", leave=False, disable=None):
+            stop = min(start + step, self.n_items_)
+            co = (xt[start:stop] @ x).toarray()
+            sim = co / (np.outer(norms[start:stop], norms) + self.shrink + 1e-9)
+            sim[np.arange(stop - start), np.arange(start, stop)] = 0.0
+            top = np.argpartition(-sim, k - 1, axis=1)[:, :k] if k < self.n_items_ else None
+            if top is None:
+                top = np.broadcast_to(np.arange(self.n_items_), sim.shape)
+            top_vals = np.take_along_axis(sim, top, axis=1)
+            keep = top_vals > 0
+            rows.append(np.repeat(np.arange(start, stop), keep.sum(axis=1)))
+            cols.append(top[keep])
+            vals.append(top_vals[keep])
+        self.similarity_ = sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(self.n_items_, self.n_items_),
+            dtype=np.float32,
+        )
+        return self
+
+    def _score(self, userids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        return (_prepare(user_items, self.binary) @ self.similarity_).toarray()
+
+    def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
+        return self.similarity_[itemids].toarray()
+
+
+class EASERecommender(Recommender):
+    """EASE (Steck 2019): closed-form item-item weights B = I - P / diag(P), P = (X'X + l2 I)^-1.
+
+    Dense items x items, so it refuses catalogs above ``max_items`` instead of exhausting memory.
+    """
+
+    name = "ease"
+    state_attrs = ("weights_",)
+
+    def __init__(self, l2: float = 250.0, max_items: int = 30_000, binary: bool = True) -> None:
+        self.l2 = l2
+        self.max_items = max_items
+        self.binary = binary
+
+    def get_params(self) -> dict[str, Any]:
+        return {"l2": self.l2, "max_items": self.max_items, "binary": self.binary}
+
+    def fit(self, user_items: sp.csr_matrix) -> EASERecommender:
+        x = _prepare(user_items, self.binary)
+        self.n_users_, self.n_items_ = x.shape
+        if self.n_items_ > self.max_items:
+            raise ValueError(
+                f"EASE needs a dense {self.n_items_} x {self.n_items_} matrix; the catalog has more than "
+                f"max_items={self.max_items} items (raise OMNIRANK_EASE_MAX_ITEMS if memory allows, "
+                "or use item_knn / als)"
+            )
+        gram = (x.T @ x).toarray().astype(np.float64)
+        gram[np.diag_indices_from(gram)] += self.l2
+        p = np.linalg.inv(gram)
+        b = -p / np.diag(p)
+        np.fill_diagonal(b, 0.0)
+        self.weights_ = b.astype(np.float32)
+        return self
+
+    def _score(self, userids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(_prepare(user_items, self.binary) @ self.weights_)
+
+    def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
+        return self.weights_[itemids]

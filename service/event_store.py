@@ -1,0 +1,359 @@
+"""Durable, idempotent store of the live events the service receives (``POST /v1/events``).
+
+Why SQLite in WAL mode: the service must not answer 202 before an event is on disk, and it must
+read a customer's latest events on the recommendation path without a server to operate. WAL lets
+readers run while one writer commits, and a commit is a single append to the ``-wal`` file.
+
+Durability choice (``synchronous``):
+
+* ``NORMAL`` (default): in WAL mode a committed transaction is in the WAL file (written through the
+  OS page cache) before ``append`` returns, so it survives a crash or ``kill -9`` of the service
+  process. A power loss or kernel panic may lose the last transactions, never corrupt the file.
+* ``FULL``: also fsyncs the WAL on every commit, so acknowledged events survive power loss, at the
+  cost of one fsync per batch (pick it when the events are the system of record).
+
+Idempotency: ``event_id`` is the primary key; a replayed id is ignored and reported as a duplicate,
+so a client may retry a batch after a timeout without double-counting a purchase.
+
+No raw PII reaches this module: the router resolves an identifier to a customer id or to the keyed
+hash from :func:`models.pii.identifier_key` before calling :meth:`EventStore.append`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from models.schemas import CHANNELS, EVENT_TYPES
+
+SCHEMA_VERSION = 1
+SYNCHRONOUS_MODES = ("NORMAL", "FULL")
+_MAX_PARAMS = 900  # below SQLite's historical 999 host-parameter limit
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id     TEXT PRIMARY KEY,
+    customer_key TEXT NOT NULL,
+    type         TEXT NOT NULL,
+    ts           REAL NOT NULL,
+    channel      TEXT NOT NULL,
+    sku          TEXT,
+    store_id     TEXT,
+    quantity     INTEGER NOT NULL DEFAULT 1,
+    price        REAL,
+    received_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_customer_ts ON events (customer_key, ts, event_id);
+CREATE INDEX IF NOT EXISTS events_received_at ON events (received_at, event_id);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts, event_id);
+"""
+_COLUMNS = "event_id, customer_key, type, ts, channel, sku, store_id, quantity, price, received_at"
+
+
+def _to_unix(value: datetime | float) -> float:
+    """Seconds since the epoch; naive datetimes are taken as UTC, as the import format does."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.timestamp()
+    return float(value)
+
+
+def _from_unix(value: float) -> datetime:
+    return datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One live interaction keyed by a resolved customer (never by a raw identifier).
+
+    ``received_at`` is set by the store at append time; leave it ``None`` when appending.
+    """
+
+    event_id: str
+    customer_key: str
+    type: str
+    timestamp: datetime
+    channel: str
+    sku: str | None = None
+    store_id: str | None = None
+    quantity: int = 1
+    price: float | None = None
+    received_at: datetime | None = None
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the event and the field, so a 422 can say what is wrong."""
+        where = f"event {self.event_id!r}"
+        if not isinstance(self.event_id, str) or not self.event_id.strip():
+            raise ValueError("event_id must be a non-empty string")
+        if not isinstance(self.customer_key, str) or not self.customer_key.strip():
+            raise ValueError(f"{where}: customer_key must be a non-empty string")
+        if "@" in self.customer_key:
+            raise ValueError(
+                f"{where}: customer_key looks like a raw email; hash it with models.pii.identifier_key"
+            )
+        if self.type not in EVENT_TYPES:
+            raise ValueError(f"{where}: type {self.type!r} is not one of {EVENT_TYPES}")
+        if self.channel not in CHANNELS:
+            raise ValueError(f"{where}: channel {self.channel!r} is not one of {CHANNELS}")
+        if not isinstance(self.timestamp, datetime):
+            raise ValueError(f"{where}: timestamp must be a datetime, got {type(self.timestamp).__name__}")
+        if isinstance(self.quantity, bool) or not isinstance(self.quantity, int) or self.quantity <= 0:
+            raise ValueError(f"{where}: quantity must be a positive integer, got {self.quantity!r}")
+        if self.price is not None and not (self.price >= 0):  # also rejects NaN
+            raise ValueError(f"{where}: price must be >= 0, got {self.price!r}")
+
+    def _row(self, received_at: float) -> tuple:
+        return (
+            self.event_id,
+            self.customer_key,
+            self.type,
+            _to_unix(self.timestamp),
+            self.channel,
+            self.sku,
+            self.store_id,
+            self.quantity,
+            None if self.price is None else float(self.price),
+            received_at,
+        )
+
+    @classmethod
+    def _from_row(cls, row: Sequence) -> StoredEvent:
+        return cls(
+            event_id=row[0],
+            customer_key=row[1],
+            type=row[2],
+            timestamp=_from_unix(row[3]),
+            channel=row[4],
+            sku=row[5],
+            store_id=row[6],
+            quantity=row[7],
+            price=row[8],
+            received_at=_from_unix(row[9]),
+        )
+
+
+@dataclass
+class AppendResult:
+    """Which ids of a batch were stored now and which were already there (or repeated in the batch)."""
+
+    accepted: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+
+class EventStore:
+    """Thread-safe event store on one SQLite file.
+
+    Each thread gets its own connection (``threading.local``) so reads on FastAPI's threadpool run
+    in parallel under WAL; writes are serialised by a process lock and, across processes (several
+    uvicorn workers on one file), by ``BEGIN IMMEDIATE`` with a busy timeout.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        busy_timeout_ms: int = 5_000,
+    ) -> None:
+        synchronous = synchronous.upper()  # type: ignore[assignment]
+        if synchronous not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, got {synchronous!r}")
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self.busy_timeout_ms = int(busy_timeout_ms)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._closed = False
+        try:
+            self._init_schema()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise RuntimeError(f"{self.path} is not a usable SQLite event store: {exc}") from exc
+
+    def _init_schema(self) -> None:
+        conn = self._conn()
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise RuntimeError(f"{self.path}: SQLite refused WAL mode (got {mode!r}); is it on a network FS?")
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise RuntimeError(
+                        f"{self.path}: event store schema v{version} is newer than this code (v{SCHEMA_VERSION})"
+                    )
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    # --- connections -------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise RuntimeError(f"event store {self.path} is closed")
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves so a batch is exactly one txn.
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout_ms / 1000
+            )
+            conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every thread's connection; the last one out checkpoints the WAL into the DB."""
+        with self._connections_lock:
+            self._closed = True
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writes ------------------------------------------------------------------------------
+    def append(self, events: Iterable[StoredEvent]) -> AppendResult:
+        """Store a batch in one transaction, committed (durable) before returning.
+
+        The batch is validated first so a bad event rejects the whole batch and nothing is
+        half-written. Existing ids are looked up inside the same ``BEGIN IMMEDIATE`` transaction,
+        so the accepted/duplicate split is exact even with other writer processes.
+        """
+        events = list(events)
+        for event in events:
+            event.validate()
+        result = AppendResult()
+        if not events:
+            return result
+        # Whole microseconds, so the float round-trips exactly through datetime (a usable watermark).
+        received_at = time.time_ns() // 1_000 / 1_000_000
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                existing = self._existing_ids(conn, [e.event_id for e in events])
+                rows = []
+                for event in events:
+                    if event.event_id in existing:
+                        result.duplicates.append(event.event_id)
+                    else:
+                        existing.add(event.event_id)  # a repeat within the batch is a duplicate too
+                        result.accepted.append(event.event_id)
+                        rows.append(event._row(received_at))
+                conn.executemany(f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        return result
+
+    @staticmethod
+    def _existing_ids(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), _MAX_PARAMS):
+            chunk = unique[start : start + _MAX_PARAMS]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in conn.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk))
+        return found
+
+    # --- reads -------------------------------------------------------------------------------
+    def count(self) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM events").fetchone()[0]
+
+    def recent_for_customer(
+        self, customer_key: str, since: datetime | None = None, limit: int = 200
+    ) -> list[StoredEvent]:
+        """A customer's latest events, newest first, for re-ranking without retraining."""
+        return self.recent_for_customers([customer_key], since=since, limit=limit).get(customer_key, [])
+
+    def recent_for_customers(
+        self, customer_keys: Iterable[str], since: datetime | None = None, limit: int = 200
+    ) -> dict[str, list[StoredEvent]]:
+        """Up to ``limit`` latest events per customer in one query per 900 keys.
+
+        Every requested key is in the answer (an empty list when it has no events).
+        """
+        if limit <= 0:
+            raise ValueError(f"limit must be positive, got {limit}")
+        keys = list(dict.fromkeys(customer_keys))
+        out: dict[str, list[StoredEvent]] = {k: [] for k in keys}
+        since_ts = float("-inf") if since is None else _to_unix(since)
+        conn = self._conn()
+        for start in range(0, len(keys), _MAX_PARAMS):
+            chunk = keys[start : start + _MAX_PARAMS]
+            if len(chunk) == 1:  # the hot path: a plain index range scan, no window function
+                sql = (
+                    f"SELECT {_COLUMNS} FROM events WHERE customer_key = ? AND ts >= ? "
+                    "ORDER BY ts DESC, event_id DESC LIMIT ?"
+                )
+                params: list = [chunk[0], since_ts, limit]
+            else:
+                marks = ",".join("?" * len(chunk))
+                sql = (
+                    f"SELECT {_COLUMNS} FROM (SELECT {_COLUMNS}, ROW_NUMBER() OVER ("
+                    "PARTITION BY customer_key ORDER BY ts DESC, event_id DESC) AS rn "
+                    f"FROM events WHERE customer_key IN ({marks}) AND ts >= ?) WHERE rn <= ? "
+                    "ORDER BY customer_key, ts DESC, event_id DESC"
+                )
+                params = [*chunk, since_ts, limit]
+            for row in conn.execute(sql, params):
+                out[row[1]].append(StoredEvent._from_row(row))
+        return out
+
+    def iter_since(
+        self,
+        since: datetime | float,
+        by: Literal["received_at", "ts"] = "received_at",
+        page_size: int = 10_000,
+    ) -> Iterator[StoredEvent]:
+        """Stream events with ``by >= since`` in ascending order, one page per short read.
+
+        ``received_at`` is the default because it is the right watermark for an incremental
+        training run: a late event (old ``ts``, received after the last run) is still picked up.
+        Pages are fetched by keyset so no read transaction stays open across the caller's work,
+        which would stop WAL checkpoints and let the ``-wal`` file grow.
+        """
+        if by not in ("received_at", "ts"):
+            raise ValueError(f"by must be 'received_at' or 'ts', got {by!r}")
+        if page_size <= 0:
+            raise ValueError(f"page_size must be positive, got {page_size}")
+        # event_id is never empty, so "" puts every event at exactly ``since`` on the first page.
+        last_value, last_id = _to_unix(since), ""
+        sql = (
+            f"SELECT {_COLUMNS} FROM events WHERE {by} >= ? AND ({by} > ? OR event_id > ?) "
+            f"ORDER BY {by}, event_id LIMIT ?"
+        )
+        column = 9 if by == "received_at" else 3
+        while True:
+            rows = self._conn().execute(sql, (last_value, last_value, last_id, page_size)).fetchall()
+            yield from (StoredEvent._from_row(row) for row in rows)
+            if len(rows) < page_size:
+                return
+            last_value, last_id = rows[-1][column], rows[-1][0]
+
+    def integrity_check(self) -> str:
+        """``'ok'`` when SQLite finds the file sound; used by health checks and the crash test."""
+        return self._conn().execute("PRAGMA integrity_check").fetchone()[0]

@@ -1,0 +1,1 @@
+"""Converters from public retail datasets to omnirank's formats."""

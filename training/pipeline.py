@@ -1,0 +1,204 @@
+"""The offline pipeline: ingest -> identity -> catalog -> embeddings -> lexical -> query
+understanding -> CF / co-purchase / trending -> ranker -> evaluation -> one published bundle.
+
+Each stage is a function of the previous stages' outputs; this module only wires them, times them
+and writes their artifacts into the bundle being built.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+
+from models import artifacts as A
+from models.bundle import BundleWriter, fingerprint_files
+from models.catalog import Catalog
+from models.config import Settings
+from models.copurchase import CoPurchase, basket_matrix
+from models.encoder import OnnxEncoder, base_model_path
+from models.lexical import BM25Index
+from models.query_understanding import QueryUnderstanding
+from models.recommenders.interactions import type_weights_from_settings
+from models.trending import Trending
+from training import cf, embed, identity, ingest
+from training.evaluate import evaluate_search
+from training.report import write_report
+
+console = Console(stderr=True)
+
+TRAINING_PARAMETERS = (
+    "encoder_max_seq_length", "als_factors", "als_regularization", "als_iterations", "als_alpha",
+    "bpr_factors", "bpr_learning_rate", "bpr_iterations", "ease_l2", "half_life_days",
+    "trending_half_life_days", "weight_purchase", "weight_add_to_cart", "weight_view",
+    "weight_email_click", "weight_search_click", "holdout_days", "random_seed", "exact_index_max_items",
+    "hnsw_m", "hnsw_ef_search", "knn_neighbors", "knn_shrink", "bm25_k1", "bm25_b",
+)
+
+
+@dataclass
+class StageTimer:
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str):
+        console.print(f"[bold cyan]▶ {name}[/]")
+        start = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - start, 2)
+        console.print(f"  [green]✓ {name}[/] in {self.timings[name]:.1f}s")
+
+
+def train(
+    data_dir: Path,
+    bundles_dir: Path,
+    settings: Settings,
+    *,
+    evaluate: bool = True,
+    finetune: bool = False,
+    on_stage: Callable[[str], None] | None = None,
+) -> Path:
+    """Run every stage on ``data_dir`` and publish a bundle under ``bundles_dir``; returns its path."""
+    timer = StageTimer()
+    metrics: dict = {}
+    with BundleWriter(bundles_dir) as out:
+        with timer.stage("ingest and validate"):
+            data = ingest.ingest(data_dir, out.file(A.QUARANTINE))
+            metrics["ingest"] = data.report()
+
+        with timer.stage("identity resolution"):
+            graph = identity.resolve(data.customers, data.events, settings.pii_salt, data.unsubscribes["email"])
+            data.events["customer_id"] = graph.customer_of(data.events, settings.pii_salt)
+            graph.identity_map.to_parquet(out.file(A.IDENTITY_MAP), index=False)
+            graph.customers.to_parquet(out.file(A.CUSTOMERS), index=False)
+            truth = Path(data_dir) / "truth" / "identities.parquet"
+            metrics["identity"] = {
+                "customers": int(len(graph.customers)),
+                "identified_event_share": float(data.events["customer_id"].notna().mean()),
+            }
+            if truth.exists():  # evaluation only: the sample's hidden ground truth
+                metrics["identity"].update(identity.merge_quality(graph.identity_map, pd.read_parquet(truth), settings.pii_salt))
+
+        with timer.stage("catalog"):
+            catalog = Catalog.build(data.products, data.inventory, data.stores["store_id"].astype(str).tolist())
+            catalog.save(out.file(A.CATALOG_DIR + "/x").parent)
+            data.stores.to_parquet(out.file(A.STORES), index=False)
+
+        with timer.stage("semantic embeddings (ONNX)"):
+            encoder_dir = out.file(A.ENCODER_DIR + "/x").parent
+            source = base_model_path(settings.encoder_package)
+            if finetune:
+                from training.finetune import finetune_encoder
+
+                source, metrics["finetune"] = finetune_encoder(source, data, catalog, settings, out.file(A.FINETUNE_DIR + "/x").parent)
+            metrics["encoder"] = embed.export_encoder(source, encoder_dir, settings.encoder_max_seq_length)
+            encoder = OnnxEncoder(encoder_dir, max_length=settings.encoder_max_seq_length, threads=2)
+            vectors = embed.embed_catalog(encoder, catalog.products, settings.encoder_batch_size)
+            np.save(out.file(A.PRODUCT_EMBEDDINGS), vectors)
+            index, metrics["product_index"] = embed.build_vector_index(
+                vectors, catalog.skus.tolist(), settings.exact_index_max_items, settings.hnsw_m, settings.hnsw_ef_search
+            )
+            index.save(out.file(A.PRODUCT_INDEX_DIR + "/x").parent)
+
+        with timer.stage("lexical index (BM25)"):
+            bm25 = BM25Index(k1=settings.bm25_k1, b=settings.bm25_b, stemming=settings.bm25_stemming)
+            bm25.fit(catalog.products, catalog.skus.tolist()).save(out.file(A.BM25_DIR + "/x").parent)
+
+        with timer.stage("query understanding"):
+            searches = data.events[data.events["type"].astype(str) == "search_click"]
+            qu = QueryUnderstanding().fit(catalog.products, query_log=searches, settings=settings)
+            qu.save(out.file(A.QUERY_DIR + "/x").parent)
+
+        with timer.stage("collaborative filtering"):
+            cf_result = cf.train_cf(data.events, catalog.skus.astype(str), settings, evaluate=evaluate)
+            metrics["recommendations"] = cf_result.metrics
+            cf_result.blend.save(out.file(A.BLEND_DIR + "/x").parent)
+            _save_user_items(out, cf_result.interactions)
+            als_index, metrics["als_index"] = embed.build_vector_index(
+                np.asarray(cf_result.als.item_factors_, dtype=np.float32), catalog.skus.tolist(),
+                settings.exact_index_max_items, settings.hnsw_m, settings.hnsw_ef_search,
+            )
+            als_index.save(out.file(A.ALS_INDEX_DIR + "/x").parent)
+            cf.category_affinity(data.events, catalog.products, cf_result.interactions).to_parquet(
+                out.file(A.CATEGORY_AFFINITY), index=False
+            )
+
+        with timer.stage("co-purchase and trending"):
+            metrics["copurchase"] = _fit_copurchase(data.events, catalog).save_to(out)
+            _fit_trending(data.events, catalog, settings).save(out.file(A.TRENDING))
+
+        if evaluate and data.queries is not None and data.judgments is not None:
+            with timer.stage("evaluate search"):
+                metrics["search"] = evaluate_search(out.path, data.queries, data.judgments, settings)
+
+        metrics["stage_seconds"] = timer.timings
+        with timer.stage("report"):
+            write_report(out.path, metrics)
+        parameters = {name: getattr(settings, name) for name in TRAINING_PARAMETERS}
+        parameters["finetune"] = finetune
+        path = out.publish(
+            data_fingerprint=fingerprint_files(data.input_files), parameters=parameters, metrics=metrics,
+            extra={"catalog_size": len(catalog), "stores": catalog.store_ids},
+        )
+    console.print(f"[bold green]bundle {path.name} published[/] at {path}")
+    return path
+
+
+def _save_user_items(out: BundleWriter, interactions) -> None:
+    import scipy.sparse as sp
+
+    sp.save_npz(out.file(A.USER_ITEMS), interactions.matrix)
+    out.write_json(A.USER_IDS, interactions.user_ids.tolist())
+
+
+class _CoPurchaseResult:
+    def __init__(self, model: CoPurchase, sources: dict[str, int]) -> None:
+        self.model, self.sources = model, sources
+
+    def save_to(self, out: BundleWriter) -> dict:
+        self.model.save(out.file(A.COPURCHASE_DIR + "/x").parent)
+        return {"baskets": self.model.n_baskets_, **self.sources}
+
+
+def _fit_copurchase(events: pd.DataFrame, catalog: Catalog) -> _CoPurchaseResult:
+    """Baskets are receipts and orders (basket_id) plus carts of one session (session_id)."""
+    etype = events["type"].astype(str)
+    orders = events[(etype == "purchase") & events["basket_id"].notna()]
+    carts = events[(etype == "add_to_cart") & events["session_id"].notna()]
+    keys = pd.concat(["b:" + orders["basket_id"].astype(str), "s:" + carts["session_id"].astype(str)])
+    skus = pd.concat([orders["sku"], carts["sku"]]).astype(str)
+    codes, _ = pd.factorize(keys)
+    items = catalog.indices(skus.tolist())
+    ok = items >= 0
+    matrix = basket_matrix(codes[ok], items[ok], len(catalog))
+    model = CoPurchase().fit(matrix)
+    return _CoPurchaseResult(model, {"order_lines": int(len(orders)), "cart_lines": int(len(carts))})
+
+
+def _fit_trending(events: pd.DataFrame, catalog: Catalog, settings: Settings) -> Trending:
+    ev = events[events["sku"].notna()]
+    weights = ev["type"].astype(str).map(type_weights_from_settings(settings)).fillna(0.0)
+    ev = ev[weights > 0]
+    frame = pd.DataFrame(
+        {
+            "item": catalog.indices(ev["sku"].astype(str).tolist()),
+            "timestamp": ev["timestamp"].to_numpy(),
+            "channel": ev["channel"].astype(str).to_numpy(),
+            "store_id": ev["store_id"].to_numpy(),
+            "weight": weights[weights > 0].to_numpy(),
+        }
+    )
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    return Trending(half_life_days=settings.trending_half_life_days).fit(frame[frame["item"] >= 0])
+
+
+def summary(bundle_path: Path) -> str:
+    manifest = json.loads((Path(bundle_path) / "manifest.json").read_text())
+    return json.dumps(manifest["metrics"], indent=2, default=str)

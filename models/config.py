@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     encoder_batch_size: int = 64
     onnx_threads: int = Field(1, description="intra-op threads for onnxruntime query encoding")
     int8_max_ndcg_loss: float = Field(0.01, description="keep the int8 encoder if NDCG@10 drops less")
+    finetune_max_seconds: float = Field(240.0, description="wall-clock budget of encoder fine-tuning, evaluation included")
+    finetune_epochs: int = Field(1, description="passes over the (query, product) pairs, if the budget allows")
+    finetune_batch_size: int = Field(32, description="pairs per step; the other pairs are the in-batch negatives")
+    finetune_lr: float = Field(3e-5, description="AdamW peak learning rate (linear warm-up, then linear decay)")
+    finetune_max_pairs: int = Field(4000, description="cap on training pairs so CPU time fits the budget")
+    finetune_max_seq_length: int = Field(64, description="tokens per text while training (title and category come first)")
+    finetune_val_share: float = Field(0.15, description="share of distinct queries held out to validate the fine-tune")
 
     # --- collaborative filtering -------------------------------------------------------------
     als_factors: int = 64

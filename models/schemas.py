@@ -228,7 +228,6 @@ def find_table_file(data_dir: Path, name: str) -> Path | None:
 def iter_event_batches(path: Path, batch_size: int = 100_000) -> Iterator[pa.Table]:
     """Stream events in Arrow batches so 100M-event files never sit in memory at once."""
     import pyarrow.csv as pacsv
-    import pyarrow.json as pajson
     import pyarrow.parquet as pq
 
     name = path.name

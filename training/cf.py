@@ -18,7 +18,12 @@ from models.config import Settings
 from models.recommenders.base import Recommender
 from models.recommenders.blend import BlendRecommender
 from models.recommenders.evaluate import evaluate_modes, make_eval_split
-from models.recommenders.interactions import Interactions, build_interactions, temporal_split, type_weights_from_settings
+from models.recommenders.interactions import (
+    Interactions,
+    build_interactions,
+    temporal_split,
+    type_weights_from_settings,
+)
 from models.recommenders.registry import build_recommender
 
 BASELINES = ("popularity", "item_knn", "als", "bpr", "ease")

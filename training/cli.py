@@ -129,5 +129,47 @@ def evaluate(
         out.write_text(json.dumps(report, indent=2))
 
 
+@app.command("serve")
+def serve(
+    bundle: Path = typer.Option(None, "--bundle", help="Bundles dir or version dir (default: settings bundles_dir)."),
+    host: str = typer.Option(None, "--host", help="Interface to bind (default: settings host, 127.0.0.1)."),
+    port: int = typer.Option(None, "--port", help="Port (default: settings port, 8000)."),
+) -> None:
+    """Serve search and recommendations over HTTP from the latest bundle."""
+    import os
+
+    import uvicorn
+
+    from models.bundle import BundleError, resolve_bundle_path
+
+    cfg = settings()
+    target = bundle or cfg.bundles_dir
+    try:
+        resolve_bundle_path(target)
+    except BundleError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    # Settings travel to the app factory through the environment, parsed once there.
+    os.environ["OMNIRANK_BUNDLES_DIR"] = str(target)
+    uvicorn.run("service.app:create_app", factory=True, host=host or cfg.host, port=port or cfg.port)
+
+
+@app.command("quickstart")
+def quickstart(
+    data: Path = typer.Option(Path("data_samples"), "--data", help="Import-format data to train on."),
+    port: int = typer.Option(None, "--port", help="Port to serve on (default 8000)."),
+) -> None:
+    """Train on the bundled sample (if no bundle exists yet) and serve it on localhost."""
+    from models.bundle import BundleError, resolve_bundle_path
+
+    cfg = settings()
+    try:
+        resolve_bundle_path(cfg.bundles_dir)
+        typer.echo(f"using the existing bundle in {cfg.bundles_dir} (delete it or run 'omnirank train' to retrain)")
+    except BundleError:
+        train(data=data, out=cfg.bundles_dir, finetune=False, evaluate=True)
+    serve(bundle=cfg.bundles_dir, host=None, port=port)
+
+
 if __name__ == "__main__":
     app()

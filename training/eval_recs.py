@@ -64,7 +64,9 @@ def to_events(interactions: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     ts = pd.to_datetime(df["timestamp"], utc=True, format="mixed", errors="coerce")
     bad_ts = ts.isna() & df["timestamp"].notna()
     if bad_ts.any():
-        raise ValueError(f"{int(bad_ts.sum())} unparseable timestamps, e.g. {df.loc[bad_ts, 'timestamp'].iloc[0]!r}")
+        raise ValueError(
+            f"{int(bad_ts.sum())} unparseable timestamps, e.g. {df.loc[bad_ts, 'timestamp'].iloc[0]!r}"
+        )
     events = pd.DataFrame(
         {
             "user": user.astype(object).to_numpy(),
@@ -86,7 +88,11 @@ def _split(
 ) -> tuple[EvalSplit, pd.Timestamp]:
     train_ev, test_ev, cutoff = temporal_split(events, fraction=fraction)
     train = build_interactions(
-        train_ev, type_weights_from_settings(settings), half_life_days=settings.half_life_days, now=cutoff, item_ids=item_ids
+        train_ev,
+        type_weights_from_settings(settings),
+        half_life_days=settings.half_life_days,
+        now=cutoff,
+        item_ids=item_ids,
     )
     users = train.user_ids[~pd.Series(train.user_ids).str.startswith(GUEST_PREFIX).to_numpy()]
     return make_eval_split(train, test_ev, eligible_users=users), cutoff

@@ -26,6 +26,7 @@ from models.copurchase import CoPurchase, basket_matrix
 from models.encoder import OnnxEncoder, base_model_path
 from models.lexical import BM25Index
 from models.query_understanding import QueryUnderstanding
+from models.recommend import history_table
 from models.recommenders.interactions import type_weights_from_settings
 from models.trending import Trending
 from training import cf, embed, identity, ingest
@@ -126,6 +127,7 @@ def train(
                 settings.exact_index_max_items, settings.hnsw_m, settings.hnsw_ef_search,
             )
             als_index.save(out.file(A.ALS_INDEX_DIR + "/x").parent)
+            history_table(data.events, catalog).to_parquet(out.file(A.HISTORY), index=False)
             cf.category_affinity(data.events, catalog.products, cf_result.interactions).to_parquet(
                 out.file(A.CATEGORY_AFFINITY), index=False
             )

@@ -60,27 +60,36 @@ class CategoryClassifier:
         self.random_state = random_state
 
     # --- features --------------------------------------------------------------------------
-    def _features(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """sublinear tf x idf per block, each block L2-normalised, blocks side by side (sklearn TF-IDF semantics)."""
-        blocks = []
-        for analyzer, vocab, idf in (
-            (word_ngrams, self.word_vocabulary_, self.word_idf_),
-            (lambda t: char_ngrams(t, *self.char_range), self.char_vocabulary_, self.char_idf_),
+    def _row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Column indices and TF-IDF weights of one text: sublinear tf x idf, each block L2-normalised.
+
+        Same numbers as sklearn's TfidfVectorizer(sublinear_tf=True) per block, side by side.
+        """
+        norm = normalize(text)
+        offset = 0
+        idx_parts, w_parts = [], []
+        for grams, vocab, idf in (
+            (word_ngrams(norm), self.word_vocabulary_, self.word_idf_),
+            (char_ngrams(norm, *self.char_range), self.char_vocabulary_, self.char_idf_),
         ):
-            rows, cols, vals = [], [], []
-            for r, text in enumerate(texts):
-                counts = Counter(vocab[g] for g in analyzer(normalize(text)) if g in vocab)
-                if not counts:
-                    continue
+            counts = Counter(vocab[g] for g in grams if g in vocab)
+            if counts:
                 idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-                tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
-                w = tf * idf[idx]
-                w /= np.linalg.norm(w)
-                rows.extend([r] * len(idx))
-                cols.extend(idx.tolist())
-                vals.extend(w.tolist())
-            blocks.append(sparse.csr_matrix((vals, (rows, cols)), shape=(len(texts), len(vocab))))
-        return sparse.hstack(blocks, format="csr")
+                w = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * idf[idx]
+                idx_parts.append(idx + offset)
+                w_parts.append(w / np.linalg.norm(w))
+            offset += len(vocab)
+        if not idx_parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        return np.concatenate(idx_parts), np.concatenate(w_parts)
+
+    def _features(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        rows = [self._row(t) for t in texts]
+        indptr = np.cumsum([0] + [len(i) for i, _ in rows])
+        n = len(self.word_vocabulary_) + len(self.char_vocabulary_)
+        indices = np.concatenate([i for i, _ in rows]) if rows else np.zeros(0, dtype=np.int64)
+        data = np.concatenate([w for _, w in rows]) if rows else np.zeros(0)
+        return sparse.csr_matrix((data, indices, indptr), shape=(len(texts), n))
 
     # --- training --------------------------------------------------------------------------
     def fit(
@@ -132,7 +141,11 @@ class CategoryClassifier:
         self._check_fitted()
         if len(self.classes_) == 1:
             return np.ones((len(texts), 1))
-        scores = np.asarray(self._features(list(texts)) @ self.coef_.T, dtype=np.float64) + self.intercept_
+        scores = np.empty((len(texts), self.coef_.shape[0]))
+        for r, text in enumerate(texts):
+            # Gathering the few non-zero columns beats a sparse matmul for short queries.
+            idx, w = self._row(text)
+            scores[r] = self.coef_[:, idx] @ w + self.intercept_
         if len(self.classes_) == 2:  # sklearn's binary LR: one column scoring the second class
             p1 = 1.0 / (1.0 + np.exp(-scores[:, 0]))
             return np.column_stack([1.0 - p1, p1])

@@ -155,3 +155,18 @@ COMMON_QUERY_WORDS: frozenset[str] = frozenset(
     quero preciso comprar casa trabalho viagem verao inverno natal aniversario dia das dos
     """.split()
 )
+
+# Recipient words too ambiguous on their own ("iron man", "her"): they need "for"/"para" first.
+TARGET_NEEDS_PREFIX: frozenset[str] = frozenset(
+    {"him", "her", "man", "son", "lady", "boy", "girl", "brother", "sister", "avo", "irma", "irmao"}
+)
+
+
+def _normalized(mapping: dict[str, str]) -> dict[str, str]:
+    from models.text import normalize
+
+    return {normalize(k): v for k, v in mapping.items()}
+
+
+TARGET_WORDS_NORMALIZED: dict[str, str] = _normalized(TARGET_WORDS)
+PRICE_HINT_NORMALIZED: dict[str, str] = _normalized(PRICE_HINT_WORDS)

@@ -133,7 +133,9 @@ class Recommender(ABC):
         w = np.ones(len(item_ids), dtype=np.float32) if weights is None else np.asarray(weights, np.float32)
         if len(w) != len(item_ids):
             raise ValueError("weights must have one entry per item id")
-        row = as_csr(sp.csr_matrix((w, (np.zeros(len(item_ids), dtype=np.int64), item_ids)), shape=(1, self.n_items_)))
+        row = as_csr(
+            sp.csr_matrix((w, (np.zeros(len(item_ids), dtype=np.int64), item_ids)), shape=(1, self.n_items_))
+        )
         ids, scores = self.recommend(np.array([-1]), row, N, filter_already_liked_items, items)
         return ids[0], scores[0]
 
@@ -202,4 +204,5 @@ class Recommender(ABC):
         return model
 
     def _after_load(self, directory: Path) -> None:
-        """Hook for models that must rebuild derived state (e.g. the implicit wrapper)."""
+        """Hook for models whose state lives outside state.npz (e.g. a blend's components)."""
+        return None

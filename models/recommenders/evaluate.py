@@ -64,7 +64,10 @@ def make_eval_split(
     test_userids = grouped.index.to_numpy(dtype=np.int64)
     truth_all = grouped.tolist()
     m = train.matrix
-    truth_new = [t - set(m.indices[m.indptr[r] : m.indptr[r + 1]].tolist()) for r, t in zip(test_userids, truth_all, strict=True)]
+    truth_new = [
+        t - set(m.indices[m.indptr[r] : m.indptr[r + 1]].tolist())
+        for r, t in zip(test_userids, truth_all, strict=True)
+    ]
     has_new = np.array([bool(t) for t in truth_new], dtype=bool)
     return EvalSplit(
         train=train,
@@ -86,7 +89,9 @@ def evaluate_recommender(
     """Mean Recall@k, binary NDCG@k and catalog coverage over ``userids`` (rows of ``user_items``)."""
     if len(userids) == 0:
         return {f"recall@{k}": 0.0, f"ndcg@{k}": 0.0, "coverage": 0.0, "n_users": 0}
-    ids, _ = model.recommend(userids, user_items[userids], N=k, filter_already_liked_items=filter_already_liked_items)
+    ids, _ = model.recommend(
+        userids, user_items[userids], N=k, filter_already_liked_items=filter_already_liked_items
+    )
     lists = [[int(x) for x in row if x >= 0] for row in ids]
     return {
         f"recall@{k}": float(np.mean([recall_at_k(r, t, k) for r, t in zip(lists, truth, strict=True)])),
@@ -100,7 +105,12 @@ def evaluate_modes(model: Recommender, split: EvalSplit, k: int = 20) -> dict[st
     """``evaluate_recommender`` for both modes: ``all`` without and ``new`` with filtering."""
     return {
         mode: evaluate_recommender(
-            model, split.train.matrix, split.userids[mode], split.truth[mode], k, filter_already_liked_items=mode == "new"
+            model,
+            split.train.matrix,
+            split.userids[mode],
+            split.truth[mode],
+            k,
+            filter_already_liked_items=mode == "new",
         )
         for mode in MODES
     }

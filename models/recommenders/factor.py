@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from models.recommenders.base import Recommender, as_csr
 
@@ -100,15 +101,16 @@ class ALSRecommender(_FactorRecommender):
         from implicit.cpu.als import AlternatingLeastSquares
 
         user_items = as_csr(user_items)
-        model = AlternatingLeastSquares(
-            factors=self.factors,
-            regularization=self.regularization,
-            alpha=self.alpha,
-            iterations=self.iterations,
-            random_state=self.random_state,
-            num_threads=self.num_threads,
-        )
-        model.fit(user_items, show_progress=False)
+        with threadpool_limits(1, "blas"):  # implicit's own threads; nested BLAS threads thrash
+            model = AlternatingLeastSquares(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                iterations=self.iterations,
+                random_state=self.random_state,
+                num_threads=self.num_threads,
+            )
+            model.fit(user_items, show_progress=False)
         self._store(model, *user_items.shape)
         return self
 
@@ -155,14 +157,15 @@ class BPRRecommender(_FactorRecommender):
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         user_items = as_csr(user_items)
-        model = BayesianPersonalizedRanking(
-            factors=self.factors,
-            learning_rate=self.learning_rate,
-            regularization=self.regularization,
-            iterations=self.iterations,
-            random_state=self.random_state,
-            num_threads=self.num_threads,
-        )
-        model.fit(user_items, show_progress=False)
+        with threadpool_limits(1, "blas"):  # implicit's own threads; nested BLAS threads thrash
+            model = BayesianPersonalizedRanking(
+                factors=self.factors,
+                learning_rate=self.learning_rate,
+                regularization=self.regularization,
+                iterations=self.iterations,
+                random_state=self.random_state,
+                num_threads=self.num_threads,
+            )
+            model.fit(user_items, show_progress=False)
         self._store(model, *user_items.shape)
         return self

@@ -111,7 +111,9 @@ def build_interactions(
     i_codes = pd.Index(i_ids).get_indexer(items)
     ok = (u_codes >= 0) & (i_codes >= 0)
     matrix = sp.csr_matrix(
-        (w[ok].astype(np.float32), (u_codes[ok], i_codes[ok])), shape=(len(u_ids), len(i_ids)), dtype=np.float32
+        (w[ok].astype(np.float32), (u_codes[ok], i_codes[ok])),
+        shape=(len(u_ids), len(i_ids)),
+        dtype=np.float32,
     )
     matrix.sum_duplicates()
     matrix.eliminate_zeros()

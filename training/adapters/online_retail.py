@@ -29,7 +29,11 @@ def read_online_retail(path: str | Path) -> pd.DataFrame:
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"Online Retail file not found: {p}")
-    raw = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p, dtype={"Invoice": str, "StockCode": str})
+    raw = (
+        pd.read_parquet(p)
+        if p.suffix == ".parquet"
+        else pd.read_csv(p, dtype={"Invoice": str, "StockCode": str})
+    )
     missing = [c for c in RAW_COLUMNS if c not in raw.columns]
     if missing:
         raise ValueError(f"{p} is not Online Retail II: missing column(s) {missing}")
@@ -47,7 +51,9 @@ def online_retail_to_interactions(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict
     code = df["StockCode"].astype(str).str.strip().str.upper()
     non_product = code.str.match(NON_PRODUCT)
     report["dropped_non_product_lines"] = int(non_product.sum())
-    report["dropped_non_product_by_code"] = {str(k): int(v) for k, v in code[non_product].value_counts().items()}
+    report["dropped_non_product_by_code"] = {
+        str(k): int(v) for k, v in code[non_product].value_counts().items()
+    }
     df, code = df[~non_product], code[~non_product]
 
     is_return = df["Invoice"].astype(str).str.upper().str.startswith("C") | (df["Quantity"] < 0)

@@ -1,0 +1,135 @@
+"""The query-understanding bundle: parser (with spelling) + category classifier + synonyms.
+
+Fitted once by the training pipeline and loaded by the service from the bundle directory, so
+both sides parse a query identically.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from models.query.category import CategoryClassifier
+from models.query.parser import CategoryIntent, ParsedQuery, QueryParser
+from models.query.synonyms import SynonymSet
+from models.text import clean
+
+_FILE = "query_understanding.json"
+
+
+def product_training_texts(products: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(text, category) examples from the catalog: one short (title, brand, category words) and one
+    from the description, because queries look like titles more than like descriptions but say
+    what a product is *for* ("keep coffee hot") the way descriptions do."""
+    if "category" not in products.columns:
+        raise ValueError("products need a 'category' column to train the category classifier")
+    texts: list[str] = []
+    labels: list[str] = []
+    for row in products.itertuples(index=False):
+        category = clean(getattr(row, "category", ""))
+        if not category:
+            continue
+        words = category.replace(">", " ")
+        title = clean(getattr(row, "title", ""))
+        brand = clean(getattr(row, "brand", ""))
+        texts.append(f"{title} {brand} {words}".strip())
+        labels.append(category)
+        description = clean(getattr(row, "description", ""))
+        if description:
+            texts.append(f"{title} {description}"[:400])
+            labels.append(category)
+    return texts, labels
+
+
+class QueryUnderstanding:
+    """Query -> ParsedQuery with spelling, attribute extraction, category intent and synonym rewrites."""
+
+    def __init__(
+        self,
+        category_threshold: float = 0.5,
+        query_weight: float = 2.0,
+        parser: QueryParser | None = None,
+        classifier: CategoryClassifier | None = None,
+        synonyms: SynonymSet | None = None,
+    ) -> None:
+        self.category_threshold = category_threshold
+        self.query_weight = query_weight
+        self.parser = parser or QueryParser()
+        self.classifier = classifier or CategoryClassifier()
+        self.synonyms = synonyms or SynonymSet()
+
+    def fit(
+        self,
+        products: pd.DataFrame,
+        query_log: Sequence[str] | None = None,
+        query_categories: Sequence[tuple[str, str]] | None = None,
+    ) -> QueryUnderstanding:
+        """Fit parser vocabularies + spelling (catalog, query log) and the category classifier
+        (catalog texts plus logged (query, clicked category) pairs, weighted ``query_weight``)."""
+        self.parser_ = self.parser.fit(products, list(query_log) if query_log is not None else None)
+        texts, labels = product_training_texts(products)
+        weights = [1.0] * len(texts)
+        for query, category in query_categories or ():
+            if clean(query) and clean(category):
+                texts.append(clean(query))
+                labels.append(clean(category))
+                weights.append(self.query_weight)
+        if not texts:
+            raise ValueError("no product has a category: cannot train the category classifier")
+        self.classifier_ = self.classifier.fit(texts, labels, sample_weight=weights)
+        self.synonyms_ = self.synonyms
+        return self
+
+    def parse(self, query: str) -> ParsedQuery:
+        """Parse, then add the category intent (on the cleaned text) and synonym expansions."""
+        if not hasattr(self, "parser_"):
+            raise RuntimeError("QueryUnderstanding is not fitted: call fit() or load() first")
+        parsed = self.parser_.parse(query)
+        basis = parsed.text or parsed.corrected or query
+        if basis.strip():
+            path, confidence = self.classifier_.top(basis)
+            parsed.category = CategoryIntent(
+                path=path, confidence=round(confidence, 6), applied=confidence >= self.category_threshold
+            )
+        parsed.expansions = self.synonyms_.expand(parsed.text) if parsed.text else []
+        parsed.explain = parsed.build_explain()
+        return parsed
+
+    # --- persistence -----------------------------------------------------------------------
+    def save(self, directory: str | Path) -> list[Path]:
+        """Write JSON + .npz files into ``directory`` (a bundle subfolder); returns the paths written."""
+        if not hasattr(self, "parser_"):
+            raise RuntimeError("QueryUnderstanding is not fitted: nothing to save")
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        meta: Mapping[str, Any] = {
+            "category_threshold": self.category_threshold,
+            "query_weight": self.query_weight,
+        }
+        (d / _FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        return [
+            d / _FILE,
+            *self.parser_.save(d),
+            *self.classifier_.save(d),
+            self.synonyms_.save(d),
+        ]
+
+    @classmethod
+    def load(cls, directory: str | Path, category_threshold: float | None = None) -> QueryUnderstanding:
+        """Load from ``directory``; ``category_threshold`` (Settings) overrides the saved one."""
+        d = Path(directory)
+        if not (d / _FILE).is_file():
+            raise FileNotFoundError(f"no query-understanding model at {d / _FILE}")
+        meta = json.loads((d / _FILE).read_text(encoding="utf-8"))
+        obj = cls(
+            category_threshold=meta["category_threshold"] if category_threshold is None else category_threshold,
+            query_weight=meta["query_weight"],
+        )
+        obj.parser_ = obj.parser = QueryParser.load(d)
+        obj.classifier_ = obj.classifier = CategoryClassifier.load(d)
+        obj.synonyms_ = obj.synonyms = SynonymSet.load(d)
+        return obj

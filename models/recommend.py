@@ -1,0 +1,226 @@
+"""Recommendations with business rules and reasons, shared by the service and batch jobs.
+
+The blended recommender proposes; the rules here dispose: nothing out of stock in the shopper's
+store or unavailable in their channel, nothing returned, nothing bought recently unless it is a
+replenishment item whose cycle is due, and at most a few items per category.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from models import artifacts as A
+from models.catalog import Catalog
+from models.copurchase import CoPurchase
+from models.recommenders.base import Recommender
+from models.trending import Trending
+
+
+@dataclass
+class Interaction:
+    """One past event of a customer, as the rules need it."""
+
+    item: int
+    type: str
+    timestamp: pd.Timestamp
+    channel: str
+    weight: float = 1.0
+
+
+@dataclass
+class Recommendation:
+    item: int
+    score: float
+    reason_code: str
+    reason: str
+
+
+@dataclass
+class Context:
+    channel: str = "web"
+    store_id: str | None = None
+    now: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.now(tz="UTC"))
+
+
+@dataclass
+class RecommendationEngine:
+    catalog: Catalog
+    model: Recommender
+    user_items: sp.csr_matrix
+    user_index: dict[str, int]
+    copurchase: CoPurchase
+    trending: Trending
+    recent_days: int = 30
+    max_per_category: int = 3
+
+    @classmethod
+    def load(cls, bundle_dir: Path, catalog: Catalog) -> RecommendationEngine:
+        import json
+
+        bundle_dir = Path(bundle_dir)
+        user_ids = json.loads((bundle_dir / A.USER_IDS).read_text())
+        return cls(
+            catalog=catalog,
+            model=Recommender.load(bundle_dir / A.BLEND_DIR),
+            user_items=sp.load_npz(bundle_dir / A.USER_ITEMS).tocsr(),
+            user_index={u: i for i, u in enumerate(user_ids)},
+            copurchase=CoPurchase.load(bundle_dir / A.COPURCHASE_DIR),
+            trending=Trending.load(bundle_dir / A.TRENDING),
+        )
+
+    # --- rules --------------------------------------------------------------------------------
+    def eligible(self, ctx: Context) -> np.ndarray:
+        mask = self.catalog.available(ctx.channel).copy()
+        if ctx.store_id:
+            mask &= self.catalog.in_stock(ctx.store_id)
+        return mask
+
+    def _excluded(self, history: list[Interaction], ctx: Context) -> np.ndarray:
+        """Items the rules forbid for this customer: returned, or bought recently and not due."""
+        excluded = np.zeros(len(self.catalog), dtype=bool)
+        cycle = self.catalog.products["replenishment_days"].to_numpy(dtype=np.float64)
+        for ev in history:
+            if ev.type == "return":
+                excluded[ev.item] = True
+            elif ev.type == "purchase":
+                age = (ctx.now - ev.timestamp).total_seconds() / 86400.0
+                due = not np.isnan(cycle[ev.item]) and age >= 0.8 * cycle[ev.item]
+                if age <= max(self.recent_days, 0 if np.isnan(cycle[ev.item]) else cycle[ev.item]) and not due:
+                    excluded[ev.item] = True
+        return excluded
+
+    def _diversify(self, items: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        cats = self.catalog.products["top_category"].to_numpy()
+        taken: dict[str, int] = {}
+        keep = []
+        for pos, item in enumerate(items):
+            c = cats[item]
+            if taken.get(c, 0) < self.max_per_category:
+                taken[c] = taken.get(c, 0) + 1
+                keep.append(pos)
+            if len(keep) == k:
+                break
+        return items[keep], scores[keep]
+
+    # --- public -------------------------------------------------------------------------------
+    def history_row(self, customer_id: str | None, extra: list[Interaction], weights: dict[str, float]) -> sp.csr_matrix:
+        """The customer's trained history plus events received since training (no retraining)."""
+        row = sp.csr_matrix((1, len(self.catalog)), dtype=np.float32)
+        if customer_id is not None and customer_id in self.user_index:
+            row = self.user_items[self.user_index[customer_id]].astype(np.float32)
+        if extra:
+            cols = np.array([e.item for e in extra])
+            vals = np.array([weights.get(e.type, 0.0) for e in extra], dtype=np.float32)
+            ok = vals > 0
+            add = sp.csr_matrix((vals[ok], (np.zeros(ok.sum(), dtype=np.int64), cols[ok])), shape=row.shape)
+            row = (row + add).tocsr()
+        return row
+
+    def for_customer(
+        self, row: sp.csr_matrix, history: list[Interaction], ctx: Context, k: int = 20
+    ) -> tuple[list[Recommendation], bool]:
+        """Personalised list; returns (recommendations, cold_start)."""
+        if row.nnz == 0:
+            return self.trending_list(ctx, k, cold_start=True), True
+        allowed = np.flatnonzero(self.eligible(ctx) & ~self._excluded(history, ctx))
+        ids, scores = self.model.recommend(np.array([-1]), row, N=min(len(allowed), 4 * k), filter_already_liked_items=False, items=allowed)
+        keep = ids[0] >= 0
+        items, scores = self._diversify(ids[0][keep], scores[0][keep], k)
+        recent = sorted((e for e in history if e.type in ("purchase", "add_to_cart", "view")), key=lambda e: e.timestamp, reverse=True)
+        return [self._explain(int(i), float(s), recent, ctx) for i, s in zip(items, scores, strict=True)], False
+
+    def _explain(self, item: int, score: float, recent: list[Interaction], ctx: Context) -> Recommendation:
+        for ev in recent[:20]:
+            comp, _ = self.copurchase.bought_together(ev.item, 50)
+            if item in comp:
+                when = _ago(ctx.now - ev.timestamp)
+                verb = {"purchase": "bought", "add_to_cart": "added to cart", "view": "viewed"}[ev.type]
+                where = "in store" if ev.channel == "store" else "online"
+                title = self.catalog.products["title"].iat[ev.item]
+                return Recommendation(item, score, "complements_recent", f"Goes with {title} you {verb} {where} {when}")
+        cat = self.catalog.products["top_category"].iat[item]
+        return Recommendation(item, score, "personalised", f"Picked for you from your interest in {cat}")
+
+    def trending_list(self, ctx: Context, k: int, cold_start: bool = False) -> list[Recommendation]:
+        items, scores, scope = self.trending.top(ctx.channel, ctx.store_id)
+        eligible = self.eligible(ctx)
+        keep = eligible[items] if items.size else np.zeros(0, bool)
+        items, scores = self._diversify(items[keep], scores[keep], k)
+        where = f"store {ctx.store_id}" if scope.startswith("store:") else ctx.channel if scope.startswith("channel:") else "everywhere"
+        code = "cold_start_trending" if cold_start else "trending"
+        return [Recommendation(int(i), float(s), code, f"Trending {where} this week") for i, s in zip(items, scores, strict=True)]
+
+    def similar(self, item: int, ctx: Context, k: int, content: np.ndarray | None = None) -> list[Recommendation]:
+        """Behavioural neighbours first, then content neighbours (reach new products with no behaviour)."""
+        eligible = self.eligible(ctx)
+        ids, scores = self.model.similar_items(np.array([item]), N=4 * k)
+        out: dict[int, Recommendation] = {}
+        for i, s in zip(ids[0], scores[0], strict=True):
+            if i >= 0 and eligible[i] and np.isfinite(s) and s > 0:
+                out.setdefault(int(i), Recommendation(int(i), float(s), "similar_behaviour", "Shoppers who liked this also liked"))
+        if content is not None:
+            for i in content:
+                if i >= 0 and i != item and eligible[i]:
+                    out.setdefault(int(i), Recommendation(int(i), 0.0, "similar_content", "Similar product"))
+        return list(out.values())[:k]
+
+    def bought_together(self, item: int, ctx: Context, k: int) -> list[Recommendation]:
+        ids, scores = self.copurchase.bought_together(item, 50)
+        eligible = self.eligible(ctx)
+        return [
+            Recommendation(int(i), float(s), "bought_together", "Frequently bought together")
+            for i, s in zip(ids, scores, strict=True)
+            if eligible[i]
+        ][:k]
+
+    def complete_cart(self, items: np.ndarray, ctx: Context, k: int) -> list[Recommendation]:
+        ids, scores = self.copurchase.for_basket(items, n=4 * k)
+        eligible = self.eligible(ctx)
+        return [
+            Recommendation(int(i), float(s), "completes_cart", "Completes your basket")
+            for i, s in zip(ids, scores, strict=True)
+            if eligible[i]
+        ][:k]
+
+
+def _ago(delta: pd.Timedelta) -> str:
+    days = max(int(delta.total_seconds() // 86400), 0)
+    if days == 0:
+        return "today"
+    if days < 14:
+        return f"{days} day{'s' if days > 1 else ''} ago"
+    if days < 60:
+        return f"{days // 7} weeks ago"
+    return f"{days // 30} months ago"
+
+
+HISTORY_TYPES = ("purchase", "return", "add_to_cart", "view")
+
+
+def history_table(events: pd.DataFrame, catalog: Catalog, per_customer: int = 100) -> pd.DataFrame:
+    """Each identified customer's latest interactions (any channel), for rules and the timeline."""
+    ev = events[events["customer_id"].notna() & events["type"].astype(str).isin(HISTORY_TYPES)]
+    ev = ev.sort_values("timestamp", ascending=False).groupby("customer_id").head(per_customer)
+    return pd.DataFrame(
+        {
+            "customer_id": ev["customer_id"].astype(str).to_numpy(),
+            "item": catalog.indices(ev["sku"].astype(str).tolist()),
+            "type": ev["type"].astype(str).to_numpy(),
+            "timestamp": pd.to_datetime(ev["timestamp"], utc=True).to_numpy(),
+            "channel": ev["channel"].astype(str).to_numpy(),
+        }
+    )
+
+
+def load_history(path: Path) -> dict[str, list[Interaction]]:
+    table = pd.read_parquet(path)
+    out: dict[str, list[Interaction]] = {}
+    ts = pd.to_datetime(table["timestamp"], utc=True)
+    for cid, item, etype, t, ch in zip(table["customer_id"], table["item"], table["type"], ts, table["channel"], strict=True):
+        out.setdefault(cid, []).append(Interaction(int(item), etype, t, ch))
+    return out

@@ -1,0 +1,228 @@
+"""Hybrid product search over one bundle: query understanding -> filters -> BM25 + dense
+retrieval -> fusion -> bounded personalisation -> facets, with zero-result recovery.
+
+The service and the batch/evaluation code call this one class, so what is measured offline is
+what shoppers get.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models import artifacts as A
+from models.catalog import Catalog
+from models.encoder import OnnxEncoder
+from models.fusion import rrf
+from models.lexical import BM25Index
+from models.query_understanding import ParsedQuery, QueryUnderstanding
+from models.vector_index import VectorIndex
+
+FACET_FIELDS = ("top_category", "brand", "color", "size")
+PRICE_BUCKETS = (0, 25, 50, 100, 250, 500, 1000, float("inf"))
+
+
+@dataclass
+class SearchFilters:
+    """Hard filters a caller asks for; every field optional."""
+
+    category: str | None = None
+    brand: str | None = None
+    color: str | None = None
+    size: str | None = None
+    price_min: float | None = None
+    price_max: float | None = None
+    store_id: str | None = None
+    channel: str | None = None
+
+
+@dataclass
+class SearchHit:
+    item: int
+    score: float
+    bm25: float
+    dense: float
+
+
+@dataclass
+class SearchResult:
+    hits: list[SearchHit]
+    total: int
+    intent: ParsedQuery
+    applied_filters: dict[str, object]
+    facets: dict[str, dict[str, int]]
+    did_you_mean: str | None = None
+    relaxed: list[str] = field(default_factory=list)
+    personalised: bool = False
+
+
+@dataclass
+class SearchEngine:
+    catalog: Catalog
+    bm25: BM25Index
+    vectors: VectorIndex
+    encoder: OnnxEncoder
+    query: QueryUnderstanding
+    candidates: int = 200
+    min_dense_score: float = 0.35
+    personal_weight: float = 0.15
+
+    @classmethod
+    def load(cls, bundle_dir: Path, catalog: Catalog, model_file: str = "model.onnx", threads: int = 1) -> SearchEngine:
+        bundle_dir = Path(bundle_dir)
+        return cls(
+            catalog=catalog,
+            bm25=BM25Index.load(bundle_dir / A.BM25_DIR),
+            vectors=VectorIndex.load(bundle_dir / A.PRODUCT_INDEX_DIR),
+            encoder=OnnxEncoder(bundle_dir / A.ENCODER_DIR, model_file=model_file, threads=threads),
+            query=QueryUnderstanding.load(bundle_dir / A.QUERY_DIR),
+        )
+
+    # --- masks --------------------------------------------------------------------------------
+    def _mask(self, filters: SearchFilters, intent: dict[str, object]) -> np.ndarray:
+        p = self.catalog.products
+        mask = np.ones(len(p), dtype=bool)
+        if filters.store_id:
+            mask &= self.catalog.in_stock(filters.store_id)
+        if filters.channel:
+            mask &= self.catalog.available(filters.channel)
+        constraints = {**intent, **{k: v for k, v in vars(filters).items() if v is not None}}
+        if (v := constraints.get("category")) is not None:
+            mask &= p["category"].str.startswith(str(v)).to_numpy() | (p["top_category"] == v).to_numpy()
+        for col in ("brand", "color", "size", "target"):
+            if (v := constraints.get(col)) is not None:
+                values = {str(x).casefold() for x in (v if isinstance(v, (list, tuple, set)) else [v])}
+                col_values = p[col].astype(str).str.casefold()
+                if col == "target":
+                    values |= {"unisex"}
+                mask &= col_values.isin(values).to_numpy()
+        if (v := constraints.get("price_min")) is not None:
+            mask &= self.catalog.prices >= float(v)
+        if (v := constraints.get("price_max")) is not None:
+            mask &= self.catalog.prices <= float(v)
+        return mask
+
+    @staticmethod
+    def _intent_constraints(parsed: ParsedQuery) -> dict[str, object]:
+        """Constraints the query itself states, in the order they are relaxed when nothing matches."""
+        out: dict[str, object] = {}
+        if parsed.price_max is not None:
+            out["price_max"] = parsed.price_max
+        if parsed.price_min is not None:
+            out["price_min"] = parsed.price_min
+        if parsed.colors:
+            out["color"] = list(parsed.colors)
+        if parsed.sizes:
+            out["size"] = list(parsed.sizes)
+        if parsed.brands:
+            out["brand"] = list(parsed.brands)
+        if parsed.target:
+            out["target"] = parsed.target
+        return out
+
+    # --- retrieval ----------------------------------------------------------------------------
+    def _retrieve(self, text: str, mask: np.ndarray, dense_only: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidate items within ``mask`` with their BM25 and dense scores (aligned arrays)."""
+        allowed = np.flatnonzero(mask)
+        if allowed.size == 0:
+            return np.empty(0, np.int64), np.empty(0), np.empty(0)
+        lexical = np.zeros(len(self.catalog))
+        if not dense_only and text.strip():
+            lexical = np.asarray(self.bm25.scores(text), dtype=np.float64)
+        lex_scores = lexical[allowed]
+        n = min(self.candidates, allowed.size)
+        lex_top = allowed[np.argsort(-lex_scores, kind="stable")[:n]]
+        lex_top = lex_top[lexical[lex_top] > 0]
+        query_vec = self.encoder.encode_query(text or " ")
+        restrict = None if allowed.size == len(self.catalog) else self.catalog.skus[allowed].tolist()
+        ids, scores = self.vectors.search(query_vec[None, :], n, allowed_ids=restrict)
+        dense_items = self.catalog.indices(list(ids[0]))
+        dense_scores = np.asarray(scores[0][: len(dense_items)], dtype=np.float64)
+        keep = (dense_items >= 0) & (dense_scores >= self.min_dense_score)
+        dense_items, dense_scores = dense_items[keep], dense_scores[keep]
+        items = np.unique(np.concatenate([lex_top, dense_items]))
+        dense_map = dict(zip(dense_items.tolist(), dense_scores.tolist(), strict=True))
+        return items, lexical[items], np.array([dense_map.get(int(i), 0.0) for i in items])
+
+    @staticmethod
+    def _fuse(items: np.ndarray, lexical: np.ndarray, dense: np.ndarray) -> np.ndarray:
+        """Reciprocal rank fusion of the two retrievers' orders over the candidate set."""
+        rankings = []
+        for scores in (lexical, dense):
+            order = np.argsort(-scores, kind="stable")
+            rankings.append([str(items[i]) for i in order[scores[order] > 0]])
+        fused_ids, fused_scores = rrf(rankings)
+        score = dict(zip(fused_ids, fused_scores, strict=True))
+        return np.array([score.get(str(i), 0.0) for i in items])
+
+    # --- public -------------------------------------------------------------------------------
+    def search(
+        self,
+        q: str,
+        k: int = 20,
+        page: int = 1,
+        filters: SearchFilters | None = None,
+        affinity: dict[str, float] | None = None,
+    ) -> SearchResult:
+        filters = filters or SearchFilters()
+        parsed = self.query.parse(q)
+        text = parsed.text if parsed.text.strip() else q
+        constraints = self._intent_constraints(parsed)
+        relaxed: list[str] = []
+        items = np.empty(0, np.int64)
+        while True:
+            mask = self._mask(filters, constraints)
+            items, lexical, dense = self._retrieve(text, mask)
+            if items.size or not constraints:
+                break
+            dropped = list(constraints)[-1]
+            constraints.pop(dropped)
+            relaxed.append(f"no match with {dropped}; relaxed it")
+        if items.size == 0 and text.strip():
+            items, lexical, dense = self._retrieve(text, self._mask(filters, {}), dense_only=True)
+            if items.size:
+                relaxed.append("no keyword match; showing semantically related products")
+        scores = self._fuse(items, lexical, dense) if items.size else np.empty(0)
+        if items.size and parsed.category and parsed.category_confidence >= 0.5:
+            scores = scores * np.where(self.catalog.products["top_category"].to_numpy()[items] == parsed.category.split(" > ")[0], 1.2, 1.0)
+        personalised = False
+        if affinity and items.size:
+            cats = self.catalog.products["top_category"].to_numpy()[items]
+            boost = np.array([affinity.get(c, 0.0) for c in cats])
+            scores = scores * (1.0 + self.personal_weight * boost)
+            personalised = bool(boost.any())
+        order = np.argsort(-scores, kind="stable")
+        items, scores, lexical, dense = items[order], scores[order], lexical[order], dense[order]
+        start = (page - 1) * k
+        hits = [
+            SearchHit(int(i), float(s), float(lx), float(dn))
+            for i, s, lx, dn in zip(items[start : start + k], scores[start : start + k], lexical[start : start + k], dense[start : start + k], strict=True)
+        ]
+        applied = {k_: v for k_, v in vars(filters).items() if v is not None} | constraints
+        return SearchResult(
+            hits=hits,
+            total=int(items.size),
+            intent=parsed,
+            applied_filters=applied,
+            facets=self.facets(items),
+            did_you_mean=parsed.corrected,
+            relaxed=relaxed,
+            personalised=personalised,
+        )
+
+    def facets(self, items: np.ndarray) -> dict[str, dict[str, int]]:
+        """Counts over the whole result set, not only the page shown."""
+        if items.size == 0:
+            return {f: {} for f in (*FACET_FIELDS, "price")}
+        rows = self.catalog.products.iloc[items]
+        out = {f: rows[f].dropna().astype(str).value_counts().head(20).to_dict() for f in FACET_FIELDS}
+        buckets = pd.cut(rows["price"], PRICE_BUCKETS, right=False)
+        out["price"] = {
+            (f"{int(b.left)}+" if b.right == float("inf") else f"{int(b.left)}-{int(b.right)}"): int(n)
+            for b, n in buckets.value_counts(sort=False).items()
+            if n
+        }
+        return out

@@ -1,0 +1,54 @@
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from models.search_engine import SearchFilters
+from service.deps import check_store, clean_text, get_settings, get_state
+from service.products import product
+from service.schemas import Channel, SearchHitOut, SearchResponse
+from service.state import ServingState
+
+router = APIRouter(prefix="/v1", tags=["search"])
+KNOWN_PARAMS = {"q", "k", "page", "category", "brand", "color", "size", "price_min", "price_max", "store_id", "channel", "customer_id"}
+
+
+@router.get("/search", response_model=SearchResponse)
+def search(
+    q: str = Query(..., description="What the shopper typed.", examples=["gift for dad under 50"]),
+    k: int = Query(20, ge=1, le=100),
+    page: int = Query(1, ge=1, le=1000),
+    category: str | None = None,
+    brand: str | None = None,
+    color: str | None = None,
+    size: str | None = None,
+    price_min: float | None = Query(None, ge=0),
+    price_max: float | None = Query(None, ge=0),
+    store_id: str | None = Query(None, description="Only products in stock in this store."),
+    channel: Channel | None = None,
+    customer_id: str | None = Query(None, description="Re-rank by this customer's cross-channel affinity."),
+    request: Request = None,
+    state: ServingState = Depends(get_state),
+    settings=Depends(get_settings),
+) -> SearchResponse:
+    unknown = sorted(set(request.query_params) - KNOWN_PARAMS)
+    if unknown:
+        raise HTTPException(422, f"unknown parameter(s) {unknown}; known: {sorted(KNOWN_PARAMS)}")
+    q = clean_text(q, "q", settings.max_query_chars)
+    check_store(state, store_id)
+    if price_min is not None and price_max is not None and price_min > price_max:
+        raise HTTPException(422, "price_min must not exceed price_max")
+    filters = SearchFilters(category, brand, color, size, price_min, price_max, store_id, channel)
+    affinity = state.affinity.get(customer_id) if customer_id else None
+    result = state.search.search(q, k=k, page=page, filters=filters, affinity=affinity)
+    return SearchResponse(
+        query=q,
+        total=result.total,
+        page=page,
+        k=k,
+        hits=[SearchHitOut(product=product(state, h.item, store_id), score=h.score, bm25=h.bm25, dense=h.dense) for h in result.hits],
+        intent=result.intent.to_dict(),
+        intent_label=result.intent.explain,
+        applied_filters=result.applied_filters,
+        facets=result.facets,
+        did_you_mean=result.did_you_mean,
+        relaxed=result.relaxed,
+        personalised=result.personalised,
+    )

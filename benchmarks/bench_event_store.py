@@ -7,7 +7,7 @@ Measures, on a real file on disk (not tmpfs, so fsync costs what it costs):
 * ``recent_for_customer`` latency (the recommendation hot path) from 4 threads, for the store's
   connection-per-thread design and for a single shared connection behind one lock.
 
-Run: ``.venv/bin/python benchmarks/bench_event_store.py`` (about half a minute on 2 cores).
+Run: ``.venv/bin/python benchmarks/bench_event_store.py`` (about a minute on 2 cores).
 """
 
 from __future__ import annotations
@@ -142,9 +142,29 @@ class _SingleConnectionStore(EventStore):
         super().close()
 
 
-def bench_reads(store: EventStore, keys: list[str], threads: int, per_thread: int, design: str) -> dict:
+def bench_reads(
+    store: EventStore,
+    keys: list[str],
+    threads: int,
+    per_thread: int,
+    design: str,
+    writing: list[StoredEvent] | None = None,
+) -> dict:
+    """Reader threads hit random customers; with ``writing``, a writer appends batches meanwhile.
+
+    Reads during writes is where the designs differ: behind one lock a read waits for a whole
+    batch commit, with a connection per thread WAL lets it read the last committed snapshot.
+    """
     latencies: list[float] = []
     lock = threading.Lock()
+    done = threading.Event()
+
+    def write() -> None:
+        assert writing is not None
+        for start in range(0, len(writing), 500):
+            if done.is_set():
+                return
+            store.append(writing[start : start + 500])
 
     def work(seed: int) -> None:
         rng = random.Random(seed)
@@ -158,15 +178,22 @@ def bench_reads(store: EventStore, keys: list[str], threads: int, per_thread: in
             latencies.extend(mine)
 
     workers = [threading.Thread(target=work, args=(s,)) for s in range(threads)]
+    writer = threading.Thread(target=write) if writing else None
+    if writer:
+        writer.start()
     start = time.perf_counter()
     for w in workers:
         w.start()
     for w in workers:
         w.join()
     elapsed = time.perf_counter() - start
+    done.set()
+    if writer:
+        writer.join()
     return {
         "design": design,
         "threads": threads,
+        "concurrent_writer": bool(writing),
         "queries": len(latencies),
         "queries_per_s": len(latencies) / elapsed,
         "p50_ms": 1e3 * statistics.median(latencies),
@@ -178,12 +205,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000, help="events per batched run")
     parser.add_argument("--batch-size", type=int, default=500, help="events per append (one transaction)")
-    parser.add_argument("--baseline-events", type=int, default=5_000, help="events for the 1-txn/event baseline")
-    parser.add_argument("--customers", type=int, default=10_000, help="distinct customer keys")
-    parser.add_argument("--reads", type=int, default=2_000, help="recent_for_customer calls per reader thread")
-    parser.add_argument("--dir", type=Path, default=None, help="where the scratch DBs go (default: a temp dir)")
     parser.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "event_store.json", help="JSON results"
+        "--baseline-events", type=int, default=5_000, help="events for the 1-txn/event baseline"
+    )
+    parser.add_argument("--customers", type=int, default=10_000, help="distinct customer keys")
+    parser.add_argument(
+        "--reads", type=int, default=2_000, help="recent_for_customer calls per reader thread"
+    )
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="where the scratch DBs go (default: a temp dir)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).parent / "results" / "event_store.json",
+        help="JSON results",
     )
     args = parser.parse_args()
 
@@ -196,7 +232,9 @@ def main() -> None:
         for sync in ("NORMAL", "FULL"):
             writes.append(bench_per_event(root / f"base-{sync}.db", baseline, sync))
             for threads in (1, 4):
-                writes.append(bench_batched(root / f"b{threads}-{sync}.db", events, args.batch_size, threads, sync))
+                writes.append(
+                    bench_batched(root / f"b{threads}-{sync}.db", events, args.batch_size, threads, sync)
+                )
 
         reads = []
         loaded = root / "b4-NORMAL.db"  # 100k events over 10k customers, written above
@@ -205,6 +243,8 @@ def main() -> None:
             store = factory(loaded)
             for threads in (1, 4):
                 reads.append(bench_reads(store, keys, threads, args.reads // threads, design))
+            extra = make_events(50_000, args.customers, seed=len(reads), prefix=f"w{len(reads)}")
+            reads.append(bench_reads(store, keys, 4, args.reads // 4, design, writing=extra))
             store.close()
 
     table = Table(title=f"event store appends (sqlite {sqlite3.sqlite_version}, {args.batch_size}/batch)")
@@ -222,11 +262,16 @@ def main() -> None:
         )
     console.print(table)
     rtable = Table(title="recent_for_customer(limit=200), ~10 events/customer")
-    for col in ("design", "threads", "queries/s", "p50 ms", "p99 ms"):
+    for col in ("design", "threads", "writer", "queries/s", "p50 ms", "p99 ms"):
         rtable.add_column(col, justify="right")
     for r in reads:
         rtable.add_row(
-            r["design"], str(r["threads"]), f"{r['queries_per_s']:,.0f}", f"{r['p50_ms']:.3f}", f"{r['p99_ms']:.3f}"
+            r["design"],
+            str(r["threads"]),
+            "yes" if r["concurrent_writer"] else "no",
+            f"{r['queries_per_s']:,.0f}",
+            f"{r['p50_ms']:.3f}",
+            f"{r['p99_ms']:.3f}",
         )
     console.print(rtable)
 

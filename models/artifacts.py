@@ -24,3 +24,11 @@ CATEGORY_AFFINITY = "recs/category_affinity.parquet"
 COPURCHASE_DIR = "recs/copurchase"
 TRENDING = "recs/trending.parquet"
 HISTORY = "recs/history.parquet"
+MODEL_FILE = "model.onnx"
+INT8_MODEL_FILE = "model.int8.onnx"
+
+
+def query_model_file(manifest: dict) -> str:
+    """The query encoder the training run chose: int8 when it kept NDCG within budget."""
+    kept = manifest.get("metrics", {}).get("encoder", {}).get("int8", {}).get("kept", False)
+    return INT8_MODEL_FILE if kept else MODEL_FILE

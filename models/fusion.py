@@ -98,7 +98,9 @@ def fuse(rankings: Sequence[Ranking], config: FusionConfig) -> Ranking:
     """Fuse retriever outputs (ids, scores) per ``config``."""
     if config.method == "rrf":
         return rrf([ids for ids, _ in rankings], k=config.rrf_k, weights=config.weights)
-    maps = [dict(zip(ids, np.asarray(scores, dtype=np.float64).tolist(), strict=True)) for ids, scores in rankings]
+    maps = [
+        dict(zip(ids, np.asarray(scores, dtype=np.float64).tolist(), strict=True)) for ids, scores in rankings
+    ]
     return weighted_fusion(maps, config.weights, method=config.method)
 
 
@@ -167,7 +169,9 @@ class FusionTuner:
         self.best_score_ = float(means[best])
         return self
 
-    def fit(self, candidates: Sequence[Sequence[Ranking]], gains: Sequence[Mapping[str, float]]) -> FusionTuner:
+    def fit(
+        self, candidates: Sequence[Sequence[Ranking]], gains: Sequence[Mapping[str, float]]
+    ) -> FusionTuner:
         return self.fit_from_grid(self.score_grid(candidates, gains))
 
     def fuse(self, rankings: Sequence[Ranking]) -> Ranking:

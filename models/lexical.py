@@ -134,7 +134,9 @@ class BM25Index:
         if not meta_path.exists():
             raise FileNotFoundError(f"no BM25 index in {directory} (missing {_META_FILE})")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        index = cls(k1=meta["k1"], b=meta["b"], field_weights=meta["field_weights"], stemming=meta["stemming"])
+        index = cls(
+            k1=meta["k1"], b=meta["b"], field_weights=meta["field_weights"], stemming=meta["stemming"]
+        )
         index.model_ = bm25s.BM25.load(str(directory), show_progress=False, allow_pickle=False)
         index.ids_ = np.asarray(meta["ids"], dtype=object)
         return index

@@ -18,7 +18,7 @@ from models.catalog import Catalog
 from models.encoder import OnnxEncoder
 from models.fusion import rrf
 from models.lexical import BM25Index
-from models.query_understanding import ParsedQuery, QueryUnderstanding
+from models.query import ParsedQuery, QueryUnderstanding
 from models.vector_index import VectorIndex
 
 FACET_FIELDS = ("top_category", "brand", "color", "size")
@@ -124,7 +124,9 @@ class SearchEngine:
         return out
 
     # --- retrieval ----------------------------------------------------------------------------
-    def _retrieve(self, text: str, mask: np.ndarray, dense_only: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _retrieve(
+        self, text: str, mask: np.ndarray, dense_only: bool = False, min_dense: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidate items within ``mask`` with their BM25 and dense scores (aligned arrays)."""
         allowed = np.flatnonzero(mask)
         if allowed.size == 0:
@@ -141,11 +143,28 @@ class SearchEngine:
         ids, scores = self.vectors.search(query_vec[None, :], n, allowed_ids=restrict)
         dense_items = self.catalog.indices(list(ids[0]))
         dense_scores = np.asarray(scores[0][: len(dense_items)], dtype=np.float64)
-        keep = (dense_items >= 0) & (dense_scores >= self.min_dense_score)
+        floor = self.min_dense_score if min_dense is None else min_dense
+        keep = (dense_items >= 0) & (dense_scores >= floor)
         dense_items, dense_scores = dense_items[keep], dense_scores[keep]
         items = np.unique(np.concatenate([lex_top, dense_items]))
         dense_map = dict(zip(dense_items.tolist(), dense_scores.tolist(), strict=True))
         return items, lexical[items], np.array([dense_map.get(int(i), 0.0) for i in items])
+
+    def _add_category_candidates(
+        self, text: str, mask: np.ndarray, path: str, items: np.ndarray, lexical: np.ndarray, dense: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A confident category intent also retrieves inside that category, so words the catalog
+        does not use ("tênis", "thermos") still reach the products the shopper means."""
+        in_category = mask & (self.catalog.products["category"].to_numpy() == path)
+        if not in_category.any():
+            return items, lexical, dense
+        extra, extra_lex, extra_dense = self._retrieve(text, in_category, min_dense=0.0)
+        new = ~np.isin(extra, items)
+        return (
+            np.concatenate([items, extra[new]]),
+            np.concatenate([lexical, extra_lex[new]]),
+            np.concatenate([dense, extra_dense[new]]),
+        )
 
     @staticmethod
     def _fuse(items: np.ndarray, lexical: np.ndarray, dense: np.ndarray) -> np.ndarray:
@@ -185,9 +204,12 @@ class SearchEngine:
             items, lexical, dense = self._retrieve(text, self._mask(filters, {}), dense_only=True)
             if items.size:
                 relaxed.append("no keyword match; showing semantically related products")
+        if items.size and parsed.category is not None and parsed.category.applied:
+            items, lexical, dense = self._add_category_candidates(text, mask, parsed.category.path, items, lexical, dense)
         scores = self._fuse(items, lexical, dense) if items.size else np.empty(0)
-        if items.size and parsed.category and parsed.category_confidence >= 0.5:
-            scores = scores * np.where(self.catalog.products["top_category"].to_numpy()[items] == parsed.category.split(" > ")[0], 1.2, 1.0)
+        if items.size and parsed.category is not None and parsed.category.applied:
+            in_category = self.catalog.products["category"].to_numpy()[items] == parsed.category.path
+            scores = scores * np.where(in_category, 1.0 + parsed.category.confidence, 1.0)
         personalised = False
         if affinity and items.size:
             cats = self.catalog.products["top_category"].to_numpy()[items]

@@ -20,7 +20,7 @@ _META_FILE = "vector_index.json"
 
 
 def choose_factory(n_items: int, exact_max_items: int = 50_000, hnsw_m: int = 32) -> str:
-    """"Flat" (exact) up to ``exact_max_items``, else "HNSW{m}" (graph, sub-linear)."""
+    """ "Flat" (exact) up to ``exact_max_items``, else "HNSW{m}" (graph, sub-linear)."""
     return "Flat" if n_items <= exact_max_items else f"HNSW{hnsw_m}"
 
 

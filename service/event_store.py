@@ -261,7 +261,9 @@ class EventStore:
                         existing.add(event.event_id)  # a repeat within the batch is a duplicate too
                         result.accepted.append(event.event_id)
                         rows.append(event._row(received_at))
-                conn.executemany(f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+                conn.executemany(
+                    f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows
+                )
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -276,7 +278,9 @@ class EventStore:
         for start in range(0, len(unique), _MAX_PARAMS):
             chunk = unique[start : start + _MAX_PARAMS]
             marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in conn.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk))
+            found.update(
+                r[0] for r in conn.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)
+            )
         return found
 
     # --- reads -------------------------------------------------------------------------------

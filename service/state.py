@@ -43,16 +43,18 @@ class ServingState:
         affinity: dict[str, dict[str, float]] = {}
         for cid, cat, aff in affinity_table.itertuples(index=False):
             affinity.setdefault(cid, {})[cat] = float(aff)
-        Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
+        Path(settings.event_store_path).parent.mkdir(parents=True, exist_ok=True)
         return cls(
             bundle=bundle,
             catalog=catalog,
-            search=SearchEngine.load(bundle.path, catalog, threads=settings.onnx_threads),
+            search=SearchEngine.load(
+                bundle.path, catalog, model_file=A.query_model_file(bundle.manifest), threads=settings.onnx_threads
+            ),
             recs=RecommendationEngine.load(bundle.path, catalog),
             identity=dict(zip(identity_map["identifier_hash"], identity_map["customer_id"], strict=True)),
             customers=pd.read_parquet(bundle.path / A.CUSTOMERS).set_index("customer_id"),
             affinity=affinity,
-            events=EventStore(Path(settings.state_dir) / "events.sqlite3"),
+            events=EventStore(settings.event_store_path, synchronous=settings.event_store_synchronous),
             type_weights=type_weights_from_settings(settings),
             history=load_history(bundle.path / A.HISTORY),
         )

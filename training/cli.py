@@ -26,6 +26,32 @@ def settings() -> Settings:
     return Settings()
 
 
+@app.command("generate-sample")
+def generate_sample(
+    customers: int = typer.Option(
+        6000, "--customers", help="People to simulate (streamed in chunks; 1,000,000 works)."
+    ),
+    products: int = typer.Option(3200, "--products", help="Catalog size (at least 4 per product type)."),
+    months: int = typer.Option(7, "--months", help="Months of events from 2026-03-01."),
+    seed: int = typer.Option(42, "--seed", help="Random seed; the same seed gives byte-identical data."),
+    out: Path = typer.Option(
+        Path("data_samples"), "--out", help="Directory to write the import format (+ truth/) into."
+    ),
+) -> None:
+    """Generate seeded omnichannel sample data (catalog, customers, events, labelled queries, truth)."""
+    import json
+
+    from training.sample import SampleConfig
+    from training.sample import generate_sample as run_generate
+
+    try:
+        summary = run_generate(
+            out, SampleConfig(customers=customers, products=products, months=months, seed=seed)
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(json.dumps(summary, indent=2))
+
 
 @app.command("eval-recs")
 def eval_recs(

@@ -182,10 +182,10 @@ def print_table(result: dict[str, Any]) -> None:
 
     k = result["k"]
     table = Table(title=f"eval-recs: {result['n_users_test']} test users, {result['n_items']} items")
-    table.add_column("model")
+    table.add_column("model", no_wrap=True)
     for mode in MODES:
         for metric in (f"recall@{k}", f"ndcg@{k}", "coverage"):
-            table.add_column(f"{mode} {metric}", justify="right")
+            table.add_column(f"{mode} {metric}", justify="right", no_wrap=True)
     for name in result["modes"]["all"]:
         row = [name]
         for mode in MODES:
@@ -195,7 +195,8 @@ def print_table(result: dict[str, Any]) -> None:
     console = Console()
     console.print(table)
     for note in result["notes"]:
-        console.print(f"- {note}")
+        if not note.startswith("online retail adapter"):  # already printed in full
+            console.print(f"- {note}")
 
 
 def eval_recs_command(

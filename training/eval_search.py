@@ -248,7 +248,9 @@ def build_methods(
 
 
 # --- scoring ---------------------------------------------------------------------------------
-def score_rankings(rankings: Sequence[Sequence[str]], gain_maps: Sequence[Mapping[str, float]]) -> dict[str, float]:
+def score_rankings(
+    rankings: Sequence[Sequence[str]], gain_maps: Sequence[Mapping[str, float]]
+) -> dict[str, float]:
     """Mean metrics over queries (unjudged products count as gain 0 except in the condensed NDCG)."""
     rows = [
         (
@@ -308,11 +310,16 @@ def run_eval_search(
         notes.append(f"{dropped} queries without any relevant judgment skipped (they cannot score)")
 
     cache_dir = Path(settings.cache_dir)
-    encoder = ensure_encoder(cache_dir, settings.encoder_package, settings.encoder_max_seq_length)
+    if settings.encoder_dir is not None:
+        encoder = OnnxEncoder(settings.encoder_dir, max_length=settings.encoder_max_seq_length, threads=0)
+    else:
+        encoder = ensure_encoder(cache_dir, settings.encoder_package, settings.encoder_max_seq_length)
     vectors, cached = embed_products(products, products_path, encoder, cache_dir, settings.encoder_batch_size)
     notes.append("product embeddings " + ("loaded from cache" if cached else "computed and cached"))
     ids = products["product_id"].tolist()
-    bm25 = BM25Index(k1=settings.bm25_k1, b=settings.bm25_b, stemming=settings.bm25_stemming).fit(products, ids)
+    bm25 = BM25Index(k1=settings.bm25_k1, b=settings.bm25_b, stemming=settings.bm25_stemming).fit(
+        products, ids
+    )
     index = VectorIndex(
         exact_max_items=settings.exact_index_max_items,
         hnsw_m=settings.hnsw_m,
@@ -323,7 +330,9 @@ def run_eval_search(
     retrievers = Retrievers(bm25, index, encoder, depth=depth, batch_size=settings.encoder_batch_size)
     if index.factory_ != "Flat":
         sample = encoder.encode([q.text for q in selected[:200]])
-        notes.append(f"dense index {index.factory_}: recall@10 vs exact {index.measure_recall(sample, 10):.3f}")
+        notes.append(
+            f"dense index {index.factory_}: recall@10 vs exact {index.measure_recall(sample, 10):.3f}"
+        )
 
     gain_maps = [gains[q.query_id] for q in selected]
     methods = build_methods(retrievers, gains, settings, folds, notes)

@@ -292,13 +292,17 @@ def _ingest_events(
     seen: set[str] = set()
     parts = []
     with tqdm(desc="ingest events", unit=" events", unit_scale=True) as bar:
-        for batch in schemas.iter_event_batches(path, batch_size=batch_size):
-            df = batch.to_pandas()
-            for col in (c.name for c in schemas.EVENTS.columns):
-                if col not in df.columns:
-                    df[col] = None
-            parts.append(_validate_event_batch(df, skus, store_ids, seen, q))
-            bar.update(len(df))
+        try:
+            for batch in schemas.iter_event_batches(path, batch_size=batch_size):
+                df = batch.to_pandas()
+                for col in (c.name for c in schemas.EVENTS.columns):
+                    if col not in df.columns:
+                        df[col] = None
+                parts.append(_validate_event_batch(df, skus, store_ids, seen, q))
+                bar.update(len(df))
+        except (EOFError, OSError) as exc:
+            # A truncated export must not train silently on part of the history.
+            raise DataError(f"{path} is truncated or corrupt ({exc}); re-export it") from exc
     events = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[c.name for c in schemas.EVENTS.columns])
     for col in ("type", "channel"):
         events[col] = events[col].astype("category")

@@ -25,7 +25,7 @@ from models.config import Settings
 from models.copurchase import CoPurchase, basket_matrix
 from models.encoder import OnnxEncoder, base_model_path
 from models.lexical import BM25Index
-from models.query_understanding import QueryUnderstanding
+from models.query import QueryUnderstanding
 from models.recommend import history_table
 from models.recommenders.interactions import type_weights_from_settings
 from models.trending import Trending
@@ -113,8 +113,10 @@ def train(
             bm25.fit(catalog.products, catalog.skus.tolist()).save(out.file(A.BM25_DIR + "/x").parent)
 
         with timer.stage("query understanding"):
-            searches = data.events[data.events["type"].astype(str) == "search_click"]
-            qu = QueryUnderstanding().fit(catalog.products, query_log=searches, settings=settings)
+            clicks = data.events[(data.events["type"].astype(str) == "search_click") & data.events["query"].notna()]
+            category_of = catalog.products.set_index("sku")["category"]
+            pairs = list(zip(clicks["query"].astype(str), clicks["sku"].map(category_of).astype(str), strict=True))
+            qu = QueryUnderstanding().fit(catalog.products, query_log=clicks["query"].astype(str).tolist(), query_categories=pairs)
             qu.save(out.file(A.QUERY_DIR + "/x").parent)
 
         with timer.stage("collaborative filtering"):
@@ -136,9 +138,16 @@ def train(
             metrics["copurchase"] = _fit_copurchase(data.events, catalog).save_to(out)
             _fit_trending(data.events, catalog, settings).save(out.file(A.TRENDING))
 
+        int8 = out.file(A.ENCODER_DIR + "/" + A.INT8_MODEL_FILE)
         if evaluate and data.queries is not None and data.judgments is not None:
             with timer.stage("evaluate search"):
                 metrics["search"] = evaluate_search(out.path, data.queries, data.judgments, settings)
+                quantised = evaluate_search(out.path, data.queries, data.judgments, settings, model_file=int8.name)
+                metrics["encoder"]["int8"] = _int8_decision(metrics["search"], quantised, settings.int8_max_ndcg_loss)
+        else:
+            metrics["encoder"]["int8"] = {"kept": False, "why": "no labelled queries to check its quality"}
+        if not metrics["encoder"]["int8"]["kept"]:
+            int8.unlink()
 
         metrics["stage_seconds"] = timer.timings
         with timer.stage("report"):
@@ -151,6 +160,18 @@ def train(
         )
     console.print(f"[bold green]bundle {path.name} published[/] at {path}")
     return path
+
+
+def _int8_decision(fp32: dict, int8: dict, max_loss: float) -> dict:
+    """Keep the int8 query encoder only if dense NDCG@10 drops by less than ``max_loss``."""
+    before, after = fp32["methods"]["dense"]["ndcg@10"], int8["methods"]["dense"]["ndcg@10"]
+    return {
+        "dense_ndcg@10_fp32": before,
+        "dense_ndcg@10_int8": after,
+        "omnirank_ndcg@10_int8": int8["methods"]["omnirank"]["ndcg@10"],
+        "loss": round(before - after, 4),
+        "kept": bool(before - after < max_loss),
+    }
 
 
 def _save_user_items(out: BundleWriter, interactions) -> None:

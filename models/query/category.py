@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 from scipy import sparse
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
 
-from models.text import normalize, tokenize
+from models.text import STOPWORDS, normalize, tokenize
 
 _META = "category_classifier.json"
 _ARRAYS = "category_classifier.npz"
@@ -24,14 +26,21 @@ _ARRAYS = "category_classifier.npz"
 
 def word_ngrams(text: str) -> list[str]:
     """Word unigrams and bigrams of the normalised text (stopwords dropped)."""
-    tokens = tokenize(text)
-    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+    return _word_grams(tokenize(text))
 
 
 def char_ngrams(text: str, low: int = 2, high: int = 4) -> list[str]:
     """Character n-grams inside word boundaries (space-padded words), like sklearn's ``char_wb``."""
+    return _char_grams(tokenize(text, stopwords=frozenset()), low, high)
+
+
+def _word_grams(tokens: list[str]) -> list[str]:
+    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+
+
+def _char_grams(tokens: list[str], low: int, high: int) -> list[str]:
     grams: list[str] = []
-    for word in tokenize(text, stopwords=frozenset()):
+    for word in tokens:
         padded = f" {word} "
         for n in range(low, high + 1):
             if len(padded) < n:
@@ -63,28 +72,36 @@ class CategoryClassifier:
     def _row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Column indices and TF-IDF weights of one text: sublinear tf x idf, each block L2-normalised.
 
-        Same numbers as sklearn's TfidfVectorizer(sublinear_tf=True) per block, side by side.
+        Same numbers as sklearn's TfidfVectorizer(sublinear_tf=True) per block, side by side; the
+        text is tokenised once for both blocks because this runs on every query.
         """
-        norm = normalize(text)
-        offset = 0
-        idx_parts, w_parts = [], []
-        for grams, vocab, idf in (
-            (word_ngrams(norm), self.word_vocabulary_, self.word_idf_),
-            (char_ngrams(norm, *self.char_range), self.char_vocabulary_, self.char_idf_),
+        tokens = tokenize(text, stopwords=frozenset())
+        words = [t for t in tokens if t not in STOPWORDS]
+        offset = len(self.word_vocabulary_)
+        idx: list[int] = []
+        counts: list[int] = []
+        for grams, vocab, shift in (
+            (_word_grams(words), self.word_vocabulary_, 0),
+            (_char_grams(tokens, *self.char_range), self.char_vocabulary_, offset),
         ):
-            counts = Counter(vocab[g] for g in grams if g in vocab)
-            if counts:
-                idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-                w = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * idf[idx]
-                idx_parts.append(idx + offset)
-                w_parts.append(w / np.linalg.norm(w))
-            offset += len(vocab)
-        if not idx_parts:
+            for gram, n in Counter(grams).items():
+                i = vocab.get(gram)
+                if i is not None:
+                    idx.append(i + shift)
+                    counts.append(n)
+        if not idx:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        return np.concatenate(idx_parts), np.concatenate(w_parts)
+        index = np.array(idx, dtype=np.int64)
+        w = (1.0 + np.log(np.array(counts, dtype=np.float64))) * self.idf_[index]
+        n_word = int(np.count_nonzero(index < offset))  # word columns come first
+        for block in (w[:n_word], w[n_word:]):
+            norm = np.sqrt(block @ block)
+            if norm > 0:
+                block /= norm
+        return index, w
 
     def _features(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        rows = [self._row(t) for t in texts]
+        rows = [self._row(t) for t in tqdm(texts, desc="category features", disable=len(texts) < 50_000)]
         indptr = np.cumsum([0] + [len(i) for i, _ in rows])
         n = len(self.word_vocabulary_) + len(self.char_vocabulary_)
         indices = np.concatenate([i for i, _ in rows]) if rows else np.zeros(0, dtype=np.int64)
@@ -120,6 +137,7 @@ class CategoryClassifier:
         self.char_vocabulary_ = {str(k): int(v) for k, v in char_vec.vocabulary_.items()}
         self.word_idf_ = word_vec.idf_.astype(np.float64)
         self.char_idf_ = char_vec.idf_.astype(np.float64)
+        self.idf_ = np.concatenate([self.word_idf_, self.char_idf_])
         if len(self.classes_) == 1:
             # One category: nothing to learn, every query belongs to it.
             n = len(self.word_vocabulary_) + len(self.char_vocabulary_)
@@ -129,7 +147,10 @@ class CategoryClassifier:
         X = self._features(norm)
         y = np.array([str(lbl) for lbl in labels], dtype=object)
         model = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.random_state)
-        model.fit(X, y, sample_weight=None if sample_weight is None else np.asarray(sample_weight, float))
+        # One BLAS thread: L-BFGS on a sparse problem gains nothing from threads and oversubscribes
+        # a shared machine badly (seconds instead of ~0.1 s on the test catalog).
+        with threadpool_limits(limits=1):
+            model.fit(X, y, sample_weight=None if sample_weight is None else np.asarray(sample_weight, float))
         assert list(model.classes_) == list(self.classes_)
         self.coef_ = model.coef_.astype(np.float32)
         self.intercept_ = model.intercept_.astype(np.float32)
@@ -211,6 +232,7 @@ class CategoryClassifier:
             obj.intercept_ = z["intercept"]
             obj.word_idf_ = z["word_idf"]
             obj.char_idf_ = z["char_idf"]
+        obj.idf_ = np.concatenate([obj.word_idf_, obj.char_idf_])
         n = len(obj.word_vocabulary_) + len(obj.char_vocabulary_)
         if obj.coef_.shape[1] != n:
             raise ValueError(f"corrupt classifier: {obj.coef_.shape[1]} coefficients for {n} features")

@@ -171,10 +171,28 @@ class QueryParser:
     def _closed_class_words() -> list[str]:
         words: set[str] = set(lx.COMMON_QUERY_WORDS) | set(lx.EDGE_CONNECTORS) | set(lx.SIZE_WORDS)
         phrases: list[str] = [
-            *lx.COLOR_WORDS, *lx.TARGET_WORDS, *lx.TARGET_PREFIXES, *lx.GIFT_WORDS, *lx.PRICE_HINT_WORDS,
-            *lx.MAX_BEFORE, *lx.MIN_BEFORE, *lx.MAX_AFTER, *lx.MIN_AFTER, *lx.RANGE_BEFORE, *lx.RANGE_JOIN,
+            *lx.COLOR_WORDS,
+            *lx.TARGET_WORDS,
+            *lx.TARGET_PREFIXES,
+            *lx.GIFT_WORDS,
+            *lx.PRICE_HINT_WORDS,
+            *lx.MAX_BEFORE,
+            *lx.MIN_BEFORE,
+            *lx.MAX_AFTER,
+            *lx.MIN_AFTER,
+            *lx.RANGE_BEFORE,
+            *lx.RANGE_JOIN,
             *lx.LETTER_SIZES,
-            "reais", "real", "dollar", "dollars", "bucks", "rupee", "rupees", "rupaye", "euro", "euros",
+            "reais",
+            "real",
+            "dollar",
+            "dollars",
+            "bucks",
+            "rupee",
+            "rupees",
+            "rupaye",
+            "euro",
+            "euros",
         ]
         for p in phrases:
             words.update(normalize(p).replace("'", " ").split())
@@ -186,8 +204,16 @@ class QueryParser:
         alt = _alternation
         f = re.compile
         self._price_res: list[tuple[str, re.Pattern[str]]] = [
-            ("range", f(rf"{_L}(?:{alt(lx.RANGE_BEFORE)})\s+{_amount('a')}\s*(?:{alt(lx.RANGE_JOIN)})\s*{_amount('b')}{_R}")),
-            ("range", f(rf"{_L}{_amount('a')}\s*(?:से|-)\s*{_amount('b')}\s*(?:{alt(lx.HINDI_RANGE_AFTER)}){_R}")),
+            (
+                "range",
+                f(
+                    rf"{_L}(?:{alt(lx.RANGE_BEFORE)})\s+{_amount('a')}\s*(?:{alt(lx.RANGE_JOIN)})\s*{_amount('b')}{_R}"
+                ),
+            ),
+            (
+                "range",
+                f(rf"{_L}{_amount('a')}\s*(?:से|-)\s*{_amount('b')}\s*(?:{alt(lx.HINDI_RANGE_AFTER)}){_R}"),
+            ),
             ("range", f(rf"{_L}{_amount('a')}\s*(?:-|–|to|a|ate)\s*{_amount('b')}{_R}")),
             ("max", f(rf"{_L}(?:{alt(lx.MAX_BEFORE)})\s*{_amount('a')}{_R}")),
             ("min", f(rf"{_L}(?:{alt(lx.MIN_BEFORE)})\s*{_amount('a')}{_R}")),
@@ -203,14 +229,18 @@ class QueryParser:
         self._gift_re = f(rf"{_L}(?:{alt(lx.GIFT_WORDS)}){_R}")
         bare_targets = [w for w in lx.TARGET_WORDS if normalize(w) not in lx.TARGET_NEEDS_PREFIX]
         self._target_res = [
-            f(rf"{_L}(?:{alt(lx.TARGET_PREFIXES)})\s+(?P<w>{alt(lx.TARGET_WORDS)})(?:\s+(?:{alt(lx.TARGET_SUFFIXES)}))?{_R}"),
+            f(
+                rf"{_L}(?:{alt(lx.TARGET_PREFIXES)})\s+(?P<w>{alt(lx.TARGET_WORDS)})(?:\s+(?:{alt(lx.TARGET_SUFFIXES)}))?{_R}"
+            ),
             f(rf"{_L}(?P<w>{alt(lx.TARGET_WORDS)})\s+(?:{alt(lx.TARGET_SUFFIXES)}){_R}"),
             f(rf"{_L}(?P<w>{alt(bare_targets)}){_R}"),
         ]
         self._brand_keys: dict[str, str] = {}
         for key, value in self.brands_.items():
             self._brand_keys[key] = value
-            self._brand_keys.setdefault(re.sub(r"[\s\-&'.]+", "", key), value)  # "under armour" typed "underarmour"
+            self._brand_keys.setdefault(
+                re.sub(r"[\s\-&'.]+", "", key), value
+            )  # "under armour" typed "underarmour"
         self._brand_re = f(rf"{_L}(?:{alt(self._brand_keys)}){_R}")
         self._color_keys: dict[str, list[str]] = {k: [v] for k, v in self.colors_.items()}
         for word, base in lx.COLOR_WORDS.items():
@@ -281,7 +311,8 @@ class QueryParser:
         work = self._color_re.sub(on_color, work)
         materials: list[str] = []
         work = self._material_re.sub(
-            lambda m: self._keep(self._add(materials, self.materials_[_SPACE_RE.sub(" ", m.group(0))]), m), work
+            lambda m: self._keep(self._add(materials, self.materials_[_SPACE_RE.sub(" ", m.group(0))]), m),
+            work,
         )
         work = self._bare_size_re.sub(
             lambda m: self._keep(self._add(sizes, self._size_value(m.group(0))), m), work
@@ -395,4 +426,3 @@ def _tidy(text: str) -> str:
     while words and (words[-1] in lx.EDGE_CONNECTORS or not words[-1]):
         words.pop()
     return " ".join(words)
-

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
@@ -22,6 +23,25 @@ from models.text import normalize
 # Latin words (after accent stripping) are what the corrector edits; Devanagari passes through.
 _WORD_RE = re.compile(r"[a-z][a-z']*[a-z]|[a-z]")
 _FILE = "spelling.json"
+
+
+def _letter_mask(word: str) -> int:
+    """Bit i set when letter chr(ord('a') + i) occurs; bit 26 for anything else (apostrophes)."""
+    mask = 0
+    for ch in word:
+        i = ord(ch) - 97
+        mask |= 1 << (i if 0 <= i < 26 else 26)
+    return mask
+
+
+def _popcount(x: np.ndarray) -> np.ndarray:
+    """Set bits per uint32 (numpy >= 2 has it built in; SWAR arithmetic otherwise)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(x)
+    x = x - ((x >> 1) & np.uint32(0x55555555))
+    x = (x & np.uint32(0x33333333)) + ((x >> 2) & np.uint32(0x33333333))
+    x = (x + (x >> 4)) & np.uint32(0x0F0F0F0F)
+    return (x * np.uint32(0x01010101)) >> 24
 
 
 class SpellCorrector:
@@ -35,8 +55,8 @@ class SpellCorrector:
     def __init__(
         self,
         max_distance: int = 2,
-        min_length: int = 3,
-        long_word_length: int = 6,
+        min_length: int = 4,
+        long_word_length: int = 8,
         min_query_count: int = 5,
         protected: Iterable[str] = (),
     ) -> None:
@@ -46,9 +66,7 @@ class SpellCorrector:
         self.min_query_count = min_query_count
         self.protected = tuple(protected)
 
-    def fit(
-        self, texts: Iterable[str], query_log: Iterable[str] | None = None
-    ) -> SpellCorrector:
+    def fit(self, texts: Iterable[str], query_log: Iterable[str] | None = None) -> SpellCorrector:
         """Learn word frequencies from catalog texts; query-log words join once typed ``min_query_count`` times.
 
         The threshold keeps a rare query typo from becoming a "known word" that is then never corrected.
@@ -70,11 +88,13 @@ class SpellCorrector:
         return self
 
     def _index(self) -> None:
-        # Words grouped by length: a candidate within distance d differs in length by at most d,
-        # so each lookup scans only a few buckets.
-        self._by_length: dict[int, list[str]] = {}
-        for word in self.frequencies_:
-            self._by_length.setdefault(len(word), []).append(word)
+        # Cheap vectorised pre-filter before the exact edit distance: a word within d edits differs
+        # in length by at most d, and in its set of letters by at most 2d (one edit adds or drops at
+        # most one letter each way). On a 50k-word vocabulary that leaves a few hundred candidates.
+        self._words = list(self.frequencies_)
+        self._freq = np.array([self.frequencies_[w] for w in self._words], dtype=np.int64)
+        self._lengths = np.array([len(w) for w in self._words], dtype=np.int32)
+        self._masks = np.array([_letter_mask(w) for w in self._words], dtype=np.uint32)
         self._known = set(self.frequencies_) | {normalize(w) for w in self.protected}
         self._cache: dict[str, str] = {}
 
@@ -89,17 +109,25 @@ class SpellCorrector:
         if cached is not None:
             return cached
         limit = self._limit(word)
-        best, best_key = word, None
-        for length in range(len(word) - limit, len(word) + limit + 1):
-            bucket = self._by_length.get(length)
-            if not bucket:
-                continue
-            for cand, dist, _ in process.extract(
-                word, bucket, scorer=OSA.distance, score_cutoff=limit, limit=None
-            ):
-                key = (dist, -self.frequencies_[cand])
-                if best_key is None or key < best_key:
-                    best, best_key = cand, key
+        near = (np.abs(self._lengths - len(word)) <= limit) & (
+            _popcount(self._masks ^ np.uint32(_letter_mask(word))) <= 2 * limit
+        )
+        candidates = np.flatnonzero(near)
+        best = word
+        if len(candidates):
+            dist = process.cdist(
+                [word],
+                [self._words[i] for i in candidates],
+                scorer=OSA.distance,
+                score_cutoff=limit,
+                dtype=np.int32,
+                workers=1,
+            )[0]
+            ok = dist <= limit
+            if ok.any():
+                # Closest first, then the most frequent word; ties broken by vocabulary order.
+                order = np.lexsort((-self._freq[candidates][ok], dist[ok]))
+                best = self._words[candidates[ok][order[0]]]
         if len(self._cache) < 100_000:
             self._cache[word] = best
         return best

@@ -59,7 +59,9 @@ class SynonymSet:
         Accepts tokens or a raw string; returns at most ``max_expansions`` distinct strings, never
         the query itself.
         """
-        tokens = list(_phrase(query_tokens) if isinstance(query_tokens, str) else _phrase(" ".join(query_tokens)))
+        tokens = list(
+            _phrase(query_tokens) if isinstance(query_tokens, str) else _phrase(" ".join(query_tokens))
+        )
         if not tokens or not self._rules:
             return []
         original = " ".join(tokens)

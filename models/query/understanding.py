@@ -89,9 +89,9 @@ class QueryUnderstanding:
         if not hasattr(self, "parser_"):
             raise RuntimeError("QueryUnderstanding is not fitted: call fit() or load() first")
         parsed = self.parser_.parse(query)
-        basis = parsed.text or parsed.corrected or query
-        if basis.strip():
-            path, confidence = self.classifier_.top(basis)
+        # No category from a query that is all constraints ("gift under 50"): nothing to classify.
+        if parsed.text:
+            path, confidence = self.classifier_.top(parsed.text)
             parsed.category = CategoryIntent(
                 path=path, confidence=round(confidence, 6), applied=confidence >= self.category_threshold
             )
@@ -126,7 +126,9 @@ class QueryUnderstanding:
             raise FileNotFoundError(f"no query-understanding model at {d / _FILE}")
         meta = json.loads((d / _FILE).read_text(encoding="utf-8"))
         obj = cls(
-            category_threshold=meta["category_threshold"] if category_threshold is None else category_threshold,
+            category_threshold=meta["category_threshold"]
+            if category_threshold is None
+            else category_threshold,
             query_weight=meta["query_weight"],
         )
         obj.parser_ = obj.parser = QueryParser.load(d)

@@ -73,7 +73,7 @@ class ALSRecommender(_FactorRecommender):
         self,
         factors: int = 64,
         regularization: float = 0.05,
-        alpha: float = 20.0,
+        alpha: float = 5.0,
         iterations: int = 15,
         random_state: int = 42,
         num_threads: int = 2,

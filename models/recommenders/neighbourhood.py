@@ -87,7 +87,7 @@ class ItemKNNRecommender(Recommender):
     name = "item_knn"
     state_attrs = ("similarity_",)
 
-    def __init__(self, neighbors: int = 100, shrink: float = 10.0, binary: bool = True) -> None:
+    def __init__(self, neighbors: int = 50, shrink: float = 10.0, binary: bool = True) -> None:
         self.neighbors = neighbors
         self.shrink = shrink
         self.binary = binary

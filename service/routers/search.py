@@ -44,7 +44,7 @@ def search(
         page=page,
         k=k,
         hits=[SearchHitOut(product=product(state, h.item, store_id), score=h.score, bm25=h.bm25, dense=h.dense) for h in result.hits],
-        intent=result.intent.to_dict(),
+        intent=result.intent.model_dump(),
         intent_label=result.intent.explain,
         applied_filters=result.applied_filters,
         facets=result.facets,

@@ -23,7 +23,9 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 def _event(event_id: str, customer: str = "C1", minutes: int = 0, **kw) -> StoredEvent:
     base = dict(type="purchase", channel="store", sku="SKU-1", store_id="S1", quantity=1, price=9.5)
     base.update(kw)
-    return StoredEvent(event_id=event_id, customer_key=customer, timestamp=T0 + timedelta(minutes=minutes), **base)
+    return StoredEvent(
+        event_id=event_id, customer_key=customer, timestamp=T0 + timedelta(minutes=minutes), **base
+    )
 
 
 @pytest.fixture()
@@ -65,7 +67,9 @@ def test_replay_is_reported_as_duplicate_and_not_stored_twice(event_store: Event
     assert replay.accepted == [] and replay.duplicates == [f"e{i}" for i in range(5)]
     assert event_store.count() == 5
 
-    mixed = event_store.append([_event("e1"), _event("new-1"), _event("e4"), _event("new-2"), _event("new-1")])
+    mixed = event_store.append(
+        [_event("e1"), _event("new-1"), _event("e4"), _event("new-2"), _event("new-1")]
+    )
     assert mixed.accepted == ["new-1", "new-2"]
     assert mixed.duplicates == ["e1", "e4", "new-1"]  # a repeat inside the batch counts too
     assert event_store.count() == 7
@@ -139,7 +143,9 @@ def test_iter_since_streams_every_event_once_across_pages(event_store: EventStor
     assert received == sorted(received)
 
     cutoff = everything[25].received_at
-    assert {e.event_id for e in event_store.iter_since(cutoff, page_size=4)} == {f"b{i:02d}" for i in range(25)}
+    assert {e.event_id for e in event_store.iter_since(cutoff, page_size=4)} == {
+        f"b{i:02d}" for i in range(25)
+    }
 
     by_ts = list(event_store.iter_since(T0 + timedelta(minutes=110), by="ts", page_size=3))
     assert [e.event_id for e in by_ts] == [f"b{i:02d}" for i in range(10, 25)]

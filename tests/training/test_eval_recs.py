@@ -76,7 +76,9 @@ def test_online_retail_adapter_reports_what_it_drops():
             "StockCode": ["85048", "POST", "22041", "85048", "22041", "TEST001", "21232"],
             "Description": ["LIGHTS", "POSTAGE", "FRAME", "LIGHTS", "FRAME", "test", None],
             "Quantity": [2, 1, 6, -2, 1, 1, 3],
-            "InvoiceDate": ["2010-01-04 10:00:00"] * 3 + ["2010-01-05 09:00:00"] + ["2010-01-06 11:00:00"] * 3,
+            "InvoiceDate": ["2010-01-04 10:00:00"] * 3
+            + ["2010-01-05 09:00:00"]
+            + ["2010-01-06 11:00:00"] * 3,
             "Price": [6.95, 18.0, 2.1, 6.95, 0.0, 1.0, 1.25],
             "Customer ID": [13085.0, 13085.0, 13085.0, 13085.0, np.nan, np.nan, np.nan],
             "Country": ["United Kingdom"] * 7,

@@ -44,7 +44,7 @@ MATERIAL_SENTENCES = (
 TARGET_SENTENCES = {
     "men": ("Cut for men.", "Sized and styled for men."),
     "women": ("Designed for women.", "A women's fit."),
-    "kids": ("Sized for kids.", "Made for little ones, tough enough for play."),
+    "kids": ("Sized for kids.", "Made for little ones."),
     "unisex": ("Unisex styling.", ""),
 }
 USE_SENTENCES = (
@@ -94,8 +94,18 @@ def _round_price(x: float) -> float:
     return round(float(np.floor(x)) + 0.99 if x < 100 else float(np.round(x / 5) * 5) - 0.01, 2)
 
 
-def _title(rng: np.random.Generator, t: ProductType, brand: str, model: str, adj: str, noun: str,
-           target: str, material: str | None, color: str | None, size: str | None) -> str:
+def _title(
+    rng: np.random.Generator,
+    t: ProductType,
+    brand: str,
+    model: str,
+    adj: str,
+    noun: str,
+    target: str,
+    material: str | None,
+    color: str | None,
+    size: str | None,
+) -> str:
     noun_t = _title_case(noun)
     color_t = color.title() if color else ""
     target_w = {"men": "Men's", "women": "Women's", "kids": "Kids'"}.get(target, "")
@@ -110,18 +120,32 @@ def _title(rng: np.random.Generator, t: ProductType, brand: str, model: str, adj
     return _choice(rng, patterns)
 
 
-def _description(rng: np.random.Generator, t: ProductType, brand: str, model: str, adj: str, noun: str,
-                 features: tuple[str, ...], target: str, material: str | None, color: str | None,
-                 size: str | None) -> str:
+def _description(
+    rng: np.random.Generator,
+    t: ProductType,
+    brand: str,
+    model: str,
+    adj: str,
+    noun: str,
+    features: tuple[str, ...],
+    target: str,
+    material: str | None,
+    color: str | None,
+    size: str | None,
+) -> str:
     uses = list(t.uses) or ["everyday use"]
     rng.shuffle(uses)
     use, use2 = uses[0], uses[1 % len(uses)]
-    parts = [_choice(rng, OPENERS).format(brand=brand, model=model, noun=noun, adj=adj.lower(), use=use, use2=use2)]
+    parts = [
+        _choice(rng, OPENERS).format(brand=brand, model=model, noun=noun, adj=adj.lower(), use=use, use2=use2)
+    ]
     feats = {f.key: f for f in t.features}
     for key in features:
         lead = _choice(rng, FEATURE_LEADS)
         sentence = feats[key].sentence
-        parts.append(lead + (sentence[0].lower() + sentence[1:] if lead and sentence[1:2].islower() else sentence))
+        first = sentence.split()[0]
+        lower_ok = lead and (first == "A" or first[1:].islower())
+        parts.append(lead + (sentence[0].lower() + sentence[1:] if lower_ok else sentence))
     if material or color:
         tpl = _choice(rng, MATERIAL_SENTENCES)
         if not material:
@@ -130,7 +154,7 @@ def _description(rng: np.random.Generator, t: ProductType, brand: str, model: st
             tpl = "Crafted from durable {material}."
         parts.append(tpl.format(material=material, Material=(material or "").capitalize(), color=color))
     target_sentence = _choice(rng, TARGET_SENTENCES.get(target, ("",)))
-    if target_sentence:
+    if target_sentence and (t.colors or target != "unisex"):
         parts.append(target_sentence)
     if rng.random() < 0.7:
         parts.append(_choice(rng, USE_SENTENCES).format(use=use, use2=use2))
@@ -148,7 +172,9 @@ def build_catalog(n_products: int, rng: np.random.Generator, start: datetime, en
     """A catalog of ``n_products`` skus over every product type in ``vocab.TYPES``."""
     types = vocab.TYPES
     if n_products < 4 * len(types):
-        raise ValueError(f"--products must be at least {4 * len(types)} (4 per product type), got {n_products}")
+        raise ValueError(
+            f"--products must be at least {4 * len(types)} (4 per product type), got {n_products}"
+        )
     weights = rng.lognormal(0.0, 0.25, len(types))
     counts = np.maximum(4, np.floor(weights / weights.sum() * n_products)).astype(int)
     while counts.sum() < n_products:
@@ -176,7 +202,11 @@ def build_catalog(n_products: int, rng: np.random.Generator, start: datetime, en
             n_feat = 1 if len(t.features) == 1 or rng.random() < 0.6 else 2
             feat_idx = sorted(rng.choice(len(t.features), size=n_feat, replace=False).tolist())
             features = tuple(t.features[i].key for i in feat_idx)
-            adj = t.features[feat_idx[0]].adjective if rng.random() < 0.7 else _choice(rng, vocab.GENERIC_ADJECTIVES)
+            adj = (
+                t.features[feat_idx[0]].adjective
+                if rng.random() < 0.7
+                else _choice(rng, vocab.GENERIC_ADJECTIVES)
+            )
             noun = _choice(rng, t.nouns)
             base_price = t.price * tier * float(rng.lognormal(0.0, t.sigma))
             popularity = float(rng.normal(0.0, 1.0))
@@ -191,7 +221,7 @@ def build_catalog(n_products: int, rng: np.random.Generator, start: datetime, en
                 size = _choice(rng, sizes) if sizes else None
                 price_mult = 1.0
                 if sizes and t.replenishment_days:
-                    price_mult = 1.0 + 0.8 * sizes.index(size)
+                    price_mult = 1.0 + 0.6 * sizes.index(size)
                 title = _title(rng, t, b_name, model, adj, noun, target, material, color, size)
                 if n_var > 1 and color and color.title() not in title:
                     title = f"{title} - {color.title()}"
@@ -210,8 +240,9 @@ def build_catalog(n_products: int, rng: np.random.Generator, start: datetime, en
                 rows.append(
                     dict(
                         title=title,
-                        description=_description(rng, t, b_name, model, adj, noun, features, target, material,
-                                                 color, size),
+                        description=_description(
+                            rng, t, b_name, model, adj, noun, features, target, material, color, size
+                        ),
                         brand=b_name,
                         category=t.path,
                         color=color,
@@ -265,5 +296,7 @@ def _inventory(products: pd.DataFrame, stores: pd.DataFrame, rng: np.random.Gene
         carried = sellable & (rng.random(len(products)) < 0.72)
         stock = rng.negative_binomial(2, 0.12, len(products)) + 1
         stock[rng.random(len(products)) < 0.12] = 0
-        frames.append(pd.DataFrame({"store_id": store_id, "sku": products["sku"][carried], "stock": stock[carried]}))
+        frames.append(
+            pd.DataFrame({"store_id": store_id, "sku": products["sku"][carried], "stock": stock[carried]})
+        )
     return pd.concat(frames, ignore_index=True)

@@ -35,6 +35,8 @@ class Person:
     style: np.ndarray
     trips_per_month: float
     channel_p: np.ndarray  # over ("store", "web", "app")
+    fav_cum: np.ndarray
+    channel_cum: np.ndarray
     loyalty_id: str | None
     loyalty_written: tuple[str, ...]
     emails: list[tuple[str, ...]]  # per email: its written variants (first is the canonical one)
@@ -81,13 +83,21 @@ def _phone_variants(country: str, digits8: int, rng: np.random.Generator) -> tup
     d = f"{digits8:08d}"
     if country == "BR":
         area = ("11", "21", "31", "41", "51", "61")[digits8 % 6]
-        forms = (f"+55 {area} 9{d[:4]}-{d[4:]}", f"({area}) 9{d[:4]}-{d[4:]}", f"0{area}-9{d[:4]}-{d[4:]}",
-                 f"55{area}9{d}")
+        forms = (
+            f"+55 {area} 9{d[:4]}-{d[4:]}",
+            f"({area}) 9{d[:4]}-{d[4:]}",
+            f"0{area}-9{d[:4]}-{d[4:]}",
+            f"55{area}9{d}",
+        )
     elif country == "IN":
         forms = (f"+91 98{d[:3]} {d[3:]}", f"098{d}", f"98{d[:3]}-{d[3:]}", f"+9198{d}")
     else:
-        forms = (f"+1 (41{d[0]}) {d[1:4]}-{d[4:]}", f"41{d[0]}-{d[1:4]}-{d[4:]}", f"(41{d[0]}) {d[1:4]} {d[4:]}",
-                 f"141{d}")
+        forms = (
+            f"+1 (41{d[0]}) {d[1:4]}-{d[4:]}",
+            f"41{d[0]}-{d[1:4]}-{d[4:]}",
+            f"(41{d[0]}) {d[1:4]} {d[4:]}",
+            f"141{d}",
+        )
     k = int(rng.integers(1, 3))
     picked = rng.choice(len(forms), size=k, replace=False)
     return tuple(forms[i] for i in picked)
@@ -125,13 +135,13 @@ def make_person(index: int, rng: np.random.Generator, start: datetime, end: date
     last = vocab.LAST_NAMES[country][int(rng.integers(15))]
 
     persona = rng.choice(["store", "omni", "online"], p=[0.35, 0.4, 0.25])
-    has_loyalty = bool(rng.random() < {"store": 0.75, "omni": 0.7, "online": 0.3}[persona])
+    has_loyalty = bool(rng.random() < {"store": 0.88, "omni": 0.78, "online": 0.35}[persona])
     has_web = bool(rng.random() < {"store": 0.05, "omni": 0.55, "online": 0.65}[persona])
     has_app = bool(rng.random() < {"store": 0.0, "omni": 0.3, "online": 0.4}[persona])
     guest_online = persona != "store" and not has_web and not has_app
     channel_p = {
         "store": np.array([1.0, 0.0, 0.0]),
-        "omni": np.array([0.5, 0.3, 0.2]),
+        "omni": np.array([0.42, 0.36, 0.22]),
         "online": np.array([0.12, 0.5, 0.38]),
     }[persona].copy()
     if not has_app:
@@ -147,7 +157,10 @@ def make_person(index: int, rng: np.random.Generator, start: datetime, end: date
     if has_loyalty or has_app:
         n = _scramble(index, 10**9, 387_420_489, 123_456_789)
         loyalty_id = f"LY{n:09d}"
-        loyalty_written = (loyalty_id, f"ly {n:09d}" if rng.random() < 0.5 else f"LY {n // 10**5:04d} {n % 10**5:05d}")
+        loyalty_written = (
+            loyalty_id,
+            f"ly {n:09d}" if rng.random() < 0.5 else f"LY {n // 10**5:04d} {n % 10**5:05d}",
+        )
 
     emails: list[tuple[str, ...]] = []
     if has_web or has_app or guest_online or (has_loyalty and rng.random() < 0.4):
@@ -161,11 +174,13 @@ def make_person(index: int, rng: np.random.Generator, start: datetime, end: date
     if rng.random() < 0.85:
         phones.append(_phone_variants(country, _scramble(2 * index, 10**8, 48_828_127, 7_654_321), rng))
         if rng.random() < 0.1:
-            phones.append(_phone_variants(country, _scramble(2 * index + 1, 10**8, 48_828_127, 7_654_321), rng))
+            phones.append(
+                _phone_variants(country, _scramble(2 * index + 1, 10**8, 48_828_127, 7_654_321), rng)
+            )
 
     web_email = 0 if has_web and emails else None
-    app_email = (int(rng.integers(len(emails))) if has_app and emails else None)
-    consent_email = (int(rng.integers(len(emails))) if emails and rng.random() < 0.6 else None)
+    app_email = int(rng.integers(len(emails))) if has_app and emails else None
+    consent_email = int(rng.integers(len(emails))) if emails and rng.random() < 0.6 else None
     span = (end - start).total_seconds()
     unsub = start.timestamp() + float(rng.uniform(0, span)) if emails and rng.random() < 0.05 else None
     return Person(
@@ -178,8 +193,10 @@ def make_person(index: int, rng: np.random.Generator, start: datetime, end: date
         fav_brand=fav_brand,
         price_beta=float(rng.gamma(2.0, 0.6)),
         style=rng.normal(0.0, 1.0, STYLE_DIM),
-        trips_per_month=float(rng.lognormal(np.log(1.3), 0.7)),
+        trips_per_month=float(rng.lognormal(np.log(1.0), 0.7)),
         channel_p=channel_p,
+        fav_cum=np.cumsum(fav_weights),
+        channel_cum=np.cumsum(channel_p),
         loyalty_id=loyalty_id,
         loyalty_written=loyalty_written,
         emails=emails,
@@ -210,19 +227,41 @@ def customer_records(p: Person, rng: np.random.Generator, start: datetime) -> li
         if p.emails and rng.random() < 0.35:
             email = p.email(rng, len(p.emails) - 1)
         out.append(
-            dict(record_id=f"LOY-{p.index + 1:07d}", source="loyalty", loyalty_id=p.loyalty(rng), email=email,
-                 phone=p.phone(rng, 0), email_consent=bool(email and p.consent_email is not None),
-                 home_store_id=vocab.STORES[p.home_store][0], created_at=created())
+            dict(
+                record_id=f"LOY-{p.index + 1:07d}",
+                source="loyalty",
+                loyalty_id=p.loyalty(rng),
+                email=email,
+                phone=p.phone(rng, 0),
+                email_consent=bool(email and p.consent_email is not None),
+                home_store_id=vocab.STORES[p.home_store][0],
+                created_at=created(),
+            )
         )
     if p.has_web:
         out.append(
-            dict(record_id=f"WEB-{p.index + 1:07d}", source="web", loyalty_id=None, email=p.email(rng, p.web_email),
-                 phone=None, email_consent=p.consent_email is not None, home_store_id=None, created_at=created())
+            dict(
+                record_id=f"WEB-{p.index + 1:07d}",
+                source="web",
+                loyalty_id=None,
+                email=p.email(rng, p.web_email),
+                phone=None,
+                email_consent=p.consent_email is not None,
+                home_store_id=None,
+                created_at=created(),
+            )
         )
     if p.has_app:
         out.append(
-            dict(record_id=f"APP-{p.index + 1:07d}", source="app", loyalty_id=p.loyalty(rng),
-                 email=p.email(rng, p.app_email), phone=None, email_consent=p.consent_email is not None,
-                 home_store_id=vocab.STORES[p.home_store][0], created_at=created())
+            dict(
+                record_id=f"APP-{p.index + 1:07d}",
+                source="app",
+                loyalty_id=p.loyalty(rng),
+                email=p.email(rng, p.app_email),
+                phone=None,
+                email_consent=p.consent_email is not None,
+                home_store_id=vocab.STORES[p.home_store][0],
+                created_at=created(),
+            )
         )
     return out

@@ -87,6 +87,21 @@ class Settings(BaseSettings):
     )
     query_classifier_c: float = Field(10.0, description="category classifier inverse L2 strength")
 
+    # --- suggestions and merchandising rules -------------------------------------------------
+    suggest_min_query_count: int = Field(2, description="suggest: a logged query is suggested after this many searches")
+    suggest_max_k: int = Field(20, description="suggest: most completions one request may ask for")
+    rules_path: Path = Field(
+        Path("var/rules.json"),
+        description="Live, editable merchandising rules; created from the bundle's defaults when absent.",
+    )
+
+    # --- batch email jobs (batch-recommend) ----------------------------------------------------
+    batch_k: int = Field(20, description="products per email")
+    batch_cart_window_days: float = Field(7.0, description="abandoned-cart: add-to-carts this recent count")
+    batch_cart_idle_hours: float = Field(2.0, description="abandoned-cart: a cart younger than this is still open")
+    batch_purchase_window_days: float = Field(14.0, description="post-purchase: purchases this recent count")
+    batch_chunk_customers: int = Field(50_000, description="customers per output part (the checkpoint unit)")
+
     # --- service -----------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000

@@ -83,16 +83,22 @@ class RecommendationEngine:
     def _excluded(self, history: list[Interaction], ctx: Context) -> np.ndarray:
         """Items the rules forbid for this customer: returned, or bought recently and not due."""
         excluded = np.zeros(len(self.catalog), dtype=bool)
-        cycle = self.catalog.products["replenishment_days"].to_numpy(dtype=np.float64)
-        for ev in history:
-            if ev.type == "return":
-                excluded[ev.item] = True
-            elif ev.type == "purchase":
-                age = (ctx.now - ev.timestamp).total_seconds() / 86400.0
-                due = not np.isnan(cycle[ev.item]) and age >= 0.8 * cycle[ev.item]
-                if age <= max(self.recent_days, 0 if np.isnan(cycle[ev.item]) else cycle[ev.item]) and not due:
-                    excluded[ev.item] = True
+        if not history:
+            return excluded
+        items = np.array([ev.item for ev in history], dtype=np.int64)
+        types = np.array([ev.type for ev in history], dtype=object)
+        ages = np.array([(ctx.now - ev.timestamp).total_seconds() / 86400.0 for ev in history], dtype=np.float64)
+        excluded[items[self.excluded_events(items, types, ages)]] = True
         return excluded
+
+    def excluded_events(self, items: np.ndarray, types: np.ndarray, age_days: np.ndarray) -> np.ndarray:
+        """Per event: does it forbid its item? Vectorised, so batch jobs apply the same rule to millions."""
+        cycle = self.catalog.products["replenishment_days"].to_numpy(dtype=np.float64)[items]
+        no_cycle = np.isnan(cycle)
+        due = ~no_cycle & (age_days >= 0.8 * np.where(no_cycle, 0.0, cycle))
+        window = np.maximum(self.recent_days, np.where(no_cycle, 0.0, cycle))
+        recent_purchase = (types == "purchase") & (age_days <= window) & ~due
+        return (types == "return") | recent_purchase
 
     def _diversify(self, items: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         cats = self.catalog.products["top_category"].to_numpy()
@@ -106,6 +112,35 @@ class RecommendationEngine:
             if len(keep) == k:
                 break
         return items[keep], scores[keep]
+
+    def diversify_batch(self, items: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``_diversify`` for a block of ranked lists at once ((n, m), -1 padded) -> (n, k), -1 padded.
+
+        An item is kept when fewer than ``max_per_category`` items of its category rank above it in
+        its row, then the first ``k`` kept per row remain: the same lists ``_diversify`` gives.
+        """
+        n, m = items.shape
+        out_ids = np.full((n, k), -1, dtype=np.int32)
+        out_scores = np.full((n, k), -np.inf, dtype=np.float32)
+        if n == 0 or m == 0:
+            return out_ids, out_scores
+        codes, _ = pd.factorize(self.catalog.products["top_category"])
+        valid = items >= 0
+        cat = np.where(valid, codes[np.where(valid, items, 0)], -1).astype(np.int64)
+        key = (np.arange(n, dtype=np.int64)[:, None] * (codes.max() + 2) + cat + 1).ravel()
+        order = np.argsort(key, kind="stable")  # by (row, category), positions in rank order
+        sorted_key = key[order]
+        starts = np.r_[0, np.flatnonzero(sorted_key[1:] != sorted_key[:-1]) + 1]
+        group_start = np.repeat(starts, np.diff(np.r_[starts, len(sorted_key)]))
+        occurrence = np.empty(n * m, dtype=np.int64)
+        occurrence[order] = np.arange(n * m) - group_start
+        keep = valid & (occurrence.reshape(n, m) < self.max_per_category)
+        rank = np.cumsum(keep, axis=1) - 1
+        keep &= rank < k
+        rows, cols = np.nonzero(keep)
+        out_ids[rows, rank[rows, cols]] = items[rows, cols]
+        out_scores[rows, rank[rows, cols]] = scores[rows, cols]
+        return out_ids, out_scores
 
     # --- public -------------------------------------------------------------------------------
     def history_row(self, customer_id: str | None, extra: list[Interaction], weights: dict[str, float]) -> sp.csr_matrix:
@@ -133,6 +168,35 @@ class RecommendationEngine:
         items, scores = self._diversify(ids[0][keep], scores[0][keep], k)
         recent = sorted((e for e in history if e.type in ("purchase", "add_to_cart", "view")), key=lambda e: e.timestamp, reverse=True)
         return [self._explain(int(i), float(s), recent, ctx) for i, s in zip(items, scores, strict=True)], False
+
+    def for_customers(
+        self, userids: np.ndarray, rows: sp.csr_matrix, excluded: sp.csr_matrix, ctx: Context, k: int = 20
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``for_customer`` for a block of customers at once (batch jobs): (n, k) ids and scores, -1 padded.
+
+        ``userids`` are model rows (-1 folds the history row in), ``excluded`` a customers x items
+        mask of what the rules forbid each one. Cold-start rows come back empty: the caller decides
+        whether they get ``trending_list``. Over-fetching by each block's largest exclusion count
+        keeps the result equal to filtering the candidates first.
+        """
+        n = len(userids)
+        allowed = np.flatnonzero(self.eligible(ctx))
+        if n == 0 or allowed.size == 0:
+            return np.full((n, k), -1, np.int32), np.full((n, k), -np.inf, np.float32)
+        excluded = sp.csr_matrix(excluded, dtype=bool)
+        extra = int(np.diff(excluded.indptr).max()) if excluded.nnz else 0
+        ids, scores = self.model.recommend(
+            np.asarray(userids, dtype=np.int64), rows, N=min(len(allowed), 4 * k + extra),
+            filter_already_liked_items=False, items=allowed,
+        )
+        if excluded.nnz:
+            n_items = np.int64(len(self.catalog))
+            banned = np.repeat(np.arange(n, dtype=np.int64), np.diff(excluded.indptr)) * n_items + excluded.indices
+            ids = np.where(np.isin(np.arange(n, dtype=np.int64)[:, None] * n_items + ids, banned), -1, ids)
+        valid = (ids >= 0) & (np.diff(rows.indptr)[:, None] > 0)
+        ids = np.where(valid & (np.cumsum(valid, axis=1) <= 4 * k), ids, -1)
+        # Rank order survives the holes: diversify_batch skips -1 and compacts.
+        return self.diversify_batch(ids, scores, k)
 
     def _explain(self, item: int, score: float, recent: list[Interaction], ctx: Context) -> Recommendation:
         for ev in recent[:20]:

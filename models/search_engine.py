@@ -19,6 +19,7 @@ from models.encoder import OnnxEncoder
 from models.fusion import rrf
 from models.lexical import BM25Index
 from models.query import ParsedQuery, QueryUnderstanding
+from models.rules import RuleSet
 from models.vector_index import VectorIndex
 
 FACET_FIELDS = ("top_category", "brand", "color", "size")
@@ -57,6 +58,8 @@ class SearchResult:
     did_you_mean: str | None = None
     relaxed: list[str] = field(default_factory=list)
     personalised: bool = False
+    rules_fired: list[str] = field(default_factory=list)
+    redirect: str | None = None
 
 
 @dataclass
@@ -69,6 +72,7 @@ class SearchEngine:
     candidates: int = 200
     min_dense_score: float = 0.35
     personal_weight: float = 0.15
+    rules: RuleSet | None = None  # live merchandising rules; the service swaps this reference on PUT
 
     @classmethod
     def load(cls, bundle_dir: Path, catalog: Catalog, model_file: str = "model.onnx", threads: int = 1) -> SearchEngine:
@@ -82,14 +86,14 @@ class SearchEngine:
         )
 
     # --- masks --------------------------------------------------------------------------------
-    def _mask(self, filters: SearchFilters, intent: dict[str, object]) -> np.ndarray:
+    def _mask(self, filters: SearchFilters, constraints: dict[str, object]) -> np.ndarray:
+        """Items allowed by availability (store, channel: never relaxed) and the given constraints."""
         p = self.catalog.products
         mask = np.ones(len(p), dtype=bool)
         if filters.store_id:
             mask &= self.catalog.in_stock(filters.store_id)
         if filters.channel:
             mask &= self.catalog.available(filters.channel)
-        constraints = {**intent, **{k: v for k, v in vars(filters).items() if v is not None}}
         if (v := constraints.get("category")) is not None:
             mask &= p["category"].str.startswith(str(v)).to_numpy() | (p["top_category"] == v).to_numpy()
         for col in ("brand", "color", "size", "target"):
@@ -104,6 +108,11 @@ class SearchEngine:
         if (v := constraints.get("price_max")) is not None:
             mask &= self.catalog.prices <= float(v)
         return mask
+
+    @staticmethod
+    def _explicit_constraints(filters: SearchFilters) -> dict[str, object]:
+        keys = ("category", "brand", "color", "size", "price_min", "price_max")
+        return {k: getattr(filters, k) for k in keys if getattr(filters, k) is not None}
 
     @staticmethod
     def _intent_constraints(parsed: ParsedQuery) -> dict[str, object]:
@@ -125,7 +134,7 @@ class SearchEngine:
 
     # --- retrieval ----------------------------------------------------------------------------
     def _retrieve(
-        self, text: str, mask: np.ndarray, dense_only: bool = False, min_dense: float | None = None
+        self, text: str, mask: np.ndarray, dense_only: bool = False, min_dense: float | None = None, expansions: list[str] | tuple[str, ...] = ()
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidate items within ``mask`` with their BM25 and dense scores (aligned arrays)."""
         allowed = np.flatnonzero(mask)
@@ -134,6 +143,8 @@ class SearchEngine:
         lexical = np.zeros(len(self.catalog))
         if not dense_only and text.strip():
             lexical = np.asarray(self.bm25.scores(text), dtype=np.float64)
+            for alt in expansions:  # synonym rewrites: matching any phrasing makes a candidate
+                lexical = np.maximum(lexical, np.asarray(self.bm25.scores(alt), dtype=np.float64))
         lex_scores = lexical[allowed]
         n = min(self.candidates, allowed.size)
         lex_top = allowed[np.argsort(-lex_scores, kind="stable")[:n]]
@@ -188,22 +199,26 @@ class SearchEngine:
     ) -> SearchResult:
         filters = filters or SearchFilters()
         parsed = self.query.parse(q)
+        rules = self.rules  # read once: a PUT swaps it between requests, never during one
+        if rules is not None:
+            parsed.expansions = rules.expand(parsed.text)
         text = parsed.text if parsed.text.strip() else q
-        constraints = self._intent_constraints(parsed)
+        # Relaxation order: what the query implied (last stated first), then the shopper's own filters.
+        stated = list(self._intent_constraints(parsed).items())
+        chosen = list(self._explicit_constraints(filters).items())
         relaxed: list[str] = []
-        items = np.empty(0, np.int64)
         while True:
+            constraints = dict(stated + chosen)  # explicit filters win over parsed ones
             mask = self._mask(filters, constraints)
-            items, lexical, dense = self._retrieve(text, mask)
-            if items.size or not constraints:
+            items, lexical, dense = self._retrieve(text, mask, expansions=parsed.expansions)
+            if items.size or not (stated or chosen):
                 break
-            dropped = list(constraints)[-1]
-            constraints.pop(dropped)
-            relaxed.append(f"no match with {dropped}; relaxed it")
+            name, value = (stated or chosen).pop()
+            relaxed.append(f"no results with {name}={value}; relaxed it")
         if items.size == 0 and text.strip():
-            items, lexical, dense = self._retrieve(text, self._mask(filters, {}), dense_only=True)
+            items, lexical, dense = self._retrieve(text, self._mask(filters, {}), dense_only=True, min_dense=0.0)
             if items.size:
-                relaxed.append("no keyword match; showing semantically related products")
+                relaxed.append("no keyword match; showing the closest products by meaning")
         if items.size and parsed.category is not None and parsed.category.applied:
             items, lexical, dense = self._add_category_candidates(text, mask, parsed.category.path, items, lexical, dense)
         scores = self._fuse(items, lexical, dense) if items.size else np.empty(0)
@@ -218,12 +233,18 @@ class SearchEngine:
             personalised = bool(boost.any())
         order = np.argsort(-scores, kind="stable")
         items, scores, lexical, dense = items[order], scores[order], lexical[order], dense[order]
+        rules_fired, redirect = [], None
+        if rules is not None:  # merchandising (hide, boost/bury, pin) on the whole fused ranking
+            row = {int(i): j for j, i in enumerate(items)}
+            items, scores, rules_fired, redirect = rules.apply(q, items, scores, self.catalog, allowed=mask)
+            src = np.array([row.get(int(i), -1) for i in items], dtype=np.int64)
+            lexical, dense = np.append(lexical, 0.0)[src], np.append(dense, 0.0)[src]
         start = (page - 1) * k
         hits = [
             SearchHit(int(i), float(s), float(lx), float(dn))
             for i, s, lx, dn in zip(items[start : start + k], scores[start : start + k], lexical[start : start + k], dense[start : start + k], strict=True)
         ]
-        applied = {k_: v for k_, v in vars(filters).items() if v is not None} | constraints
+        applied = {k_: v for k_, v in vars(filters).items() if v is not None and k_ in ("store_id", "channel")} | constraints
         return SearchResult(
             hits=hits,
             total=int(items.size),
@@ -233,6 +254,8 @@ class SearchEngine:
             did_you_mean=parsed.corrected,
             relaxed=relaxed,
             personalised=personalised,
+            rules_fired=rules_fired,
+            redirect=redirect,
         )
 
     def facets(self, items: np.ndarray) -> dict[str, dict[str, int]]:

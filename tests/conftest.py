@@ -1,61 +1,55 @@
-"""Fixtures shared across test folders; named specifically so folders do not clash."""
+"""Shared fixtures: one real training run on the committed sample per test session.
+
+Training is the expensive part (the ONNX encoder embeds every product), so every test that needs a
+bundle shares this one; tests that change data train nothing and call the stage they test.
+"""
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data_samples"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 @pytest.fixture(scope="session")
-def omnirank_exported_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """all-MiniLM-L6-v2 exported once per session to ONNX (+ int8), with torch reference vectors.
-
-    ``torch_reference.npy`` holds sentence-transformers embeddings of the texts in ``reference_texts.json``
-    (ASCII, Portuguese, Hindi, empty, over-long and SKU-like texts).
-    """
-    from models.encoder import base_model_path, export_onnx, load_sentence_transformer, quantize_int8
-
-    model = load_sentence_transformer(base_model_path())
-    out = tmp_path_factory.mktemp("omnirank_encoder")
-    quantize_int8(export_onnx(model, out))
-    reference = model.encode(list(ENCODER_REFERENCE_TEXTS), normalize_embeddings=True, convert_to_numpy=True)
-    np.save(out / "torch_reference.npy", reference)
-    (out / "reference_texts.json").write_text(json.dumps(ENCODER_REFERENCE_TEXTS), encoding="utf-8")
-    return out
+def sample_dir() -> Path:
+    assert (SAMPLE / "products.parquet").exists(), "data_samples/ is missing: run omnirank generate-sample --out data_samples"
+    return SAMPLE
 
 
-ENCODER_REFERENCE_TEXTS = (
-    "cordless drill",
-    "18V lithium-ion brushless cordless hammer drill kit with two batteries",
-    "1/2 in. x 10 ft. copper pipe",
-    "BEHR Premium Textured DeckOver 1-gal. #SC-141 Tugboat Wood and Concrete Coating",
-    "red running shoes for women size 8",
-    "gift for dad under $50",
-    "wireless noise cancelling headphones",
-    "organic dog food for senior dogs",
-    "nikey runing shoos",
-    "tênis de corrida vermelho",
-    "camiseta azul de algodão orgânico",
-    "panela de pressão inox 6 litros",
-    "लाल जूते",
-    "बच्चों के लिए हिंदी किताब",
-    "स्टेनलेस स्टील पानी की बोतल",
-    "",
-    "a",
-    "SKU-12345-XL",
-    "Ultra HD 4K Smart TV 55 inch with HDR10+ and Dolby Vision " * 20,
-    "white vanity bathroom sink cabinet",
-    "led light bulbs 60 watt equivalent soft white",
-    "patio furniture set clearance",
-    "kids winter jacket waterproof",
-    "espresso machine with milk frother",
-    "garden hose 50 ft",
-    "fire pit",
-    "ceiling fan with remote",
-    "non-stick frying pan 12 inch",
-    "yoga mat extra thick",
-    "mechanical keyboard blue switches",
-)
+@pytest.fixture(scope="session")
+def trained_bundle(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> Path:
+    """Path of the bundles directory holding one bundle trained on data_samples (``latest``)."""
+    from models.config import Settings
+    from training.pipeline import train
+
+    bundles = tmp_path_factory.mktemp("bundles")
+    train(sample_dir, bundles, Settings(), evaluate=True)
+    return bundles
+
+
+@pytest.fixture(scope="session")
+def service_settings(trained_bundle: Path, tmp_path_factory: pytest.TempPathFactory):
+    from models.config import Settings
+
+    state = tmp_path_factory.mktemp("service-state")
+    return Settings(bundles_dir=trained_bundle, event_store_path=state / "events.sqlite3", rules_path=state / "rules.json")
+
+
+@pytest.fixture(scope="session")
+def client(service_settings):
+    """A TestClient over the real app (lifespan runs: the bundle is loaded and verified)."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    with TestClient(create_app(service_settings)) as test_client:
+        yield test_client

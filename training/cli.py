@@ -155,6 +155,34 @@ def evaluate(
         out.write_text(json.dumps(report, indent=2))
 
 
+@app.command("batch-recommend")
+def batch_recommend(
+    campaign: str = typer.Option(..., "--campaign", help="abandoned-cart, post-purchase or newsletter."),
+    bundle: Path = typer.Option(..., "--bundle", help="Bundle version dir or bundles dir holding 'latest'."),
+    data: Path = typer.Option(..., "--data", help="Import-format data (events since training count too; unsubscribes honoured)."),
+    out: Path = typer.Option(..., "--out", help="Output directory of Parquet parts; re-run the same command to resume."),
+    engine: str = typer.Option("local", "--engine", help="local, or ray (same output, partitions as Ray tasks)."),
+    now: str = typer.Option(None, "--now", help="Reference time (ISO 8601); default: the latest event in --data."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Discard parts of a different previous job in --out."),
+) -> None:
+    """Pick who gets a campaign email and which products it shows, for every person, in resumable chunks."""
+    import pandas as pd
+
+    from models.bundle import BundleError
+    from training.batch.campaigns import CampaignError
+    from training.batch.job import BatchOptions, run_batch
+    from training.batch.writer import ResumeError
+    from training.ingest import DataError
+
+    cfg = settings()
+    try:
+        options = BatchOptions.from_settings(campaign, cfg, now=pd.Timestamp(now) if now else None)
+        run_batch(bundle, data, out, options, cfg, engine=engine, overwrite=overwrite)
+    except (CampaignError, BundleError, DataError, ResumeError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+
+
 @app.command("serve")
 def serve(
     bundle: Path = typer.Option(None, "--bundle", help="Bundles dir or version dir (default: settings bundles_dir)."),

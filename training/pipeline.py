@@ -28,6 +28,8 @@ from models.lexical import BM25Index
 from models.query import QueryUnderstanding
 from models.recommend import history_table
 from models.recommenders.interactions import type_weights_from_settings
+from models.rules import RuleSet
+from models.suggest import Suggester, query_log_from_events, sku_popularity
 from models.trending import Trending
 from training import cf, embed, identity, ingest
 from training.evaluate import evaluate_search
@@ -118,6 +120,11 @@ def train(
             pairs = list(zip(clicks["query"].astype(str), clicks["sku"].map(category_of).astype(str), strict=True))
             qu = QueryUnderstanding().fit(catalog.products, query_log=clicks["query"].astype(str).tolist(), query_categories=pairs)
             qu.save(out.file(A.QUERY_DIR + "/x").parent)
+            suggester = Suggester(min_query_count=settings.suggest_min_query_count, max_k=settings.suggest_max_k)
+            suggester.fit(catalog.products, query_log_from_events(data.events), sku_popularity(data.events))
+            suggester.save(out.file(A.SUGGEST_DIR + "/x").parent)
+            # The default rules ship in the (immutable) bundle; the service edits its own live copy.
+            out.file(A.RULES).write_text(RuleSet.from_synonyms(qu.synonyms_).to_json(), encoding="utf-8")
 
         with timer.stage("collaborative filtering"):
             cf_result = cf.train_cf(data.events, catalog.skus.astype(str), settings, evaluate=evaluate)

@@ -1,0 +1,156 @@
+"""Recommendations, events and the associate's profile over HTTP, with the business rules."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(trained_bundle):
+    return trained_bundle / "latest"
+
+
+@pytest.fixture(scope="module")
+def products(bundle_dir) -> pd.DataFrame:
+    return pd.read_parquet(bundle_dir / "catalog" / "products.parquet")
+
+
+@pytest.fixture(scope="module")
+def active_customer(bundle_dir) -> str:
+    history = pd.read_parquet(bundle_dir / "recs" / "history.parquet")
+    counts = history[history["type"] == "purchase"].groupby("customer_id").size()
+    return counts.sort_values(ascending=False).index[len(counts) // 4]
+
+
+def recs(client, customer_id, **params):
+    response = client.get(f"/v1/recommendations/customers/{customer_id}", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def skus(body) -> list[str]:
+    return [i["product"]["sku"] for i in body["items"]]
+
+
+def test_customer_recommendations_have_reasons_and_respect_diversity(client, active_customer):
+    body = recs(client, active_customer, k=12)
+    assert not body["cold_start"] and len(body["items"]) == 12
+    assert all(i["reason_code"] and i["reason"] for i in body["items"])
+    top = pd.Series([i["product"]["category"].split(" > ")[0] for i in body["items"]]).value_counts()
+    assert top.max() <= 3
+
+
+def test_store_context_only_offers_stock_on_hand(client, active_customer):
+    body = recs(client, active_customer, k=10, channel="store", store_id="ST-SAO")
+    assert body["items"] and all(i["product"]["stock_in_store"] > 0 for i in body["items"])
+
+
+def test_returned_and_recently_bought_items_are_not_recommended(client, bundle_dir, products, active_customer):
+    history = pd.read_parquet(bundle_dir / "recs" / "history.parquet")
+    mine = history[history["customer_id"] == active_customer]
+    now = pd.Timestamp.now(tz="UTC")
+    cycle = products["replenishment_days"].to_numpy()
+    recent = mine[(mine["type"] == "purchase") & ((now - pd.to_datetime(mine["timestamp"], utc=True)).dt.days <= 30)]
+    forbidden = {products["sku"].iat[i] for i in mine.loc[mine["type"] == "return", "item"]}
+    forbidden |= {products["sku"].iat[i] for i in recent["item"] if np.isnan(cycle[i])}
+    assert not forbidden & set(skus(recs(client, active_customer, k=50)))
+
+
+def test_unknown_customer_is_a_cold_start_not_an_error(client):
+    body = recs(client, "first-time-visitor-" + uuid.uuid4().hex, k=5, channel="app")
+    assert body["cold_start"] and len(body["items"]) == 5
+    assert all(i["reason_code"] == "cold_start_trending" for i in body["items"])
+
+
+def test_pos_purchase_changes_the_next_web_recommendation(client, products):
+    loyalty = "LY" + uuid.uuid4().hex[:9].upper()
+    cold = recs(client, loyalty, k=10)
+    assert cold["cold_start"]
+    phone = products.index[products["category"] == "Electronics > Smartphones"]
+    sku = products["sku"].iat[phone[0]] if len(phone) else products["sku"].iat[0]
+    event = {"event_id": uuid.uuid4().hex, "type": "purchase", "timestamp": pd.Timestamp.now(tz="UTC").isoformat(),
+             "channel": "store", "store_id": "ST-NYC", "sku": sku, "loyalty_id": loyalty, "quantity": 1, "price": 10.0}
+    assert client.post("/v1/events", json={"events": [event]}).status_code == 202
+    warm = recs(client, loyalty, k=10, channel="web")
+    assert not warm["cold_start"]
+    assert skus(warm) != skus(cold)
+    assert sku not in skus(warm)
+
+
+def test_event_replay_is_idempotent_and_bad_events_are_rejected_by_index(client, products):
+    sku = products["sku"].iat[0]
+    good = {"event_id": "replay-" + uuid.uuid4().hex, "type": "view", "timestamp": "2026-10-01T10:00:00Z",
+            "channel": "web", "sku": sku, "email": "someone@example.com"}
+    batch = {"events": [good, {"event_id": "x", "type": "view"}, {**good, "event_id": "y", "sku": "NOPE"}]}
+    first = client.post("/v1/events", json=batch)
+    assert first.status_code == 202
+    assert first.json()["accepted"] == 1
+    assert [r["index"] for r in first.json()["rejected"]] == [1, 2]
+    again = client.post("/v1/events", json={"events": [good]})
+    assert again.status_code == 202 and again.json() == {"accepted": 0, "duplicates": 1, "rejected": []}
+
+
+@pytest.mark.parametrize("body", [{}, {"events": []}, {"events": "nope"}, []])
+def test_malformed_event_batches_are_422(client, body):
+    assert client.post("/v1/events", json=body).status_code == 422
+
+
+def test_similar_items_and_new_products_are_reachable_by_content(client, products):
+    newest = products.sort_values("created_at").iloc[-1]["sku"]
+    body = client.get(f"/v1/recommendations/items/{newest}/similar", params={"k": 5}).json()
+    assert len(body["items"]) == 5 and newest not in skus(body)
+
+
+def test_bought_together_surfaces_planted_bundles(client, sample_dir):
+    bundles = pd.read_parquet(sample_dir / "truth" / "bundles.parquet")
+    hits = 0
+    for row in bundles.head(10).to_dict("records"):
+        anchor = row.get("anchor_sku") or row.get("sku_a")
+        if anchor is None:
+            pytest.skip(f"unexpected bundles columns {list(bundles.columns)}")
+        body = client.get(f"/v1/recommendations/items/{anchor}/bought-together", params={"k": 10}).json()
+        hits += bool(body["items"])
+    assert hits >= 8
+
+
+def test_cart_completion_and_trending(client, products):
+    cart = client.post("/v1/recommendations/cart", json={"skus": products["sku"].head(2).tolist(), "k": 5})
+    assert cart.status_code == 200
+    assert not set(skus(cart.json())) & set(products["sku"].head(2))
+    trending = client.get("/v1/recommendations/trending", params={"store_id": "ST-RIO", "k": 5}).json()
+    assert len(trending["items"]) == 5 and all(i["product"]["stock_in_store"] > 0 for i in trending["items"])
+
+
+@pytest.mark.parametrize(
+    "method, url, status",
+    [
+        ("get", "/v1/recommendations/items/NOPE/similar", 404),
+        ("get", "/v1/recommendations/items/NOPE/bought-together", 404),
+        ("get", "/v1/recommendations/trending?k=0", 422),
+        ("get", "/v1/recommendations/trending?store_id=NOPE", 404),
+        ("get", "/v1/recommendations/customers/abc?k=500", 422),
+        ("post", "/v1/recommendations/cart", 422),
+    ],
+)
+def test_recommendation_errors(client, method, url, status):
+    response = getattr(client, method)(url, **({"json": {"skus": []}} if method == "post" else {}))
+    assert response.status_code == status
+    assert response.json()["detail"]
+
+
+def test_associate_profile_by_loyalty_email_or_phone(client, sample_dir):
+    customers = pd.read_parquet(sample_dir / "customers.parquet")
+    rec = customers.dropna(subset=["loyalty_id", "email", "phone"]).iloc[0]
+    views = [client.get(f"/v1/customers/{value}/profile", params={"store_id": "ST-SAO", "k": 5}) for value in (rec["loyalty_id"], rec["email"], rec["phone"])]
+    assert all(v.status_code == 200 for v in views), [v.text for v in views]
+    ids = {v.json()["customer_id"] for v in views}
+    assert len(ids) == 1  # the same person whichever identifier the associate typed
+    body = views[0].json()
+    assert body["masked_email"] and "*" in body["masked_email"] and rec["email"].strip().lower() not in str(body)
+    assert body["timeline"] and body["top_categories"]
+    assert all(o["product"]["stock_in_store"] > 0 for o in body["offers"])
+    assert client.get("/v1/customers/nobody@nowhere.example/profile").status_code == 404

@@ -1,0 +1,124 @@
+"""The real pipeline on the committed sample: a complete, verifiable bundle with honest metrics."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models import artifacts as A
+from models.bundle import Bundle, BundleError
+from models.catalog import Catalog
+from models.recommenders.base import Recommender
+
+
+@pytest.fixture(scope="module")
+def bundle(trained_bundle) -> Bundle:
+    return Bundle.open(trained_bundle, verify=True)
+
+
+def test_bundle_is_complete_and_every_artifact_loads(bundle):
+    for rel in (A.IDENTITY_MAP, A.CUSTOMERS, A.PRODUCT_EMBEDDINGS, A.USER_ITEMS, A.TRENDING, A.HISTORY, A.REPORT):
+        assert bundle.has(rel), rel
+    catalog = Catalog.load(bundle.path / A.CATALOG_DIR)
+    vectors = np.load(bundle.file(A.PRODUCT_EMBEDDINGS))
+    assert vectors.shape == (len(catalog), 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+    blend = Recommender.load(bundle.path / A.BLEND_DIR)
+    assert blend.n_items_ == len(catalog)
+    manifest = bundle.manifest
+    for key in ("version", "created_at", "data_fingerprint", "library_versions", "parameters", "files", "metrics"):
+        assert key in manifest
+    assert manifest["library_versions"]["faiss-cpu"]
+
+
+def test_flipped_byte_in_a_real_bundle_is_detected(bundle, tmp_path):
+    import shutil
+
+    copy = tmp_path / bundle.version
+    shutil.copytree(bundle.path, copy)
+    target = copy / A.PRODUCT_EMBEDDINGS
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    target.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="checksum mismatch"):
+        Bundle.open(copy, verify=True)
+
+
+def test_onnx_agrees_with_torch(bundle):
+    assert bundle.metrics["encoder"]["onnx_torch_cosine_min"] >= 0.999
+
+
+def test_int8_decision_is_recorded_and_applied(bundle):
+    int8 = bundle.metrics["encoder"]["int8"]
+    assert int8["kept"] == (int8["loss"] < 0.01)
+    assert bundle.has(f"{A.ENCODER_DIR}/{A.INT8_MODEL_FILE}") == int8["kept"]
+
+
+def test_identity_merge_quality_against_hidden_truth(bundle):
+    ident = bundle.metrics["identity"]
+    assert ident["precision"] >= 0.95
+    assert ident["recall"] >= 0.95
+
+
+def test_no_raw_pii_in_the_bundle(bundle, sample_dir):
+    customers = pd.read_parquet(sample_dir / "customers.parquet")
+    emails = customers["email"].dropna().str.strip().str.lower().head(50).tolist()
+    blob = b"".join(p.read_bytes() for p in (bundle.path / "identity").rglob("*.parquet"))
+    assert not any(e.encode() in blob for e in emails)
+
+
+def test_als_beats_popularity_on_held_out_recall(bundle):
+    modes = bundle.metrics["recommendations"]["modes"]
+    for mode in ("all", "new"):
+        assert modes[mode]["als"]["recall@20"] > modes[mode]["popularity"]["recall@20"]
+
+
+def test_search_evaluation_covers_every_method_and_language(bundle):
+    search = bundle.metrics["search"]
+    assert set(search["methods"]) >= {"bm25", "dense", "hybrid", "omnirank"}
+    assert {"en", "pt", "hi"} <= set(search["by_language"])
+    assert search["methods"]["hybrid"]["zero_result_rate"] <= search["methods"]["bm25"]["zero_result_rate"]
+
+
+def test_index_choice_and_recall_are_recorded(bundle):
+    index = bundle.metrics["product_index"]
+    assert index["factory"] == "Flat"  # sample catalog is under the exact-search threshold
+    assert index["recall@10_vs_exact"] == pytest.approx(1.0)
+
+
+def test_report_has_tables_and_plots(bundle):
+    report = (bundle.path / A.REPORT).read_text()
+    assert "## Search" in report and "## Recommendations" in report
+    assert list((bundle.path / A.PLOTS_DIR).glob("*.png"))
+
+
+def test_stage_timings_are_saved(bundle):
+    timings = bundle.metrics["stage_seconds"]
+    assert {"ingest and validate", "identity resolution", "collaborative filtering"} <= set(timings)
+    json.dumps(timings)
+
+
+def test_crash_mid_run_keeps_previous_bundle_serving(trained_bundle, sample_dir, tmp_path, monkeypatch):
+    """A stage failing halfway leaves `latest` where it was and no partial version behind."""
+    import shutil
+
+    from models.config import Settings
+    from training import pipeline
+
+    bundles = tmp_path / "bundles"
+    shutil.copytree(trained_bundle, bundles, symlinks=True)
+    before = Bundle.open(bundles).version
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated crash in the CF stage")
+
+    monkeypatch.setattr(pipeline.cf, "train_cf", boom)
+    monkeypatch.setattr(pipeline.embed, "export_encoder", lambda *a, **k: {"onnx_torch_cosine_min": 1.0, "onnx_torch_cosine_mean": 1.0})
+    monkeypatch.setattr(pipeline.embed, "embed_catalog", boom)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        pipeline.train(sample_dir, bundles, Settings(), evaluate=False)
+    assert Bundle.open(bundles, verify=True).version == before
+    assert not list(bundles.glob(".tmp-*"))

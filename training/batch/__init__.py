@@ -1,0 +1,1 @@
+"""Nightly batch email personalisation (``omnirank batch-recommend``): select, score, write, resume."""

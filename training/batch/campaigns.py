@@ -1,0 +1,109 @@
+"""Who gets which campaign: selection rules over resolved events, pure pandas in, pandas out.
+
+Everything here is keyed by the resolved ``customer_id`` (a person), never by an identifier, so
+a shopper who carted on the app with their email and bought in a store with their loyalty card is
+one person with a closed cart and at most one email.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+CAMPAIGNS = ("abandoned-cart", "post-purchase", "newsletter")
+
+PAIR_COLUMNS = ["customer_id", "item", "at", "channel"]
+
+
+class CampaignError(ValueError):
+    """The campaign name or its inputs make no sense (user-facing message)."""
+
+
+def check_campaign(name: str) -> str:
+    if name not in CAMPAIGNS:
+        raise CampaignError(f"unknown campaign {name!r}; choose one of {', '.join(CAMPAIGNS)}")
+    return name
+
+
+def _typed(events: pd.DataFrame, etype: str) -> pd.DataFrame:
+    ev = events[(events["type"].astype(str) == etype) & events["customer_id"].notna() & (events["item"] >= 0)]
+    return pd.DataFrame(
+        {
+            "customer_id": ev["customer_id"].astype(str).to_numpy(),
+            "item": ev["item"].to_numpy(dtype="int64"),
+            "at": pd.to_datetime(ev["timestamp"], utc=True).to_numpy(),
+            "channel": ev["channel"].astype(str).to_numpy(),
+        }
+    )
+
+
+def audience(
+    customers: pd.DataFrame, identity_map: pd.DataFrame, unsubscribed_hashes: Iterable[str]
+) -> pd.DataFrame:
+    """Consenting people with a contact address: (customer_id, email_hash), one row per person.
+
+    ``customers`` is the bundle's person table, whose ``email_hash`` is only set for a consenting,
+    not-unsubscribed address. Unsubscribes newer than the bundle win: a person any of whose
+    addresses is in ``unsubscribed_hashes`` is dropped, as training does.
+    """
+    unsub = set(unsubscribed_hashes)
+    ok = customers["email_hash"].notna() & customers["email_consent"].fillna(False).astype(bool)
+    people = customers.loc[ok, ["customer_id", "email_hash"]].astype(str)
+    emails = identity_map[identity_map["identifier_type"] == "email"]
+    gone = set(emails.loc[emails["identifier_hash"].isin(unsub), "customer_id"].astype(str))
+    people = people[~people["email_hash"].isin(unsub) & ~people["customer_id"].isin(gone)]
+    return people.drop_duplicates("customer_id").sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def abandoned_carts(
+    events: pd.DataFrame, now: pd.Timestamp, window_days: float, idle_hours: float = 0.0
+) -> pd.DataFrame:
+    """Open carts: (customer_id, item, at, channel) of the latest add-to-cart per person and item.
+
+    A cart line counts when it is at most ``window_days`` old and at least ``idle_hours`` old, and
+    no purchase of the same item by the same person in any channel (an online order or a POS
+    receipt) happened at or after it.
+    """
+    now = pd.Timestamp(now)
+    carts = _typed(events, "add_to_cart")
+    carts = carts[(carts["at"] >= now - pd.Timedelta(days=window_days)) & (carts["at"] <= now - pd.Timedelta(hours=idle_hours))]
+    carts = carts.sort_values("at", kind="stable").drop_duplicates(["customer_id", "item"], keep="last")
+    buys = _typed(events, "purchase")
+    buys = buys[buys["at"] <= now]
+    last_buy = buys.groupby(["customer_id", "item"], as_index=False)["at"].max().rename(columns={"at": "bought_at"})
+    merged = carts.merge(last_buy, on=["customer_id", "item"], how="left")
+    open_ = merged[merged["bought_at"].isna() | (merged["bought_at"] < merged["at"])]
+    return open_[PAIR_COLUMNS].sort_values(["customer_id", "at", "item"], ascending=[True, False, True]).reset_index(drop=True)
+
+
+def recent_purchases(events: pd.DataFrame, now: pd.Timestamp, window_days: float) -> pd.DataFrame:
+    """Items each person bought online or in a store in the last ``window_days``, latest first."""
+    now = pd.Timestamp(now)
+    buys = _typed(events, "purchase")
+    buys = buys[(buys["at"] >= now - pd.Timedelta(days=window_days)) & (buys["at"] <= now)]
+    buys = buys.sort_values("at", kind="stable").drop_duplicates(["customer_id", "item"], keep="last")
+    return buys[PAIR_COLUMNS].sort_values(["customer_id", "at", "item"], ascending=[True, False, True]).reset_index(drop=True)
+
+
+def select(
+    campaign: str,
+    people: pd.DataFrame,
+    events: pd.DataFrame,
+    now: pd.Timestamp,
+    *,
+    cart_window_days: float,
+    cart_idle_hours: float,
+    purchase_window_days: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(recipients, seeds): who is in the campaign and the items that triggered it (empty for newsletter)."""
+    check_campaign(campaign)
+    if campaign == "newsletter":
+        return people, pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(PAIR_COLUMNS, ["object", "int64", "datetime64[ns, UTC]", "object"], strict=True)})
+    if campaign == "abandoned-cart":
+        seeds = abandoned_carts(events, now, cart_window_days, cart_idle_hours)
+    else:
+        seeds = recent_purchases(events, now, purchase_window_days)
+    seeds = seeds[seeds["customer_id"].isin(set(people["customer_id"]))].reset_index(drop=True)
+    recipients = people[people["customer_id"].isin(set(seeds["customer_id"]))].reset_index(drop=True)
+    return recipients, seeds

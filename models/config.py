@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     batch_purchase_window_days: float = Field(14.0, description="post-purchase: purchases this recent count")
     batch_chunk_customers: int = Field(50_000, description="customers per output part (the checkpoint unit)")
 
+    ranker_max_queries: int = Field(1500, description="logged queries used to train the search ranker")
+    ranker_c: float = Field(1.0, description="inverse L2 strength of the logistic-regression ranker")
+
     # --- service -----------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000

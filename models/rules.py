@@ -18,6 +18,7 @@ File format::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -39,6 +40,7 @@ from models.query.synonyms import SynonymSet
 from models.text import normalize, tokenize
 
 ATTRIBUTES = ("color", "size", "material", "target")
+logger = logging.getLogger(__name__)
 _NO_STOPWORDS: frozenset[str] = frozenset()
 
 
@@ -92,7 +94,9 @@ class Adjust(_Strict):
     """
 
     brand: str | None = Field(None, min_length=1, max_length=200)
-    category: str | None = Field(None, min_length=1, max_length=300, description="a path or any prefix of one")
+    category: str | None = Field(
+        None, min_length=1, max_length=300, description="a path or any prefix of one"
+    )
     attribute: str | None = Field(None, description=f"one of {', '.join(ATTRIBUTES)}")
     value: str | None = Field(None, min_length=1, max_length=200, description="the attribute value")
     factor: float = Field(gt=1.0, le=100.0)
@@ -122,7 +126,9 @@ class Adjust(_Strict):
         p = catalog.products
         if self.brand is not None:
             values = p["brand"].to_numpy(dtype=object)[items]
-            return np.array([isinstance(v, str) and v.casefold() == self.brand.casefold() for v in values], dtype=bool)
+            return np.array(
+                [isinstance(v, str) and v.casefold() == self.brand.casefold() for v in values], dtype=bool
+            )
         if self.category is not None:
             want = _category_key(self.category)
             values = p["category"].to_numpy(dtype=object)[items]
@@ -144,7 +150,9 @@ class QueryRule(_Strict):
     boost: list[Adjust] = Field(default_factory=list, max_length=50)
     bury: list[Adjust] = Field(default_factory=list, max_length=50)
     hide: list[str] = Field(default_factory=list, max_length=500)
-    redirect: str | None = Field(None, max_length=2000, description="an absolute http(s) URL or a site path /...")
+    redirect: str | None = Field(
+        None, max_length=2000, description="an absolute http(s) URL or a site path /..."
+    )
 
     @model_validator(mode="wrap")
     @classmethod
@@ -155,14 +163,17 @@ class QueryRule(_Strict):
         except ValidationError as exc:
             rid = data.get("id") if isinstance(data, dict) else getattr(data, "id", None)
             problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'rule'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+                f"{'.'.join(map(str, e['loc'])) or 'rule'}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()
             )
             raise ValueError(f"rule {rid!r}: {problems}") from None
 
     @model_validator(mode="after")
     def _acts(self) -> QueryRule:
         if not (self.pin or self.boost or self.bury or self.hide or self.redirect):
-            raise ValueError(f"rule {self.id!r} has no action: give at least one of pin, boost, bury, hide or redirect")
+            raise ValueError(
+                f"rule {self.id!r} has no action: give at least one of pin, boost, bury, hide or redirect"
+            )
         pinned = [p.sku for p in self.pin]
         if len(set(pinned)) != len(pinned):
             raise ValueError(f"rule {self.id!r} pins the same sku twice")
@@ -183,7 +194,9 @@ class QueryRule(_Strict):
 
 
 class Synonyms(_Strict):
-    two_way: list[list[str]] = Field(default_factory=list, description="groups whose phrases all mean the same")
+    two_way: list[list[str]] = Field(
+        default_factory=list, description="groups whose phrases all mean the same"
+    )
     one_way: dict[str, list[str]] = Field(default_factory=dict, description="phrase -> what it also means")
     max_expansions: int = Field(5, ge=0, le=20)
 
@@ -191,7 +204,9 @@ class Synonyms(_Strict):
     def _valid(self) -> Synonyms:
         for i, group in enumerate(self.two_way):
             if len([g for g in group if _phrase(g)]) < 2:
-                raise ValueError(f"synonyms two_way group {i} {group!r} needs at least two phrases with words")
+                raise ValueError(
+                    f"synonyms two_way group {i} {group!r} needs at least two phrases with words"
+                )
         for source, targets in self.one_way.items():
             if not targets or not all(_phrase(t) for t in targets):
                 raise ValueError(f"synonyms one_way {source!r} needs a list of phrases with words")
@@ -367,5 +382,29 @@ class RuleSet(BaseModel):
 def describe(exc: ValidationError) -> str:
     """One line per problem, with its location in the document."""
     return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or 'rules'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+        f"{'.'.join(map(str, e['loc'])) or 'rules'}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors()
     )
+
+
+def load_live_rules(
+    live_path: str | Path, bundle_default: str | Path | None, catalog: Catalog, synonyms: SynonymSet
+) -> RuleSet:
+    """The rules a service starts with: its live file, else (first start) a copy of the bundle's defaults.
+
+    A live file that no longer parses stops the start-up with a clear message (serving silently
+    without a merchandiser's rules would be worse). Rules naming products a new catalog dropped only
+    warn: at serving time they are no-ops, and the next PUT must fix them.
+    """
+    live_path = Path(live_path)
+    if live_path.is_file():
+        rules = RuleSet.from_json(live_path)
+    else:
+        if bundle_default is not None and Path(bundle_default).is_file():
+            rules = RuleSet.from_json(bundle_default)
+        else:  # a bundle from before rules shipped: start from its synonyms
+            rules = RuleSet.from_synonyms(synonyms)
+        rules.save(live_path)
+    for problem in rules.problems(catalog):
+        logger.warning("%s (in %s)", problem, live_path)
+    return rules

@@ -19,6 +19,7 @@ from models.encoder import OnnxEncoder
 from models.fusion import rrf
 from models.lexical import BM25Index
 from models.query import ParsedQuery, QueryUnderstanding
+from models.ranking import CandidateContext, LinearRanker, ranking_features
 from models.rules import RuleSet
 from models.vector_index import VectorIndex
 
@@ -73,6 +74,8 @@ class SearchEngine:
     min_dense_score: float = 0.35
     personal_weight: float = 0.15
     rules: RuleSet | None = None  # live merchandising rules; the service swaps this reference on PUT
+    ranker: LinearRanker | None = None
+    ranking_context: CandidateContext | None = None
 
     @classmethod
     def load(cls, bundle_dir: Path, catalog: Catalog, model_file: str = "model.onnx", threads: int = 1) -> SearchEngine:
@@ -83,6 +86,8 @@ class SearchEngine:
             vectors=VectorIndex.load(bundle_dir / A.PRODUCT_INDEX_DIR),
             encoder=OnnxEncoder(bundle_dir / A.ENCODER_DIR, model_file=model_file, threads=threads),
             query=QueryUnderstanding.load(bundle_dir / A.QUERY_DIR),
+            ranker=LinearRanker.load(bundle_dir / A.RANKER) if (bundle_dir / A.RANKER).exists() else None,
+            ranking_context=CandidateContext.from_products(catalog.products, np.load(bundle_dir / A.POPULARITY)),
         )
 
     # --- masks --------------------------------------------------------------------------------
@@ -188,6 +193,29 @@ class SearchEngine:
         score = dict(zip(fused_ids, fused_scores, strict=True))
         return np.array([score.get(str(i), 0.0) for i in items])
 
+    def relevance(self, parsed: ParsedQuery, items: np.ndarray, lexical: np.ndarray, dense: np.ndarray) -> np.ndarray:
+        """Learned ranker probability when the bundle has one, else RRF with a category boost."""
+        if items.size == 0:
+            return np.empty(0)
+        if self.ranker is not None and self.ranking_context is not None:
+            logits = self.ranker.predict(ranking_features(self.ranking_context, parsed, items, lexical, dense))
+            return 1.0 / (1.0 + np.exp(-logits))
+        scores = self._fuse(items, lexical, dense)
+        if parsed.category is not None and parsed.category.applied:
+            in_category = self.catalog.products["category"].to_numpy()[items] == parsed.category.path
+            scores = scores * np.where(in_category, 1.0 + parsed.category.confidence, 1.0)
+        return scores
+
+    def ranking_candidates(self, q: str) -> tuple[ParsedQuery, np.ndarray, np.ndarray, np.ndarray]:
+        """Unfiltered candidates of a query with both retrievers' scores (for training the ranker)."""
+        parsed = self.query.parse(q)
+        text = parsed.text if parsed.text.strip() else q
+        mask = np.ones(len(self.catalog), dtype=bool)
+        items, lexical, dense = self._retrieve(text, mask)
+        if parsed.category is not None and parsed.category.applied:
+            items, lexical, dense = self._add_category_candidates(text, mask, parsed.category.path, items, lexical, dense)
+        return parsed, items, lexical, dense
+
     # --- public -------------------------------------------------------------------------------
     def search(
         self,
@@ -221,10 +249,7 @@ class SearchEngine:
                 relaxed.append("no keyword match; showing the closest products by meaning")
         if items.size and parsed.category is not None and parsed.category.applied:
             items, lexical, dense = self._add_category_candidates(text, mask, parsed.category.path, items, lexical, dense)
-        scores = self._fuse(items, lexical, dense) if items.size else np.empty(0)
-        if items.size and parsed.category is not None and parsed.category.applied:
-            in_category = self.catalog.products["category"].to_numpy()[items] == parsed.category.path
-            scores = scores * np.where(in_category, 1.0 + parsed.category.confidence, 1.0)
+        scores = self.relevance(parsed, items, lexical, dense)
         personalised = False
         if affinity and items.size:
             cats = self.catalog.products["top_category"].to_numpy()[items]

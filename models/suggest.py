@@ -80,7 +80,9 @@ class Suggester:
         self.infix_weight = infix_weight
         self.typo_weight = typo_weight
         self.max_query_chars = max_query_chars
-        self.kind_weights = dict(kind_weights or {"query": 1.0, "category": 0.8, "brand": 0.7, "product": 0.5})
+        self.kind_weights = dict(
+            kind_weights or {"query": 1.0, "category": 0.8, "brand": 0.7, "product": 0.5}
+        )
 
     # --- fit -----------------------------------------------------------------------------------
     def fit(
@@ -132,7 +134,9 @@ class Suggester:
                 entries.append((node, "category", float(count), "", [suggest_key(leaf), suggest_key(node)]))
 
         if "brand" in products.columns:
-            brands: Counter[str] = Counter(clean(b) for b in products["brand"].dropna().astype(str) if clean(b))
+            brands: Counter[str] = Counter(
+                clean(b) for b in products["brand"].dropna().astype(str) if clean(b)
+            )
             for brand, count in brands.items():
                 entries.append((brand, "brand", float(count), "", [suggest_key(brand)]))
 
@@ -148,14 +152,17 @@ class Suggester:
         self.skus_ = [e[3] for e in entries]
         self.scores_ = np.array(
             [
-                self.kind_weights.get(kind, 0.0) * (0.5 + 0.5 * math.log1p(count) / math.log1p(max_count[kind]))
+                self.kind_weights.get(kind, 0.0)
+                * (0.5 + 0.5 * math.log1p(count) / math.log1p(max_count[kind]))
                 for _, kind, count, _, _ in entries
             ],
             dtype=np.float32,
         )
         # Entries that read the same (a query "olive oil" and a brand "Olive Oil") are shown once.
         groups: dict[str, int] = {}
-        self.groups_ = np.array([groups.setdefault(suggest_key(t), len(groups)) for t in self.texts_], dtype=np.int32)
+        self.groups_ = np.array(
+            [groups.setdefault(suggest_key(t), len(groups)) for t in self.texts_], dtype=np.int32
+        )
 
         best: dict[tuple[str, int], float] = {}
         for e, (_, _, _, _, phrases) in enumerate(entries):
@@ -172,7 +179,9 @@ class Suggester:
         self.key_entries_ = np.array([r[2] for r in rows], dtype=np.int32)
         self.words_ = sorted({w for r in rows for w in r[0].split(" ")})
 
-        prefixes = sorted({k[:n] for k in self.keys_ for n in range(1, self.precompute_chars + 1) if len(k) >= n})
+        prefixes = sorted(
+            {k[:n] for k in self.keys_ for n in range(1, self.precompute_chars + 1) if len(k) >= n}
+        )
         top_entries = np.full((len(prefixes), self.max_k), -1, dtype=np.int32)
         top_scores = np.zeros((len(prefixes), self.max_k), dtype=np.float32)
         for row, prefix in enumerate(prefixes):
@@ -225,7 +234,10 @@ class Suggester:
         row = self._prefix_row.get(key) if len(key) <= self.precompute_chars else None
         if row is not None:
             n = int((self.top_entries_[row] >= 0).sum())
-            return list(zip(self.top_entries_[row, : min(k, n)].tolist(), self.top_scores_[row, : min(k, n)].tolist()))
+            m = min(k, n)
+            return list(
+                zip(self.top_entries_[row, :m].tolist(), self.top_scores_[row, :m].tolist(), strict=True)
+            )
         if len(key) <= self.precompute_chars:
             return []  # every short prefix that has a completion was precomputed
         return self._rank_range(key, k)
@@ -277,7 +289,8 @@ class Suggester:
                     found.append((entry, score))
             found = found[:k]
         return [
-            Suggestion(self.texts_[e], KINDS[self.kinds_[e]], round(s, 6), self.skus_[e] or None) for e, s in found
+            Suggestion(self.texts_[e], KINDS[self.kinds_[e]], round(s, 6), self.skus_[e] or None)
+            for e, s in found
         ]
 
     # --- persistence ---------------------------------------------------------------------------

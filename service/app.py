@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from models.bundle import BundleError
 from models.config import Settings
-from service.routers import customers, events, health, recommendations, search
+from service.routers import admin, customers, events, health, recommendations, search, suggest
 from service.state import ServingState
 
 
@@ -44,5 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=503, content={"detail": str(exc)})
 
     for router in (health.router, search.router, recommendations.router, events.router, customers.router):
+        app.include_router(router)
+    for router in (suggest.router, admin.router):
         app.include_router(router)
     return app

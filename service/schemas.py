@@ -44,6 +44,8 @@ class SearchResponse(BaseModel):
     did_you_mean: str | None = None
     relaxed: list[str] = Field(default_factory=list, description="What was relaxed to avoid an empty page.")
     personalised: bool = False
+    rules_fired: list[str] = Field(default_factory=list, description="Ids of the merchandising rules applied.")
+    redirect: str | None = Field(None, description="A merchandising rule sends this query to this page.")
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"query": "red running shoes under 50", "total": 12, "page": 1, "k": 20}]}
@@ -115,3 +117,15 @@ class Health(BaseModel):
     status: str
     bundle_version: str
     products: int
+
+
+class SuggestionOut(BaseModel):
+    text: str = Field(description="What to show (and search for) in the drop-down.")
+    kind: Literal["query", "product", "category", "brand"]
+    score: float
+    sku: str | None = Field(None, description="For a product suggestion: the product it opens.")
+
+
+class SuggestResponse(BaseModel):
+    query: str
+    suggestions: list[SuggestionOut]

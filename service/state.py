@@ -6,7 +6,8 @@ flight finish on the state they started with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,9 @@ from models.catalog import Catalog
 from models.config import Settings
 from models.recommend import Interaction, RecommendationEngine, load_history
 from models.recommenders.interactions import type_weights_from_settings
+from models.rules import load_live_rules
 from models.search_engine import SearchEngine
+from models.suggest import Suggester
 from service.event_store import EventStore
 
 
@@ -33,6 +36,9 @@ class ServingState:
     events: EventStore
     type_weights: dict[str, float]
     history: dict[str, list[Interaction]]
+    suggester: Suggester | None = None
+    rules_path: Path | None = None  # the live rules file; search.rules is its in-memory copy
+    rules_lock: threading.Lock = field(default_factory=threading.Lock)  # one rules writer at a time
 
     @classmethod
     def load(cls, settings: Settings, bundle_path: Path | None = None) -> ServingState:
@@ -44,7 +50,7 @@ class ServingState:
         for cid, cat, aff in affinity_table.itertuples(index=False):
             affinity.setdefault(cid, {})[cat] = float(aff)
         Path(settings.event_store_path).parent.mkdir(parents=True, exist_ok=True)
-        return cls(
+        state = cls(
             bundle=bundle,
             catalog=catalog,
             search=SearchEngine.load(
@@ -58,3 +64,15 @@ class ServingState:
             type_weights=type_weights_from_settings(settings),
             history=load_history(bundle.path / A.HISTORY),
         )
+        state.rules_path = Path(settings.rules_path)
+        state.search.rules = load_live_rules(state.rules_path, bundle.path / A.RULES, catalog, state.search.query.synonyms_)
+        state.suggester = load_suggester(bundle, catalog, settings)
+        return state
+
+
+def load_suggester(bundle: Bundle, catalog: Catalog, settings: Settings) -> Suggester:
+    """The bundle's suggester; a bundle trained before suggestions existed gets one fitted on its
+    catalog (titles, categories, brands; no query log) so the endpoint still works."""
+    if (bundle.path / A.SUGGEST_DIR).is_dir():
+        return Suggester.load(bundle.path / A.SUGGEST_DIR)
+    return Suggester(max_k=settings.suggest_max_k).fit(catalog.products)

@@ -132,7 +132,32 @@ def _customer_table(
     return table.drop(columns=["any_unsubscribed"]).reset_index()
 
 
-def merge_quality(identity_map: pd.DataFrame, truth: pd.DataFrame, salt: str) -> dict[str, float]:
+def resolvable_truth(truth: pd.DataFrame, evidence: pd.DataFrame) -> pd.DataFrame:
+    """Truth restricted to links the data can support: identifiers of one person connected by rows
+    (records or events) carrying several of them, matched through the truth's own normalised values.
+
+    This is the ceiling of any resolver that has no names or addresses: a web account and a loyalty
+    card never used together are one person, but nothing in the data says so.
+    """
+    lookup = {(k, str(v)): n for k, v, n in zip(truth["identifier_type"], truth["identifier_value"], truth["normalized_value"], strict=True)}
+    nodes = {(k, n): i for i, (k, n) in enumerate(dict.fromkeys(zip(truth["identifier_type"], truth["normalized_value"], strict=True)))}
+    rows, cols = [], []
+    for row in evidence[[*IDENTIFIER_TYPES]].drop_duplicates().itertuples(index=False):
+        ids = [nodes.get((k, lookup.get((k, str(v))))) for k, v in zip(IDENTIFIER_TYPES, row, strict=True) if pd.notna(v)]
+        ids = [i for i in ids if i is not None]
+        rows += ids
+        cols += [ids[0]] * len(ids) if ids else []
+    n = len(nodes)
+    _, labels = connected_components(coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)), directed=False)
+    component = [labels[nodes[(k, v)]] for k, v in zip(truth["identifier_type"], truth["normalized_value"], strict=True)]
+    out = truth.copy()
+    out["person_id"] = out["person_id"].astype(str) + "#" + pd.Series(component, index=out.index).astype(str)
+    return out
+
+
+def merge_quality(
+    identity_map: pd.DataFrame, truth: pd.DataFrame, salt: str, evidence: pd.DataFrame | None = None
+) -> dict[str, float]:
     """Pairwise precision and recall of the merge against ground truth (evaluation only).
 
     ``truth`` has identifier_type, identifier_value, person_id. A pair of identifiers is a true
@@ -153,10 +178,15 @@ def merge_quality(identity_map: pd.DataFrame, truth: pd.DataFrame, salt: str) ->
     tp = pairs(joined.groupby(["customer_id", "person_id"]).size())
     predicted = pairs(joined.groupby("customer_id").size())
     actual = pairs(joined.groupby("person_id").size())
-    return {
+    result = {
         "precision": tp / predicted if predicted else 1.0,
         "recall": tp / actual if actual else 1.0,
         "identifiers_evaluated": int(len(joined)),
         "customers": int(joined["customer_id"].nunique()),
         "persons": int(joined["person_id"].nunique()),
     }
+    if evidence is not None and "normalized_value" in truth.columns:
+        linked = merge_quality(identity_map, resolvable_truth(truth, evidence), salt)
+        result["recall_resolvable"] = linked["recall"]
+        result["precision_resolvable"] = linked["precision"]
+    return result

@@ -33,6 +33,7 @@ from models.suggest import Suggester, query_log_from_events, sku_popularity
 from models.trending import Trending
 from training import cf, embed, identity, ingest
 from training.evaluate import evaluate_search
+from training.ranker import popularity, train_search_ranker
 from training.report import write_report
 
 console = Console(stderr=True)
@@ -87,7 +88,10 @@ def train(
                 "identified_event_share": float(data.events["customer_id"].notna().mean()),
             }
             if truth.exists():  # evaluation only: the sample's hidden ground truth
-                metrics["identity"].update(identity.merge_quality(graph.identity_map, pd.read_parquet(truth), settings.pii_salt))
+                evidence = pd.concat([data.customers[["loyalty_id", "email", "phone"]], data.events[["loyalty_id", "email", "phone"]]])
+                metrics["identity"].update(
+                    identity.merge_quality(graph.identity_map, pd.read_parquet(truth), settings.pii_salt, evidence)
+                )
 
         with timer.stage("catalog"):
             catalog = Catalog.build(data.products, data.inventory, data.stores["store_id"].astype(str).tolist())
@@ -140,6 +144,10 @@ def train(
             cf.category_affinity(data.events, catalog.products, cf_result.interactions).to_parquet(
                 out.file(A.CATEGORY_AFFINITY), index=False
             )
+
+        with timer.stage("search ranker"):
+            np.save(out.file(A.POPULARITY), popularity(data.events, catalog))
+            metrics["search_ranker"] = train_search_ranker(out.path, catalog, data.events, settings)
 
         with timer.stage("co-purchase and trending"):
             metrics["copurchase"] = _fit_copurchase(data.events, catalog).save_to(out)

@@ -51,4 +51,6 @@ def search(
         did_you_mean=result.did_you_mean,
         relaxed=result.relaxed,
         personalised=result.personalised,
+        rules_fired=result.rules_fired,
+        redirect=result.redirect,
     )

@@ -53,7 +53,9 @@ def audience(
     emails = identity_map[identity_map["identifier_type"] == "email"]
     gone = set(emails.loc[emails["identifier_hash"].isin(unsub), "customer_id"].astype(str))
     people = people[~people["email_hash"].isin(unsub) & ~people["customer_id"].isin(gone)]
-    return people.drop_duplicates("customer_id").sort_values("customer_id", kind="stable").reset_index(drop=True)
+    return (
+        people.drop_duplicates("customer_id").sort_values("customer_id", kind="stable").reset_index(drop=True)
+    )
 
 
 def abandoned_carts(
@@ -67,14 +69,23 @@ def abandoned_carts(
     """
     now = pd.Timestamp(now)
     carts = _typed(events, "add_to_cart")
-    carts = carts[(carts["at"] >= now - pd.Timedelta(days=window_days)) & (carts["at"] <= now - pd.Timedelta(hours=idle_hours))]
+    carts = carts[
+        (carts["at"] >= now - pd.Timedelta(days=window_days))
+        & (carts["at"] <= now - pd.Timedelta(hours=idle_hours))
+    ]
     carts = carts.sort_values("at", kind="stable").drop_duplicates(["customer_id", "item"], keep="last")
     buys = _typed(events, "purchase")
     buys = buys[buys["at"] <= now]
-    last_buy = buys.groupby(["customer_id", "item"], as_index=False)["at"].max().rename(columns={"at": "bought_at"})
+    last_buy = (
+        buys.groupby(["customer_id", "item"], as_index=False)["at"].max().rename(columns={"at": "bought_at"})
+    )
     merged = carts.merge(last_buy, on=["customer_id", "item"], how="left")
     open_ = merged[merged["bought_at"].isna() | (merged["bought_at"] < merged["at"])]
-    return open_[PAIR_COLUMNS].sort_values(["customer_id", "at", "item"], ascending=[True, False, True]).reset_index(drop=True)
+    return (
+        open_[PAIR_COLUMNS]
+        .sort_values(["customer_id", "at", "item"], ascending=[True, False, True])
+        .reset_index(drop=True)
+    )
 
 
 def recent_purchases(events: pd.DataFrame, now: pd.Timestamp, window_days: float) -> pd.DataFrame:
@@ -83,7 +94,11 @@ def recent_purchases(events: pd.DataFrame, now: pd.Timestamp, window_days: float
     buys = _typed(events, "purchase")
     buys = buys[(buys["at"] >= now - pd.Timedelta(days=window_days)) & (buys["at"] <= now)]
     buys = buys.sort_values("at", kind="stable").drop_duplicates(["customer_id", "item"], keep="last")
-    return buys[PAIR_COLUMNS].sort_values(["customer_id", "at", "item"], ascending=[True, False, True]).reset_index(drop=True)
+    return (
+        buys[PAIR_COLUMNS]
+        .sort_values(["customer_id", "at", "item"], ascending=[True, False, True])
+        .reset_index(drop=True)
+    )
 
 
 def select(
@@ -99,7 +114,14 @@ def select(
     """(recipients, seeds): who is in the campaign and the items that triggered it (empty for newsletter)."""
     check_campaign(campaign)
     if campaign == "newsletter":
-        return people, pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(PAIR_COLUMNS, ["object", "int64", "datetime64[ns, UTC]", "object"], strict=True)})
+        return people, pd.DataFrame(
+            {
+                c: pd.Series(dtype=t)
+                for c, t in zip(
+                    PAIR_COLUMNS, ["object", "int64", "datetime64[ns, UTC]", "object"], strict=True
+                )
+            }
+        )
     if campaign == "abandoned-cart":
         seeds = abandoned_carts(events, now, cart_window_days, cart_idle_hours)
     else:

@@ -25,7 +25,9 @@ def _score_and_write(job: BatchJob, out_dir: str, partition: int) -> dict[str, A
     return partition_stats(table, job, partition)
 
 
-def run_ray(job: BatchJob, writer: PartWriter, num_cpus: int = 2, address: str | None = None) -> dict[str, Any]:
+def run_ray(
+    job: BatchJob, writer: PartWriter, num_cpus: int = 2, address: str | None = None
+) -> dict[str, Any]:
     """Run unfinished partitions as Ray tasks (local mode unless ``address`` names a cluster)."""
     import ray
 
@@ -43,7 +45,13 @@ def run_ray(job: BatchJob, writer: PartWriter, num_cpus: int = 2, address: str |
         start = time.perf_counter()
         pending = {remote.remote(job_ref, str(writer.out_dir), p): p for p in todo}
         sizes = job.recipients["partition"].value_counts()
-        with tqdm(total=len(job.recipients), initial=int(sum(sizes.get(p, 0) for p in done)), desc=f"{job.campaign} (ray)", unit=" customers", unit_scale=True) as bar:
+        with tqdm(
+            total=len(job.recipients),
+            initial=int(sum(sizes.get(p, 0) for p in done)),
+            desc=f"{job.campaign} (ray)",
+            unit=" customers",
+            unit_scale=True,
+        ) as bar:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 for ref in ready:

@@ -54,12 +54,17 @@ class BatchOptions:
     now: pd.Timestamp | None = None
 
     @classmethod
-    def from_settings(cls, campaign: str, settings: Settings, now: pd.Timestamp | None = None) -> BatchOptions:
+    def from_settings(
+        cls, campaign: str, settings: Settings, now: pd.Timestamp | None = None
+    ) -> BatchOptions:
         return cls(
-            campaign=campaigns.check_campaign(campaign), k=settings.batch_k,
-            cart_window_days=settings.batch_cart_window_days, cart_idle_hours=settings.batch_cart_idle_hours,
+            campaign=campaigns.check_campaign(campaign),
+            k=settings.batch_k,
+            cart_window_days=settings.batch_cart_window_days,
+            cart_idle_hours=settings.batch_cart_idle_hours,
             purchase_window_days=settings.batch_purchase_window_days,
-            chunk_customers=settings.batch_chunk_customers, now=now,
+            chunk_customers=settings.batch_chunk_customers,
+            now=now,
         )
 
 
@@ -89,7 +94,9 @@ def partition_of(customer_ids: pd.Series, n_partitions: int) -> np.ndarray:
     return (h % np.uint64(n_partitions)).astype(np.int64)
 
 
-def prepare(bundle_dir: Path, data_dir: Path, options: BatchOptions, settings: Settings, quarantine: Path) -> BatchJob:
+def prepare(
+    bundle_dir: Path, data_dir: Path, options: BatchOptions, settings: Settings, quarantine: Path
+) -> BatchJob:
     campaigns.check_campaign(options.campaign)
     bundle = Bundle.open(bundle_dir, verify=True)
     catalog = Catalog.load(bundle.path / A.CATALOG_DIR)
@@ -105,42 +112,78 @@ def prepare(bundle_dir: Path, data_dir: Path, options: BatchOptions, settings: S
     trained = pd.read_parquet(bundle.file(A.HISTORY))
     trained["timestamp"] = pd.to_datetime(trained["timestamp"], utc=True)
     cutoff = trained["timestamp"].max() if len(trained) else pd.Timestamp.min.tz_localize("UTC")
-    now = pd.Timestamp(options.now) if options.now is not None else (events["timestamp"].max() if len(events) else cutoff)
+    now = (
+        pd.Timestamp(options.now)
+        if options.now is not None
+        else (events["timestamp"].max() if len(events) else cutoff)
+    )
     if now.tzinfo is None:
         now = now.tz_localize("UTC")
 
-    unsub = {h for e in data.unsubscribes["email"].dropna().unique() if (h := identifier_key("email", e, settings.pii_salt))}
+    unsub = {
+        h
+        for e in data.unsubscribes["email"].dropna().unique()
+        if (h := identifier_key("email", e, settings.pii_salt))
+    }
     people = campaigns.audience(customers, identity_map, unsub)
     recipients, seeds = campaigns.select(
-        options.campaign, people, events, now, cart_window_days=options.cart_window_days,
-        cart_idle_hours=options.cart_idle_hours, purchase_window_days=options.purchase_window_days,
+        options.campaign,
+        people,
+        events,
+        now,
+        cart_window_days=options.cart_window_days,
+        cart_idle_hours=options.cart_idle_hours,
+        purchase_window_days=options.purchase_window_days,
     )
     who = set(recipients["customer_id"])
     known = events[events["customer_id"].isin(who) & (events["item"] >= 0) & (events["timestamp"] <= now)]
     new = known[known["timestamp"] > cutoff]
     weights = new["type"].astype(str).map(type_weights_from_settings(settings)).fillna(0.0)
-    delta = pd.DataFrame({"customer_id": new["customer_id"].astype(str), "item": new["item"], "weight": weights})
+    delta = pd.DataFrame(
+        {"customer_id": new["customer_id"].astype(str), "item": new["item"], "weight": weights}
+    )
     delta = delta[delta["weight"] > 0].reset_index(drop=True)
 
-    history = pd.concat([trained[trained["customer_id"].isin(who)], history_table(known, catalog)], ignore_index=True)
+    history = pd.concat(
+        [trained[trained["customer_id"].isin(who)], history_table(known, catalog)], ignore_index=True
+    )
     history = history[(history["item"] >= 0) & (history["timestamp"] <= now)]
     ages = (now - history["timestamp"]).dt.total_seconds().to_numpy() / 86400.0
-    banned = engine.excluded_events(history["item"].to_numpy(np.int64), history["type"].to_numpy(object), ages)
+    banned = engine.excluded_events(
+        history["item"].to_numpy(np.int64), history["type"].to_numpy(object), ages
+    )
     excluded = history.loc[banned, ["customer_id", "item"]].drop_duplicates().reset_index(drop=True)
 
     n_partitions = max(1, math.ceil(len(recipients) / max(1, options.chunk_customers)))
     recipients = recipients.assign(partition=partition_of(recipients["customer_id"], n_partitions))
     params = {
-        "campaign": options.campaign, "k": options.k, "now": now.isoformat(),
-        "cart_window_days": options.cart_window_days, "cart_idle_hours": options.cart_idle_hours,
-        "purchase_window_days": options.purchase_window_days, "bundle": bundle.version,
+        "campaign": options.campaign,
+        "k": options.k,
+        "now": now.isoformat(),
+        "cart_window_days": options.cart_window_days,
+        "cart_idle_hours": options.cart_idle_hours,
+        "purchase_window_days": options.purchase_window_days,
+        "bundle": bundle.version,
         "data": fingerprint_files(data.input_files),
     }
     params["fingerprint"] = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
     return BatchJob(
-        campaign=options.campaign, k=options.k, now=now, engine=engine, recipients=recipients, seeds=seeds,
-        delta=delta, excluded=excluded, n_partitions=n_partitions, fingerprint=params,
-        stats={"audience": len(people), "recipients": len(recipients), "new_events": len(new), "ingest": data.report()},
+        campaign=options.campaign,
+        k=options.k,
+        now=now,
+        engine=engine,
+        recipients=recipients,
+        seeds=seeds,
+        delta=delta,
+        excluded=excluded,
+        n_partitions=n_partitions,
+        fingerprint=params,
+        stats={
+            "audience": len(people),
+            "recipients": len(recipients),
+            "new_events": len(new),
+            "ingest": data.report(),
+        },
     )
 
 
@@ -149,17 +192,24 @@ def _rows_of(frame: pd.DataFrame, customers: pd.Index) -> np.ndarray:
     return customers.get_indexer(frame["customer_id"].astype(str))
 
 
-def _pair_matrix(frame: pd.DataFrame, customers: pd.Index, n_items: int, values: str | None = None) -> sp.csr_matrix:
+def _pair_matrix(
+    frame: pd.DataFrame, customers: pd.Index, n_items: int, values: str | None = None
+) -> sp.csr_matrix:
     sub = frame[frame["customer_id"].isin(customers)]
     rows = _rows_of(sub, customers)
     if values is None:
         return incidence(rows, sub["item"].to_numpy(np.int64), len(customers), n_items)
-    m = sp.csr_matrix((sub[values].to_numpy(np.float32), (rows, sub["item"].to_numpy(np.int64))), shape=(len(customers), n_items))
+    m = sp.csr_matrix(
+        (sub[values].to_numpy(np.float32), (rows, sub["item"].to_numpy(np.int64))),
+        shape=(len(customers), n_items),
+    )
     m.sum_duplicates()
     return m
 
 
-def _compact(ids: np.ndarray, scores: np.ndarray, flags: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _compact(
+    ids: np.ndarray, scores: np.ndarray, flags: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """First ``k`` valid entries of each row, order kept, padded -1 / -inf / False."""
     valid = ids >= 0
     rank = np.cumsum(valid, axis=1) - 1
@@ -168,7 +218,11 @@ def _compact(ids: np.ndarray, scores: np.ndarray, flags: np.ndarray, k: int) -> 
     out_scores = np.full((len(ids), k), -np.inf, np.float32)
     out_flags = np.zeros((len(ids), k), dtype=bool)
     r, c = np.nonzero(valid)
-    out_ids[r, rank[r, c]], out_scores[r, rank[r, c]], out_flags[r, rank[r, c]] = ids[r, c], scores[r, c], flags[r, c]
+    out_ids[r, rank[r, c]], out_scores[r, rank[r, c]], out_flags[r, rank[r, c]] = (
+        ids[r, c],
+        scores[r, c],
+        flags[r, c],
+    )
     return out_ids, out_scores, out_flags
 
 
@@ -179,11 +233,17 @@ def _complement_source(job: BatchJob, customers: pd.Index, rows: np.ndarray, ite
     seed_rows = np.repeat(_rows_of(seeds, customers), cp.ids_.shape[1])
     seed_items = np.repeat(seeds["item"].to_numpy(np.int64), cp.ids_.shape[1])
     long = pd.DataFrame(
-        {"row": seed_rows, "item": cp.ids_[seeds["item"].to_numpy(np.int64)].ravel(),
-         "npmi": cp.npmi_[seeds["item"].to_numpy(np.int64)].ravel(), "seed": seed_items}
+        {
+            "row": seed_rows,
+            "item": cp.ids_[seeds["item"].to_numpy(np.int64)].ravel(),
+            "npmi": cp.npmi_[seeds["item"].to_numpy(np.int64)].ravel(),
+            "seed": seed_items,
+        }
     )
     long = long[(long["item"] >= 0) & (long["npmi"] > 0)]
-    best = long.sort_values(["npmi", "seed"], ascending=[False, True], kind="stable").drop_duplicates(["row", "item"])
+    best = long.sort_values(["npmi", "seed"], ascending=[False, True], kind="stable").drop_duplicates(
+        ["row", "item"]
+    )
     pairs = pd.DataFrame({"row": rows, "item": items.astype(np.int64)})
     return pairs.merge(best, on=["row", "item"], how="left")["seed"].fillna(-1).to_numpy(np.int64)
 
@@ -219,7 +279,8 @@ def score_partition(job: BatchJob, partition: int) -> pa.Table:
             ids, scores, is_cart = _compact(
                 np.hstack([cart_ids, comp_ids]),
                 np.hstack([np.where(cart_ids >= 0, 1.0, -np.inf).astype(np.float32), comp_scores]),
-                np.hstack([np.ones_like(cart_ids, dtype=bool), np.zeros_like(comp_ids, dtype=bool)]), k,
+                np.hstack([np.ones_like(cart_ids, dtype=bool), np.zeros_like(comp_ids, dtype=bool)]),
+                k,
             )
             verb = "in your cart"
         else:
@@ -232,7 +293,9 @@ def score_partition(job: BatchJob, partition: int) -> pa.Table:
         reasons[r[is_seed], c[is_seed]] = "Still in your cart"
         src = source[~is_seed]
         reasons[r[~is_seed], c[~is_seed]] = np.where(
-            src >= 0, np.char.add(np.char.add("Goes with ", titles[np.maximum(src, 0)].astype(str)), f" {verb}"), "Completes your basket"
+            src >= 0,
+            np.char.add(np.char.add("Goes with ", titles[np.maximum(src, 0)].astype(str)), f" {verb}"),
+            "Completes your basket",
         )
 
     r, c = np.nonzero(ids >= 0)
@@ -259,14 +322,19 @@ def _newsletter(
     model_row = np.array([idx.get(c, -1) for c in customers], dtype=np.int64)
     known = np.flatnonzero(model_row >= 0)
     select = sp.csr_matrix(
-        (np.ones(len(known), np.float32), (known, model_row[known])), shape=(len(customers), engine.user_items.shape[0])
+        (np.ones(len(known), np.float32), (known, model_row[known])),
+        shape=(len(customers), engine.user_items.shape[0]),
     )
     delta = _pair_matrix(job.delta, customers, n_items, values="weight")
     rows = (select @ engine.user_items.astype(np.float32) + delta).tocsr()
     # Trained factors for people with nothing new; people with new events are folded in from their row.
     userids = np.where(np.diff(delta.indptr) > 0, -1, model_row)
     ids, scores = engine.for_customers(userids, rows, excluded, ctx, job.k)
-    reasons = np.where(ids >= 0, np.char.add("Picked for you from your interest in ", cats[np.maximum(ids, 0)].astype(str)), "")
+    reasons = np.where(
+        ids >= 0,
+        np.char.add("Picked for you from your interest in ", cats[np.maximum(ids, 0)].astype(str)),
+        "",
+    )
     reasons = reasons.astype(object)
     cold = np.diff(rows.indptr) == 0
     if cold.any():
@@ -300,7 +368,13 @@ def run_local(
     todo = [p for p in range(job.n_partitions) if p not in done]
     sizes = job.recipients["partition"].value_counts()
     start = time.perf_counter()
-    with tqdm(total=len(job.recipients), initial=int(sum(sizes.get(p, 0) for p in done)), desc=f"{job.campaign}", unit=" customers", unit_scale=True) as bar:
+    with tqdm(
+        total=len(job.recipients),
+        initial=int(sum(sizes.get(p, 0) for p in done)),
+        desc=f"{job.campaign}",
+        unit=" customers",
+        unit_scale=True,
+    ) as bar:
         for p in todo:
             table = score_partition(job, p)
             writer.write_part(p, table)
@@ -312,7 +386,9 @@ def run_local(
     return summarise(job, writer, time.perf_counter() - start, len(todo), engine="local")
 
 
-def summarise(job: BatchJob, writer: PartWriter, seconds: float, parts_run: int, engine: str) -> dict[str, Any]:
+def summarise(
+    job: BatchJob, writer: PartWriter, seconds: float, parts_run: int, engine: str
+) -> dict[str, Any]:
     done = writer.done()
     reasons: dict[str, int] = {}
     for s in done.values():
@@ -320,13 +396,22 @@ def summarise(job: BatchJob, writer: PartWriter, seconds: float, parts_run: int,
             reasons[key] = reasons.get(key, 0) + n
     scored = sum(s["recipients"] for p, s in done.items())
     summary = {
-        "campaign": job.campaign, "engine": engine, "now": job.now.isoformat(), "bundle": job.fingerprint["bundle"],
-        "fingerprint": job.fingerprint["fingerprint"], "audience": job.stats["audience"],
-        "recipients": job.stats["recipients"], "emails": sum(s["emails"] for s in done.values()),
-        "rows": sum(s["rows"] for s in done.values()), "partitions": job.n_partitions,
-        "partitions_run_now": parts_run, "complete": len(done) == job.n_partitions,
-        "seconds": round(seconds, 2), "customers_per_second": round(scored / seconds, 1) if seconds > 0 else None,
-        "new_events": job.stats["new_events"], "reasons": reasons,
+        "campaign": job.campaign,
+        "engine": engine,
+        "now": job.now.isoformat(),
+        "bundle": job.fingerprint["bundle"],
+        "fingerprint": job.fingerprint["fingerprint"],
+        "audience": job.stats["audience"],
+        "recipients": job.stats["recipients"],
+        "emails": sum(s["emails"] for s in done.values()),
+        "rows": sum(s["rows"] for s in done.values()),
+        "partitions": job.n_partitions,
+        "partitions_run_now": parts_run,
+        "complete": len(done) == job.n_partitions,
+        "seconds": round(seconds, 2),
+        "customers_per_second": round(scored / seconds, 1) if seconds > 0 else None,
+        "new_events": job.stats["new_events"],
+        "reasons": reasons,
     }
     if summary["complete"]:
         writer.finish(summary)
@@ -337,7 +422,18 @@ def print_summary(summary: dict[str, Any]) -> None:
     table = Table(title=f"batch-recommend {summary['campaign']} ({summary['engine']})")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in ("audience", "recipients", "emails", "rows", "partitions", "partitions_run_now", "new_events", "seconds", "customers_per_second", "complete"):
+    for key in (
+        "audience",
+        "recipients",
+        "emails",
+        "rows",
+        "partitions",
+        "partitions_run_now",
+        "new_events",
+        "seconds",
+        "customers_per_second",
+        "complete",
+    ):
         table.add_row(key, str(summary[key]))
     for key, n in summary["reasons"].items():
         table.add_row(f"reason: {key}…", str(n))
@@ -345,8 +441,14 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def run_batch(
-    bundle_dir: Path, data_dir: Path, out: Path, options: BatchOptions, settings: Settings,
-    engine: str = "local", overwrite: bool = False, num_cpus: int = 2,
+    bundle_dir: Path,
+    data_dir: Path,
+    out: Path,
+    options: BatchOptions,
+    settings: Settings,
+    engine: str = "local",
+    overwrite: bool = False,
+    num_cpus: int = 2,
 ) -> dict[str, Any]:
     """The CLI entry: prepare, then run locally or on Ray, resuming what a previous run finished."""
     out = Path(out)

@@ -1,0 +1,439 @@
+"""Search and search-as-you-type latency: is hybrid search fast enough at 100k and 1M products?
+
+Three catalog scales, each with two baselines measured in the same run:
+
+* ``sample``: the trained bundle, over real HTTP against a live uvicorn (1 and 8 concurrent
+  clients), plus the same ``SearchEngine`` in-process, so the HTTP + JSON overhead is visible;
+* ``home_depot``: 54,667 real product titles (../shared/datasets/home_depot) with real ONNX
+  embeddings (cached under var/cache) and their own real queries;
+* ``generated``: 100k / 1M products recombined from the sample catalog's titles and attributes;
+  embeddings are the source product's real embedding plus gaussian noise (re-normalised), because
+  encoding 1M texts is out of reach on 2 cores.
+
+For the large scales the real ``SearchEngine`` is assembled in-process from the same classes a bundle
+loads (Catalog, BM25Index, VectorIndex with the index type the pipeline would choose, OnnxEncoder,
+the sample bundle's QueryUnderstanding). Baselines: BM25-only (``BM25Index.search``) and FAISS-only
+(``encode_query`` + ``VectorIndex.search``). Targets: search p99 <= 15 ms at <= 100k products and
+<= 30 ms at 1M; suggest p99 <= 5 ms.
+
+Run: ``.venv/bin/python benchmarks/bench_search.py --bundle /tmp/trial_bundles`` (see --help).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    CACHE,
+    REPO,
+    LiveServer,
+    console,
+    file_hash,
+    generated_products,
+    http_worker,
+    machine_info,
+    print_table,
+    rss_mb,
+    run_load,
+    verdict,
+    write_result,
+)
+
+from models import artifacts as A  # noqa: E402
+from models.bundle import resolve_bundle_path  # noqa: E402
+from models.catalog import Catalog  # noqa: E402
+from models.config import Settings  # noqa: E402
+from models.encoder import OnnxEncoder  # noqa: E402
+from models.lexical import BM25Index  # noqa: E402
+from models.query import QueryUnderstanding  # noqa: E402
+from models.ranking import CandidateContext, LinearRanker  # noqa: E402
+from models.search_engine import SearchEngine  # noqa: E402
+from models.suggest import Suggester  # noqa: E402
+from models.vector_index import VectorIndex  # noqa: E402
+
+HOME_DEPOT = REPO.parent / "shared" / "datasets" / "home_depot"
+SEARCH_P99_TARGETS = ((100_000, 15.0), (1_000_000, 30.0))
+SUGGEST_P99_TARGET = 5.0
+NOISE_SIGMA = 0.025  # per dimension: cosine to the source embedding ~0.9
+
+
+def search_target(n_items: int) -> float | None:
+    """The p99 budget of the smallest target scale that covers ``n_items``."""
+    for scale, target in SEARCH_P99_TARGETS:
+        if n_items <= scale:
+            return target
+    return None
+
+
+# --- query mix --------------------------------------------------------------------------------
+def typing_prefixes(query: str) -> list[str]:
+    """What a shopper's box holds while typing: a partial first word, then each completed word."""
+    words = query.split()
+    out = []
+    if words and len(words[0]) > 4:
+        out.append(words[0][: max(3, len(words[0]) - 2)])
+    for n in range(1, len(words)):
+        out.append(" ".join(words[:n]))
+        if len(words[n]) > 4:
+            out.append(" ".join(words[:n] + [words[n][:3]]))
+    return out
+
+
+def query_pool(queries: list[str], seed: int = 0) -> list[str]:
+    """Unique full queries and typing prefixes, shuffled: each request is a cache-cold query."""
+    pool = {q.strip() for q in queries if q and q.strip()}
+    for q in list(pool):
+        pool.update(p for p in typing_prefixes(q) if p.strip())
+    out = sorted(pool)
+    random.Random(seed).shuffle(out)
+    return out
+
+
+def slices(pool: list[str], sizes: list[int]) -> list[list[str]]:
+    """Disjoint consecutive slices (cycling if the pool is short), so caches warmed by one run do not
+    flatter the next."""
+    out, start = [], 0
+    for n in sizes:
+        out.append([pool[(start + i) % len(pool)] for i in range(n)])
+        start += n
+    return out
+
+
+# --- large catalogs ---------------------------------------------------------------------------
+def cached_title_embeddings(csv_path: Path, encoder_dir: Path, model_file: str = "model.onnx", threads: int = 2) -> np.ndarray:
+    """Real ONNX embeddings of a catalog's titles, cached under var/cache keyed by file + model hash
+    (encoding 54k titles takes 15-30 minutes on 2 shared cores; a rerun should not pay it)."""
+    key = file_hash(csv_path, extra=file_hash(encoder_dir / model_file))
+    path = CACHE / f"title-embeddings-{key}.npy"
+    if path.exists():
+        return np.load(path)
+    titles = pd.read_csv(csv_path, usecols=["title"])["title"].fillna("").astype(str).tolist()
+    vectors = OnnxEncoder(encoder_dir, model_file=model_file, threads=threads).encode(titles, batch_size=64, show_progress=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, vectors)
+    tmp.rename(path)
+    return vectors
+
+
+def home_depot_products(csv_path: Path) -> pd.DataFrame:
+    """Real titles; the columns the engine filters on exist but are empty (the dataset has none)."""
+    raw = pd.read_csv(csv_path, dtype={"product_id": str})
+    n = len(raw)
+    return pd.DataFrame(
+        {
+            "sku": "HD-" + raw["product_id"].astype(str),
+            "title": raw["title"].fillna("").astype(str),
+            "brand": pd.Series([None] * n, dtype=object),
+            "category": "",
+            "color": pd.Series([None] * n, dtype=object),
+            "size": pd.Series([None] * n, dtype=object),
+            "target": pd.Series([None] * n, dtype=object),
+            "price": np.zeros(n),
+            "replenishment_days": np.full(n, np.nan),
+            "popularity": np.zeros(n),
+        }
+    )
+
+
+def noisy_embeddings(base: np.ndarray, source: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = np.empty((len(source), base.shape[1]), dtype=np.float32)
+    for start in range(0, len(source), 100_000):
+        block = base[source[start : start + 100_000]] + rng.normal(0, sigma, (min(100_000, len(source) - start), base.shape[1]))
+        out[start : start + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+@dataclass
+class Indexes:
+    products: pd.DataFrame
+    bm25: BM25Index
+    vectors: VectorIndex
+    seconds: dict[str, float]
+
+
+def build_or_load(name: str, key: str, products_fn, vectors_fn, settings: Settings) -> Indexes:
+    """Build BM25 + FAISS for a catalog once and cache them (bm25s npy + faiss file, no pickle);
+    later runs only load, as a service does."""
+    d = CACHE / f"{name}-{key}"
+    seconds: dict[str, float] = {}
+    if not (d / "done").exists():
+        d.mkdir(parents=True, exist_ok=True)
+        t = time.perf_counter()
+        products = products_fn()
+        products.to_parquet(d / "products.parquet", index=False)
+        products = products.drop(columns=["popularity"])
+        seconds["products_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        BM25Index(k1=settings.bm25_k1, b=settings.bm25_b, stemming=settings.bm25_stemming).fit(products, products["sku"].tolist()).save(d / "bm25")
+        seconds["bm25_build_s"] = time.perf_counter() - t
+        vecs = vectors_fn(products)
+        t = time.perf_counter()
+        console.print(f"building FAISS over {len(vecs):,} vectors (this is the slow part at 1M)")
+        index = VectorIndex(
+            exact_max_items=settings.exact_index_max_items,
+            hnsw_m=settings.hnsw_m,
+            ef_search=settings.hnsw_ef_search,
+            ef_construction=settings.hnsw_ef_construction,
+        ).build(vecs, products["sku"].tolist())
+        index.save(d / "index")
+        seconds["faiss_build_s"] = time.perf_counter() - t
+        (d / "build.json").write_text(json.dumps(seconds))
+        (d / "done").write_text("ok")
+        del products, vecs, index
+        gc.collect()
+    else:
+        seconds = json.loads((d / "build.json").read_text())
+    gc.collect()
+    before = rss_mb()
+    products = pd.read_parquet(d / "products.parquet")
+    bm25 = BM25Index.load(d / "bm25")
+    vectors = VectorIndex.load(d / "index")
+    gc.collect()
+    seconds["load_rss_mb"] = rss_mb() - before
+    return Indexes(products, bm25, vectors, seconds)
+
+
+def engine_over(ix: Indexes, bundle: Path, settings: Settings) -> tuple[SearchEngine, float]:
+    """The real SearchEngine over a scaled catalog; query understanding and encoder from the bundle.
+    Returns the engine and the RSS the catalog adds (MiB)."""
+    gc.collect()
+    before = rss_mb()
+    products = ix.products.drop(columns=["popularity"])
+    catalog = Catalog(products, [], np.zeros((0, len(products)), dtype=np.int32))
+    ranker = LinearRanker.load(bundle / A.RANKER) if (bundle / A.RANKER).exists() else None
+    context = CandidateContext.from_products(catalog.products, ix.products["popularity"].to_numpy()) if ranker else None
+    gc.collect()
+    added = rss_mb() - before
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    engine = SearchEngine(
+        catalog=catalog,
+        bm25=ix.bm25,
+        vectors=ix.vectors,
+        encoder=OnnxEncoder(bundle / A.ENCODER_DIR, model_file=A.query_model_file(manifest), threads=settings.onnx_threads),
+        query=QueryUnderstanding.load(bundle / A.QUERY_DIR),
+        ranker=ranker,
+        ranking_context=context,
+    )
+    return engine, added
+
+
+# --- measurement ------------------------------------------------------------------------------
+def inproc(fn, items: list[Any], max_seconds: float) -> dict[str, Any]:
+    return run_load(lambda: fn, items, 1, max_seconds)
+
+
+def baselines(engine: SearchEngine, bundle: Path, queries: list[str], max_seconds: float, settings: Settings) -> list[tuple[str, dict]]:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    fresh = OnnxEncoder(bundle / A.ENCODER_DIR, model_file=A.query_model_file(manifest), threads=settings.onnx_threads)
+    rows = [
+        ("bm25-only (BM25Index.search k=20)", inproc(lambda q: engine.bm25.search(q, k=20), queries, max_seconds)),
+        (
+            "faiss-only (encode + VectorIndex.search k=20)",
+            inproc(lambda q: engine.vectors.search(fresh.encode_query(q)[None, :], 20), queries, max_seconds),
+        ),
+        ("onnx query encode only", inproc(lambda q: OnnxEncoder._run(fresh, [q]), queries, max_seconds)),
+    ]
+    return rows
+
+
+def suggester_for(products: pd.DataFrame, settings: Settings) -> tuple[Suggester, float]:
+    t = time.perf_counter()
+    s = Suggester(max_k=settings.suggest_max_k).fit(products)
+    return s, time.perf_counter() - t
+
+
+def row(scale: str, n_items: int, system: str, stats: dict, target: float | None, http: bool) -> dict[str, Any]:
+    return {
+        "scale": scale,
+        "n_items": n_items,
+        "system": system,
+        "transport": "http" if http else "in-process",
+        **stats,
+        "target_p99_ms": target,
+        "verdict": verdict(stats.get("p99_ms"), target),
+    }
+
+
+def bench_sample(bundle_root: Path, args: argparse.Namespace, settings: Settings, notes: list[str]) -> tuple[list[dict], dict]:
+    from service.state import ServingState
+
+    bundle = resolve_bundle_path(bundle_root)
+    queries = pd.read_parquet(args.queries)["query"].astype(str).tolist()
+    pool = query_pool(queries)
+    warm, one, many = slices(pool, [30, args.requests, args.requests])
+    sugg_pool = [p for p in query_pool(queries, seed=1) if len(p) <= 12]
+    s_warm, s_one, s_many = slices(sugg_pool, [30, args.requests, args.requests])
+    n = json.loads((bundle / "manifest.json").read_text()).get("catalog_size", 0)
+    rows: list[dict] = []
+    extra: dict[str, Any] = {"pool_size": len(pool), "suggest_pool_size": len(sugg_pool)}
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+        with LiveServer(bundle_root, Path(tmp) / "server") as server:
+            extra["server_rss_mb"] = server.rss_mb()
+            routes = json.loads(__import__("httpx").get(server.url + "/openapi.json").text)["paths"]
+            has_suggest = "/v1/suggest" in routes
+            work = http_worker(server.url)
+            run_load(work, [("/v1/search", {"q": q}) for q in warm], 1)
+            for c, qs in ((1, one), (8, many)):
+                st = run_load(work, [("/v1/search", {"q": q}) for q in qs], c, args.max_seconds)
+                rows.append(row("sample", n, "hybrid search GET /v1/search", st, search_target(n), True))
+            if has_suggest:
+                run_load(work, [("/v1/suggest", {"q": q}) for q in s_warm], 1)
+                for c, qs in ((1, s_one), (8, s_many)):
+                    st = run_load(work, [("/v1/suggest", {"q": q}) for q in qs], c, args.max_seconds)
+                    rows.append(row("sample", n, "suggest GET /v1/suggest", st, SUGGEST_P99_TARGET, True))
+            else:
+                notes.append("/v1/suggest is not a route of this app: suggest over HTTP not measured")
+        s = settings.model_copy(update={"event_store_path": Path(tmp) / "ev.sqlite3", "rules_path": Path(tmp) / "rules.json"})
+        gc.collect()
+        before = rss_mb()
+        state = ServingState.load(s, bundle)
+        gc.collect()
+        extra["inprocess_state_rss_mb"] = rss_mb() - before
+        engine = state.search
+        for q in warm:
+            engine.search(q)
+        st = inproc(lambda q: engine.search(q, k=20), one, args.max_seconds)
+        rows.append(row("sample", n, "hybrid SearchEngine.search", st, search_target(n), False))
+        if state.suggester is not None:
+            st = inproc(lambda q: state.suggester.suggest(q, 10), s_one, args.max_seconds)
+            rows.append(row("sample", n, "Suggester.suggest", st, SUGGEST_P99_TARGET, False))
+        for name, st in baselines(engine, bundle, one, args.max_seconds, settings):
+            rows.append(row("sample", n, name, st, None, False))
+        state.events.close()
+    http = next(r for r in rows if r["transport"] == "http" and r["concurrency"] == 1 and "search" in r["system"])
+    local = next(r for r in rows if r["system"] == "hybrid SearchEngine.search")
+    extra["http_overhead_p50_ms"] = http["p50_ms"] - local["p50_ms"]
+    extra["http_overhead_p99_ms"] = http["p99_ms"] - local["p99_ms"]
+    return rows, extra
+
+
+def bench_scaled(
+    scale: str, ix: Indexes, bundle: Path, queries: list[str], args: argparse.Namespace, settings: Settings, with_suggest: bool
+) -> tuple[list[dict], dict]:
+    n = len(ix.products)
+    engine, catalog_mb = engine_over(ix, bundle, settings)
+    pool = query_pool(queries)
+    warm, one = slices(pool, [20, args.requests])
+    for q in warm:
+        engine.search(q)
+    rows = [row(scale, n, "hybrid SearchEngine.search", inproc(lambda q: engine.search(q, k=20), one, args.max_seconds), search_target(n), False)]
+    for name, st in baselines(engine, bundle, one, args.max_seconds, settings):
+        rows.append(row(scale, n, name, st, None, False))
+    extra: dict[str, Any] = {
+        "index_factory": ix.vectors.factory_,
+        "build": ix.seconds,
+        "catalog_rss_mb": catalog_mb,
+        "rss_mb_per_million": (ix.seconds["load_rss_mb"] + catalog_mb) * 1e6 / n,
+    }
+    if with_suggest:
+        gc.collect()
+        before = rss_mb()
+        sugg, fit_s = suggester_for(ix.products, settings)
+        extra["suggester_fit_s"], extra["suggester_rss_mb"] = fit_s, rss_mb() - before
+        s_one = [p for p in query_pool(queries, seed=1) if len(p) <= 12][: args.requests]
+        rows.append(row(scale, n, "Suggester.suggest", inproc(lambda q: sugg.suggest(q, 10), s_one, args.max_seconds), SUGGEST_P99_TARGET, False))
+    return rows, extra
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--bundle", type=Path, default=None, help="bundles dir or version dir (default: settings bundles_dir)")
+    parser.add_argument("--queries", type=Path, default=REPO / "data_samples" / "queries.parquet", help="labelled sample queries")
+    parser.add_argument("--scales", default="sample,home_depot,generated", help="comma list of sample, home_depot, generated")
+    parser.add_argument("--generated-sizes", default="100000,1000000", help="comma list of generated catalog sizes")
+    parser.add_argument("--requests", type=int, default=400, help="requests per measured run")
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="cap on each measured run (it stops early)")
+    parser.add_argument("--home-depot", type=Path, default=HOME_DEPOT, help="dir with products.csv and queries.csv")
+    parser.add_argument("--no-large-suggest", action="store_true", help="skip fitting a Suggester on the large catalogs")
+    parser.add_argument("--out", type=Path, default=None, help="JSON results (default benchmarks/results/search.json)")
+    args = parser.parse_args()
+
+    settings = Settings()
+    machine = machine_info()
+    bundle_root = args.bundle or settings.bundles_dir
+    bundle = resolve_bundle_path(bundle_root)
+    scales = [s.strip() for s in args.scales.split(",") if s.strip()]
+    rows: list[dict] = []
+    extras: dict[str, Any] = {}
+    notes = [
+        "one uvicorn worker; the load generator (httpx threads) shares the same 2 cores as the server",
+        "every request carries a distinct query (labelled queries + typing prefixes): the query-encoder LRU cache is cold",
+        "large scales: real SearchEngine assembled in-process; QueryUnderstanding and query encoder from the sample bundle",
+    ]
+    if "sample" in scales:
+        r, extras["sample"] = bench_sample(bundle_root, args, settings, notes)
+        rows += r
+    sample_queries = pd.read_parquet(args.queries)["query"].astype(str).tolist()
+    if "home_depot" in scales:
+        csv = args.home_depot / "products.csv"
+        if not csv.exists():
+            notes.append(f"home_depot skipped: {csv} not found")
+        else:
+            manifest = json.loads((bundle / "manifest.json").read_text())
+            key = file_hash(csv, extra=json.dumps([settings.exact_index_max_items, settings.hnsw_m, settings.hnsw_ef_construction]))
+            ix = build_or_load(
+                "home_depot", key, lambda: home_depot_products(csv),
+                lambda p: cached_title_embeddings(csv, bundle / A.ENCODER_DIR, A.MODEL_FILE), settings,
+            )
+            hd_queries = pd.read_csv(args.home_depot / "queries.csv")["query"].astype(str).tolist()
+            r, extras["home_depot"] = bench_scaled("home_depot", ix, bundle, hd_queries, args, settings, not args.no_large_suggest)
+            extras["home_depot"]["query_model"] = A.query_model_file(manifest)
+            rows += r
+            del ix
+            gc.collect()
+    if "generated" in scales:
+        sample_products = pd.read_parquet(bundle / A.CATALOG_DIR / "products.parquet")
+        base = np.load(bundle / A.PRODUCT_EMBEDDINGS)
+        pop_file = bundle / A.POPULARITY
+        popularity = np.load(pop_file) if pop_file.exists() else np.zeros(len(sample_products))
+        for size in [int(s) for s in args.generated_sizes.split(",") if s.strip()]:
+            key = file_hash(bundle / A.PRODUCT_EMBEDDINGS, extra=json.dumps([size, NOISE_SIGMA, settings.exact_index_max_items, settings.hnsw_m, settings.hnsw_ef_construction]))
+            holder: dict[str, np.ndarray] = {}
+
+            def make_products(size: int = size, holder: dict = holder) -> pd.DataFrame:
+                products, holder["source"] = generated_products(sample_products, popularity, size)
+                return products
+
+            ix = build_or_load(f"generated{size}", key, make_products, lambda p, holder=holder: noisy_embeddings(base, holder["source"], NOISE_SIGMA), settings)
+            r, extras[f"generated_{size}"] = bench_scaled(f"generated {size:,}", ix, bundle, sample_queries, args, settings, not args.no_large_suggest)
+            rows += r
+            del ix
+            gc.collect()
+        notes.append(f"generated catalogs: titles recombined from sample titles; embeddings = source product embedding + N(0, {NOISE_SIGMA}^2) per dim, re-normalised (synthetic)")
+
+    print_table(
+        f"search latency (load avg at start {machine['loadavg_start']})",
+        ["scale", "items", "system", "via", "clients", "n", "p50 ms", "p99 ms", "req/s", "errors", "target p99", "verdict"],
+        [
+            [r["scale"], r["n_items"], r["system"], r["transport"], r["concurrency"], r["n"], r["p50_ms"], r["p99_ms"], r["per_s"], r["errors"], r["target_p99_ms"], r["verdict"]]
+            for r in rows
+        ],
+    )
+    mem = [[k, v.get("index_factory", "-"), v.get("rss_mb_per_million"), v.get("server_rss_mb")] for k, v in extras.items()]
+    print_table("memory (MiB; per million products = RSS delta of indexes + catalog, scaled)", ["scale", "faiss", "MiB / 1M items", "server RSS"], mem)
+    if "sample" in extras:
+        console.print(f"HTTP + JSON overhead at sample scale: p50 {extras['sample']['http_overhead_p50_ms']:.2f} ms, p99 {extras['sample']['http_overhead_p99_ms']:.2f} ms")
+    write_result(
+        "search",
+        {"machine": machine, "params": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "bundle": str(bundle), "rows": rows, "scales": extras, "notes": notes},
+        args.out,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,324 @@
+"""Helpers every service benchmark shares: machine facts, latency statistics, a closed-loop load
+driver, a live uvicorn server on 127.0.0.1, rich tables and the JSON result file.
+
+Kept in one place so two benchmarks never disagree on what "p99" or "throughput" means.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
+CACHE = REPO / "var" / "cache" / "bench"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+console = Console(width=None if sys.stdout.isatty() else 200)  # logs and pipes get full tables
+
+
+# --- machine ----------------------------------------------------------------------------------
+def rss_mb() -> float:
+    """Resident set size of this process now (Linux /proc), in MiB."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    """High-water mark of this process' resident set, in MiB (VmHWM)."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def machine_info() -> dict[str, Any]:
+    """What a reader needs to judge a number: the machine is shared, so the load average matters."""
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "affinity_cpus": len(os.sched_getaffinity(0)),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def file_hash(path: Path, extra: str = "") -> str:
+    """Short content hash of a file (plus a parameter string): the key of a cached derived artifact."""
+    digest = hashlib.sha256(extra.encode())
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def generated_products(sample: pd.DataFrame, popularity: np.ndarray, n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """``n`` products recombined from the sample: the source product's attributes and a title whose
+    words are partly swapped with a same-category donor's, and the source's purchase count as
+    ``popularity`` (a ranker feature). Returns (products, source row of each)."""
+    rng = np.random.default_rng(seed)
+    source = rng.integers(0, len(sample), size=n)
+    by_cat = sample.groupby("category").indices
+    cats = sample["category"].to_numpy()
+    words = [t.split() for t in sample["title"].astype(str)]
+    titles = []
+    for i, s in enumerate(tqdm(source, desc="recombining titles", unit="product", mininterval=2)):
+        peers = by_cat[cats[s]]
+        donor = words[peers[(i * 7919) % len(peers)]]
+        mine = list(words[s])
+        for _ in range(2):
+            if len(mine) > 1 and donor:
+                mine[1 + int(rng.integers(len(mine) - 1))] = donor[int(rng.integers(len(donor)))]
+        titles.append(" ".join(mine))
+    cols = ["brand", "category", "color", "size", "target", "price", "replenishment_days"]
+    out = sample.iloc[source][cols].reset_index(drop=True)
+    out.insert(0, "title", titles)
+    out.insert(0, "sku", [f"GEN-{i:07d}" for i in range(n)])
+    out["popularity"] = popularity[source]
+    return out, source
+
+
+# --- statistics -------------------------------------------------------------------------------
+def latency_stats(seconds: Sequence[float], wall_s: float | None = None) -> dict[str, float]:
+    """p50/p90/p99/max in ms (numpy's linear percentiles) and, given the wall time, requests/s."""
+    ms = np.asarray(seconds, dtype=np.float64) * 1e3
+    if ms.size == 0:
+        return {"n": 0}
+    out = {
+        "n": int(ms.size),
+        "mean_ms": float(ms.mean()),
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p90_ms": float(np.percentile(ms, 90)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "max_ms": float(ms.max()),
+    }
+    if wall_s:
+        out["wall_s"] = float(wall_s)
+        out["per_s"] = float(ms.size / wall_s)
+    return out
+
+
+def verdict(value: float | None, target: float | None, higher_is_better: bool = False) -> str:
+    if value is None or target is None:
+        return "-"
+    ok = value >= target if higher_is_better else value <= target
+    return "PASS" if ok else "FAIL"
+
+
+def run_load(
+    make_worker: Callable[[], Callable[[Any], None]],
+    items: Sequence[Any],
+    concurrency: int,
+    max_seconds: float | None = None,
+) -> dict[str, Any]:
+    """Closed loop: ``concurrency`` threads each take the next item and call their own worker on it.
+
+    ``make_worker`` runs once per thread (an HTTP client per thread, like separate shoppers).
+    Stops early after ``max_seconds`` so a slow system still finishes; errors are counted, not
+    hidden, and the first one is kept for the report.
+    """
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    cursor = iter(range(len(items)))
+    deadline = None if max_seconds is None else time.perf_counter() + max_seconds
+
+    def loop() -> None:
+        work = make_worker()
+        mine: list[float] = []
+        while deadline is None or time.perf_counter() < deadline:
+            with lock:
+                i = next(cursor, None)
+            if i is None:
+                break
+            t = time.perf_counter()
+            try:
+                work(items[i])
+            except Exception as exc:  # counted and reported: a benchmark must not hide failures
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}"[:300])
+                continue
+            mine.append(time.perf_counter() - t)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=loop) for _ in range(concurrency)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    stats = latency_stats(latencies, wall)
+    stats.update({"concurrency": concurrency, "errors": len(errors), "first_error": errors[0] if errors else None})
+    return stats
+
+
+# --- live server ------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """``uvicorn service.app:create_app`` in a child process on 127.0.0.1, as ``omnirank serve`` runs it."""
+
+    bundles_dir: Path
+    state_dir: Path
+    port: int = 0
+    startup_timeout_s: float = 180.0
+    env: dict[str, str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        import httpx
+
+        self.port = self.port or free_port()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        env = os.environ | {
+            "OMNIRANK_BUNDLES_DIR": str(self.bundles_dir),
+            "OMNIRANK_EVENT_STORE_PATH": str(self.state_dir / "events.sqlite3"),
+            "OMNIRANK_RULES_PATH": str(self.state_dir / "rules.json"),
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+        } | (self.env or {})
+        self._log = open(self.state_dir / "server.log", "wb")  # noqa: SIM115 - closed in __exit__
+        cmd = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
+        cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--no-access-log"]
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return self
+            time.sleep(0.5)
+        self.__exit__(None, None, None)
+        raise TimeoutError(f"server not healthy after {self.startup_timeout_s:.0f}s: {self.log_tail()}")
+
+    def log_tail(self, chars: int = 2000) -> str:
+        self._log.flush()
+        return (self.state_dir / "server.log").read_text(errors="replace")[-chars:]
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server process (the bundle loaded), in MiB."""
+        with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # our own child, by its handle
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def http_worker(base_url: str, method: str = "GET") -> Callable[[], Callable[[Any], None]]:
+    """A ``make_worker`` for ``run_load``: one keep-alive httpx client per thread, 2xx enforced.
+
+    Items are ``(path, params)`` for GET and ``(path, json_body)`` for POST.
+    """
+    import httpx
+
+    def make() -> Callable[[Any], None]:
+        client = httpx.Client(base_url=base_url, timeout=30)
+
+        def call(item: tuple[str, Any]) -> None:
+            path, payload = item
+            r = client.get(path, params=payload) if method == "GET" else client.post(path, json=payload)
+            if r.status_code >= 300:
+                raise RuntimeError(f"{method} {path} -> {r.status_code}: {r.text[:200]}")
+
+        return call
+
+    return make
+
+
+# --- output -----------------------------------------------------------------------------------
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, justify="right")
+    for row in rows:
+        table.add_row(*[_fmt(v) for v in row])
+    console.print(table)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.2f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def write_result(name: str, payload: dict[str, Any], out: Path | None = None) -> Path:
+    """``benchmarks/results/<name>.json`` with the date, machine facts and load average at the end."""
+    path = out or RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "benchmark": name,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **payload,
+    }
+    payload.setdefault("machine", machine_info())
+    payload["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    path.write_text(json.dumps(payload, indent=2, default=_json_default))
+    console.print(f"wrote {path}")
+    return path
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, np.generic):
+        return v.item()
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+@contextlib.contextmanager
+def timed(label: str, into: dict[str, float]) -> Iterator[None]:
+    """Wall seconds of a setup step, recorded so slow set-up is visible in the JSON too."""
+    console.print(f"[cyan]▶ {label}[/]")
+    start = time.perf_counter()
+    yield
+    into[label] = round(time.perf_counter() - start, 2)
+    console.print(f"  [green]✓ {label}[/] {into[label]:.1f}s")

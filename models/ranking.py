@@ -1,0 +1,168 @@
+"""The learned search ranker: one feature function for training and serving, a linear model.
+
+Features are computed by ``ranking_features`` only, so what the ranker learned offline is exactly
+what it sees online. The model is a logistic regression stored as JSON (mean, scale, coefficients)
+and scored with numpy: no pickle, no scikit-learn import in the service's hot path.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.query import ParsedQuery
+from models.text import tokenize
+
+FEATURES = (
+    "bm25_norm",
+    "bm25_log",
+    "dense",
+    "lexical_rrf",
+    "dense_rrf",
+    "title_overlap",
+    "category_match",
+    "top_category_match",
+    "color_match",
+    "brand_match",
+    "size_match",
+    "target_match",
+    "price_fit",
+    "popularity",
+)
+RRF_K = 60.0
+
+
+@dataclass
+class CandidateContext:
+    """Per-catalog arrays the features read (built once when a bundle loads)."""
+
+    categories: np.ndarray  # full category path per item
+    top_categories: np.ndarray
+    colors: np.ndarray  # casefolded
+    brands: np.ndarray
+    sizes: np.ndarray
+    targets: np.ndarray
+    prices: np.ndarray
+    popularity: np.ndarray  # log1p of purchases, scaled to [0, 1]
+    title_tokens: list[frozenset[str]]
+
+    @classmethod
+    def from_products(cls, products, popularity: np.ndarray) -> CandidateContext:
+        def col(name: str) -> np.ndarray:
+            if name not in products.columns:
+                return np.full(len(products), "", dtype=object)
+            return products[name].fillna("").astype(str).str.casefold().to_numpy(dtype=object)
+
+        pop = np.log1p(np.asarray(popularity, dtype=np.float64))
+        return cls(
+            categories=products["category"].astype(str).to_numpy(dtype=object),
+            top_categories=products["top_category"].astype(str).to_numpy(dtype=object),
+            colors=col("color"),
+            brands=col("brand"),
+            sizes=col("size"),
+            targets=col("target"),
+            prices=products["price"].to_numpy(dtype=np.float64),
+            popularity=pop / pop.max() if pop.max() > 0 else pop,
+            title_tokens=[frozenset(tokenize(t)) for t in products["title"].astype(str)],
+        )
+
+
+def _rank_reciprocal(scores: np.ndarray) -> np.ndarray:
+    order = np.argsort(-scores, kind="stable")
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    return np.where(scores > 0, 1.0 / (RRF_K + ranks), 0.0)
+
+
+def _matches(values: np.ndarray, wanted: list[str] | None) -> np.ndarray:
+    if not wanted:
+        return np.zeros(len(values))
+    wanted_set = {w.casefold() for w in wanted}
+    return np.array([1.0 if v in wanted_set else -1.0 for v in values])
+
+
+def ranking_features(
+    ctx: CandidateContext, parsed: ParsedQuery, items: np.ndarray, lexical: np.ndarray, dense: np.ndarray
+) -> np.ndarray:
+    """(len(items), len(FEATURES)) float matrix; the single definition used offline and online."""
+    n = len(items)
+    out = np.zeros((n, len(FEATURES)))
+    if n == 0:
+        return out
+    top = lexical.max() if lexical.size else 0.0
+    out[:, 0] = lexical / top if top > 0 else 0.0
+    out[:, 1] = np.log1p(lexical)
+    out[:, 2] = dense
+    out[:, 3] = _rank_reciprocal(lexical) * RRF_K
+    out[:, 4] = _rank_reciprocal(dense) * RRF_K
+    query_tokens = set(tokenize(parsed.text or parsed.query))
+    if query_tokens:
+        out[:, 5] = [len(query_tokens & ctx.title_tokens[i]) / len(query_tokens) for i in items]
+    if parsed.category is not None:
+        conf = parsed.category.confidence
+        out[:, 6] = np.where(ctx.categories[items] == parsed.category.path, conf, 0.0)
+        top_cat = parsed.category.path.split(">")[0].strip()
+        out[:, 7] = np.where(ctx.top_categories[items] == top_cat, conf, 0.0)
+    out[:, 8] = _matches(ctx.colors[items], parsed.colors)
+    out[:, 9] = _matches(ctx.brands[items], parsed.brands)
+    out[:, 10] = _matches(ctx.sizes[items], parsed.sizes)
+    if parsed.target:
+        out[:, 11] = np.where(np.isin(ctx.targets[items], [parsed.target.casefold(), "unisex"]), 1.0, -1.0)
+    prices = ctx.prices[items]
+    fit = np.ones(n)
+    if parsed.price_max is not None:
+        fit = np.where(prices <= parsed.price_max, fit, -1.0)
+    if parsed.price_min is not None:
+        fit = np.where(prices >= parsed.price_min, fit, -1.0)
+    out[:, 12] = fit if (parsed.price_max is not None or parsed.price_min is not None) else 0.0
+    out[:, 13] = ctx.popularity[items]
+    return out
+
+
+class LinearRanker:
+    """Standardised logistic-regression scores; ``fit`` uses scikit-learn, ``predict`` numpy."""
+
+    def __init__(self, C: float = 1.0) -> None:
+        self.C = C
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> LinearRanker:
+        from sklearn.linear_model import LogisticRegression
+
+        self.mean_ = X.mean(axis=0)
+        self.scale_ = np.where(X.std(axis=0) > 1e-9, X.std(axis=0), 1.0)
+        model = LogisticRegression(C=self.C, max_iter=1000, class_weight="balanced")
+        model.fit((X - self.mean_) / self.scale_, y, sample_weight=sample_weight)
+        self.coef_ = model.coef_.ravel()
+        self.intercept_ = float(model.intercept_[0])
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(
+            json.dumps(
+                {
+                    "features": list(FEATURES),
+                    "C": self.C,
+                    "mean": self.mean_.tolist(),
+                    "scale": self.scale_.tolist(),
+                    "coef": self.coef_.tolist(),
+                    "intercept": self.intercept_,
+                },
+                indent=2,
+            )
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> LinearRanker:
+        data = json.loads(Path(path).read_text())
+        if data["features"] != list(FEATURES):
+            raise ValueError(f"ranker in {path} was trained on features {data['features']}; this version computes {list(FEATURES)}")
+        model = cls(C=data["C"])
+        model.mean_, model.scale_ = np.array(data["mean"]), np.array(data["scale"])
+        model.coef_, model.intercept_ = np.array(data["coef"]), float(data["intercept"])
+        return model

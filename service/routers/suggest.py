@@ -1,0 +1,31 @@
+"""Search-as-you-type: completions for what the shopper has typed so far."""
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from service.deps import clean_text
+from service.schemas import SuggestionOut, SuggestResponse
+
+router = APIRouter(prefix="/v1", tags=["search"])
+
+
+# ``async`` and no ``def`` dependencies: a lookup takes microseconds, so the thread-pool hops that
+# sync handlers and sync dependencies cost would be most of the latency (called on every keystroke).
+@router.get("/suggest", response_model=SuggestResponse)
+async def suggest(
+    request: Request,
+    q: str = Query(..., description="What the shopper has typed so far.", examples=["runn"]),
+    k: int = Query(10, ge=1, description="How many completions (at most the bundle's max_k, 20 by default)."),
+) -> SuggestResponse:
+    state, settings = request.app.state.serving, request.app.state.settings
+    raw = clean_text(q, "q", settings.max_query_chars)
+    prefix = f"{raw} " if q[-1:].isspace() else raw  # "red " means the word "red" is complete
+    suggester = state.suggester
+    if suggester is None:
+        raise HTTPException(503, "suggestions are not loaded")
+    if k > suggester.max_k:
+        raise HTTPException(422, f"k is {k}; the limit is {suggester.max_k}")
+    found = suggester.suggest(prefix, k)
+    return SuggestResponse(
+        query=raw,
+        suggestions=[SuggestionOut(text=s.text, kind=s.kind, score=s.score, sku=s.sku) for s in found],
+    )

@@ -336,6 +336,8 @@ def bench_scaled(
         rows.append(row(scale, n, name, st, None, False))
     extra: dict[str, Any] = {
         "index_factory": ix.vectors.factory_,
+        "hnsw_ef_construction": settings.hnsw_ef_construction,
+        "hnsw_ef_search": ix.vectors.ef_search,
         "build": ix.seconds,
         "catalog_rss_mb": catalog_mb,
         "rss_mb_per_million": (ix.seconds["load_rss_mb"] + catalog_mb) * 1e6 / n,
@@ -359,11 +361,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="requests per measured run")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="cap on each measured run (it stops early)")
     parser.add_argument("--home-depot", type=Path, default=HOME_DEPOT, help="dir with products.csv and queries.csv")
-    parser.add_argument("--no-large-suggest", action="store_true", help="skip fitting a Suggester on the large catalogs")
+    parser.add_argument("--suggest-max-items", type=int, default=200_000, help="fit a Suggester on large catalogs up to this size (fit is minutes at 1M)")
+    parser.add_argument(
+        "--ef-construction", type=int, default=None,
+        help="HNSW efConstruction of the large catalogs' index (default: settings, 200; building 1M at 200 takes ~40 min on 2 shared cores)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="JSON results (default benchmarks/results/search.json)")
     args = parser.parse_args()
 
     settings = Settings()
+    if args.ef_construction:
+        settings = settings.model_copy(update={"hnsw_ef_construction": args.ef_construction})
     machine = machine_info()
     bundle_root = args.bundle or settings.bundles_dir
     bundle = resolve_bundle_path(bundle_root)
@@ -391,7 +399,7 @@ def main() -> None:
                 lambda p: cached_title_embeddings(csv, bundle / A.ENCODER_DIR, A.MODEL_FILE), settings,
             )
             hd_queries = pd.read_csv(args.home_depot / "queries.csv")["query"].astype(str).tolist()
-            r, extras["home_depot"] = bench_scaled("home_depot", ix, bundle, hd_queries, args, settings, not args.no_large_suggest)
+            r, extras["home_depot"] = bench_scaled("home_depot", ix, bundle, hd_queries, args, settings, len(ix.products) <= args.suggest_max_items)
             extras["home_depot"]["query_model"] = A.query_model_file(manifest)
             rows += r
             del ix
@@ -410,7 +418,7 @@ def main() -> None:
                 return products
 
             ix = build_or_load(f"generated{size}", key, make_products, lambda p, holder=holder: noisy_embeddings(base, holder["source"], NOISE_SIGMA), settings)
-            r, extras[f"generated_{size}"] = bench_scaled(f"generated {size:,}", ix, bundle, sample_queries, args, settings, not args.no_large_suggest)
+            r, extras[f"generated_{size}"] = bench_scaled(f"generated {size:,}", ix, bundle, sample_queries, args, settings, len(ix.products) <= args.suggest_max_items)
             rows += r
             del ix
             gc.collect()

@@ -104,7 +104,11 @@ def evaluate_cf(
     inner_models = _fit_all(inner.matrix, settings, components)
     valid = make_eval_split(inner, valid_ev, POSITIVE_TYPES)
     blend = BlendRecommender(components=components).use_fitted(inner_models)
-    weights = blend.fit_weights(valid.userids["all"], inner.matrix[valid.userids["all"]], valid.truth["all"])
+    # mode "all": repeat purchases count, so already-bought items stay eligible while tuning too
+    weights = blend.fit_weights(
+        valid.userids["all"], inner.matrix[valid.userids["all"]], valid.truth["all"],
+        filter_already_liked_items=False, objective="both",
+    )
     # 2. refit on the whole training period, score the held-out weeks
     train = build_matrix(train_ev, item_ids, settings)
     names = tuple(dict.fromkeys([*BASELINES, *components]))

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from models.metrics import recall_at_k
+from models.metrics import binary_ndcg_at_k, recall_at_k
 from models.recommenders.base import Recommender, as_csr, top_n
 
 DEFAULT_COMPONENTS = ("repeat_buy", "popularity", "item_knn", "als", "ease")
@@ -109,13 +109,17 @@ class BlendRecommender(Recommender):
         rounds: int = 2,
         max_users: int = 2000,
         seed: int = 42,
+        objective: str = "recall",
     ) -> dict[str, float]:
-        """Coordinate-wise grid search of the weights maximising mean Recall@k on validation users.
+        """Coordinate-wise grid search of the weights maximising mean Recall@k on validation users
+        (``objective="recall"``), NDCG@k (``"ndcg"``) or their mean (``"both"``).
 
         ``user_items`` are the validation users' histories (rows aligned with ``userids``) and
         ``truth`` their held-out items. Components must be fitted on data before the validation
         period only. Returns and sets ``weights``.
         """
+        if objective not in ("recall", "ndcg", "both"):
+            raise ValueError(f"objective must be recall, ndcg or both, got {objective!r}")
         user_items = as_csr(user_items)
         if len(userids) > max_users:
             pick = np.sort(np.random.default_rng(seed).choice(len(userids), max_users, replace=False))
@@ -133,7 +137,12 @@ class BlendRecommender(Recommender):
             if mask is not None:
                 total[mask] = -np.inf
             ids, _ = top_n(total, k)
-            return float(np.mean([recall_at_k(list(r), t, k) for r, t in zip(ids, truth, strict=True)]))
+            rows = [list(r) for r in ids]
+            recall = float(np.mean([recall_at_k(r, t, k) for r, t in zip(rows, truth, strict=True)]))
+            if objective == "recall":
+                return recall
+            ndcg = float(np.mean([binary_ndcg_at_k(r, t, k) for r, t in zip(rows, truth, strict=True)]))
+            return ndcg if objective == "ndcg" else (recall + ndcg) / 2
 
         best = {c: 1.0 for c in self.components}
         best_value = score(best)

@@ -208,6 +208,23 @@ def build_or_load(name: str, key: str, products_fn, vectors_fn, settings: Settin
     return Indexes(products, bm25, vectors, seconds)
 
 
+def generated_indexes(bundle: Path, size: int, settings: Settings) -> Indexes:
+    """The generated catalog of ``size`` products for this bundle (built once, then cached)."""
+    sample_products = pd.read_parquet(bundle / A.CATALOG_DIR / "products.parquet")
+    base = np.load(bundle / A.PRODUCT_EMBEDDINGS)
+    pop_file = bundle / A.POPULARITY
+    popularity = np.load(pop_file) if pop_file.exists() else np.zeros(len(sample_products))
+    params = [size, NOISE_SIGMA, settings.exact_index_max_items, settings.hnsw_m, settings.hnsw_ef_construction]
+    key = file_hash(bundle / A.PRODUCT_EMBEDDINGS, extra=json.dumps(params))
+    holder: dict[str, np.ndarray] = {}
+
+    def make_products() -> pd.DataFrame:
+        products, holder["source"] = generated_products(sample_products, popularity, size)
+        return products
+
+    return build_or_load(f"generated{size}", key, make_products, lambda p: noisy_embeddings(base, holder["source"], NOISE_SIGMA), settings)
+
+
 def engine_over(ix: Indexes, bundle: Path, settings: Settings) -> tuple[SearchEngine, float]:
     """The real SearchEngine over a scaled catalog; query understanding and encoder from the bundle.
     Returns the engine and the RSS the catalog adds (MiB)."""
@@ -405,19 +422,8 @@ def main() -> None:
             del ix
             gc.collect()
     if "generated" in scales:
-        sample_products = pd.read_parquet(bundle / A.CATALOG_DIR / "products.parquet")
-        base = np.load(bundle / A.PRODUCT_EMBEDDINGS)
-        pop_file = bundle / A.POPULARITY
-        popularity = np.load(pop_file) if pop_file.exists() else np.zeros(len(sample_products))
         for size in [int(s) for s in args.generated_sizes.split(",") if s.strip()]:
-            key = file_hash(bundle / A.PRODUCT_EMBEDDINGS, extra=json.dumps([size, NOISE_SIGMA, settings.exact_index_max_items, settings.hnsw_m, settings.hnsw_ef_construction]))
-            holder: dict[str, np.ndarray] = {}
-
-            def make_products(size: int = size, holder: dict = holder) -> pd.DataFrame:
-                products, holder["source"] = generated_products(sample_products, popularity, size)
-                return products
-
-            ix = build_or_load(f"generated{size}", key, make_products, lambda p, holder=holder: noisy_embeddings(base, holder["source"], NOISE_SIGMA), settings)
+            ix = generated_indexes(bundle, size, settings)
             r, extras[f"generated_{size}"] = bench_scaled(f"generated {size:,}", ix, bundle, sample_queries, args, settings, len(ix.products) <= args.suggest_max_items)
             rows += r
             del ix

@@ -31,7 +31,11 @@ FEATURES = (
     "target_match",
     "price_fit",
     "popularity",
+    "dense_category_share",
+    "title_contains_query",
+    "bm25_x_overlap",
 )
+NEIGHBOURHOOD = 20
 RRF_K = 60.0
 
 
@@ -119,6 +123,15 @@ def ranking_features(
         fit = np.where(prices >= parsed.price_min, fit, -1.0)
     out[:, 12] = fit if (parsed.price_max is not None or parsed.price_min is not None) else 0.0
     out[:, 13] = ctx.popularity[items]
+    # what the closest products by meaning are: "keep coffee hot" -> mugs, whatever the words say
+    cats = ctx.categories[items]
+    near = cats[np.argsort(-dense, kind="stable")[:NEIGHBOURHOOD]]
+    values, counts = np.unique(near, return_counts=True)
+    share = dict(zip(values.tolist(), (counts / len(near)).tolist(), strict=True))
+    out[:, 14] = [share.get(c, 0.0) for c in cats]
+    # a product named in full ("seed kit Greenroot Solis Air") beats any category prior
+    out[:, 15] = out[:, 5] >= 0.999
+    out[:, 16] = out[:, 0] * out[:, 5]
     return out
 
 

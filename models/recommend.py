@@ -20,6 +20,9 @@ from models.copurchase import CoPurchase
 from models.recommenders.base import Recommender
 from models.trending import Trending
 
+CANDIDATES_PER_SLOT = 25
+"""Candidates scored per slot shown: enough left after the per-category cap and the exclusions."""
+
 
 @dataclass
 class Interaction:
@@ -163,7 +166,7 @@ class RecommendationEngine:
         if row.nnz == 0:
             return self.trending_list(ctx, k, cold_start=True), True
         allowed = np.flatnonzero(self.eligible(ctx) & ~self._excluded(history, ctx))
-        ids, scores = self.model.recommend(np.array([-1]), row, N=min(len(allowed), 4 * k), filter_already_liked_items=False, items=allowed)
+        ids, scores = self.model.recommend(np.array([-1]), row, N=min(len(allowed), CANDIDATES_PER_SLOT * k), filter_already_liked_items=False, items=allowed)
         keep = ids[0] >= 0
         items, scores = self._diversify(ids[0][keep], scores[0][keep], k)
         recent = sorted((e for e in history if e.type in ("purchase", "add_to_cart", "view")), key=lambda e: e.timestamp, reverse=True)
@@ -186,7 +189,7 @@ class RecommendationEngine:
         excluded = sp.csr_matrix(excluded, dtype=bool)
         extra = int(np.diff(excluded.indptr).max()) if excluded.nnz else 0
         ids, scores = self.model.recommend(
-            np.asarray(userids, dtype=np.int64), rows, N=min(len(allowed), 4 * k + extra),
+            np.asarray(userids, dtype=np.int64), rows, N=min(len(allowed), CANDIDATES_PER_SLOT * k + extra),
             filter_already_liked_items=False, items=allowed,
         )
         if excluded.nnz:

@@ -74,6 +74,7 @@ class SearchEngine:
     min_dense_score: float = 0.35
     personal_weight: float = 0.15
     rules: RuleSet | None = None  # live merchandising rules; the service swaps this reference on PUT
+    embeddings: np.ndarray | None = None  # (n_items, dim), memory-mapped from the bundle
     ranker: LinearRanker | None = None
     ranking_context: CandidateContext | None = None
 
@@ -86,6 +87,7 @@ class SearchEngine:
             vectors=VectorIndex.load(bundle_dir / A.PRODUCT_INDEX_DIR),
             encoder=OnnxEncoder(bundle_dir / A.ENCODER_DIR, model_file=model_file, threads=threads),
             query=QueryUnderstanding.load(bundle_dir / A.QUERY_DIR),
+            embeddings=np.load(bundle_dir / A.PRODUCT_EMBEDDINGS, mmap_mode="r"),
             ranker=LinearRanker.load(bundle_dir / A.RANKER) if (bundle_dir / A.RANKER).exists() else None,
             ranking_context=CandidateContext.from_products(catalog.products, np.load(bundle_dir / A.POPULARITY)),
         )
@@ -163,8 +165,8 @@ class SearchEngine:
         keep = (dense_items >= 0) & (dense_scores >= floor)
         dense_items, dense_scores = dense_items[keep], dense_scores[keep]
         items = np.unique(np.concatenate([lex_top, dense_items]))
-        dense_map = dict(zip(dense_items.tolist(), dense_scores.tolist(), strict=True))
-        return items, lexical[items], np.array([dense_map.get(int(i), 0.0) for i in items])
+        # exact cosine for every candidate, also those the lexical side brought in
+        return items, lexical[items], np.asarray(self.embeddings[items] @ query_vec, dtype=np.float64)
 
     def _add_category_candidates(
         self, text: str, mask: np.ndarray, path: str, items: np.ndarray, lexical: np.ndarray, dense: np.ndarray

@@ -8,7 +8,7 @@ user update (``recalculate_user``) done in numpy so a loaded model needs no impl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,6 +24,23 @@ class _FactorRecommender(Recommender):
 
     fold_in_alpha: float = 1.0
     fold_in_regularization: float = 0.01
+    param_names: ClassVar[tuple[str, ...]] = ()
+    """Constructor arguments, named as ``implicit``'s model takes them."""
+
+    @staticmethod
+    def _implicit_class() -> type:
+        raise NotImplementedError
+
+    def get_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.param_names}
+
+    def fit(self, user_items: sp.csr_matrix) -> _FactorRecommender:
+        user_items = as_csr(user_items)
+        with threadpool_limits(1, "blas"):  # implicit's own threads; nested BLAS threads thrash
+            model = self._implicit_class()(**self.get_params())
+            model.fit(user_items, show_progress=False)
+        self._store(model, *user_items.shape)
+        return self
 
     def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
         """ALS user step: (Y'Y + Y'(C-I)Y + reg I) x = Y'C p, confidence C = alpha * weight."""
@@ -87,32 +104,13 @@ class ALSRecommender(_FactorRecommender):
         self.fold_in_alpha = alpha
         self.fold_in_regularization = regularization
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "factors": self.factors,
-            "regularization": self.regularization,
-            "alpha": self.alpha,
-            "iterations": self.iterations,
-            "random_state": self.random_state,
-            "num_threads": self.num_threads,
-        }
+    param_names = ("factors", "regularization", "alpha", "iterations", "random_state", "num_threads")
 
-    def fit(self, user_items: sp.csr_matrix) -> ALSRecommender:
+    @staticmethod
+    def _implicit_class() -> type:
         from implicit.cpu.als import AlternatingLeastSquares
 
-        user_items = as_csr(user_items)
-        with threadpool_limits(1, "blas"):  # implicit's own threads; nested BLAS threads thrash
-            model = AlternatingLeastSquares(
-                factors=self.factors,
-                regularization=self.regularization,
-                alpha=self.alpha,
-                iterations=self.iterations,
-                random_state=self.random_state,
-                num_threads=self.num_threads,
-            )
-            model.fit(user_items, show_progress=False)
-        self._store(model, *user_items.shape)
-        return self
+        return AlternatingLeastSquares
 
 
 class BPRRecommender(_FactorRecommender):
@@ -143,29 +141,10 @@ class BPRRecommender(_FactorRecommender):
         self.fold_in_alpha = 1.0
         self.fold_in_regularization = max(regularization, 0.01)
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "factors": self.factors,
-            "learning_rate": self.learning_rate,
-            "regularization": self.regularization,
-            "iterations": self.iterations,
-            "random_state": self.random_state,
-            "num_threads": self.num_threads,
-        }
+    param_names = ("factors", "learning_rate", "regularization", "iterations", "random_state", "num_threads")
 
-    def fit(self, user_items: sp.csr_matrix) -> BPRRecommender:
+    @staticmethod
+    def _implicit_class() -> type:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-        user_items = as_csr(user_items)
-        with threadpool_limits(1, "blas"):  # implicit's own threads; nested BLAS threads thrash
-            model = BayesianPersonalizedRanking(
-                factors=self.factors,
-                learning_rate=self.learning_rate,
-                regularization=self.regularization,
-                iterations=self.iterations,
-                random_state=self.random_state,
-                num_threads=self.num_threads,
-            )
-            model.fit(user_items, show_progress=False)
-        self._store(model, *user_items.shape)
-        return self
+        return BayesianPersonalizedRanking

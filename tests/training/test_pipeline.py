@@ -115,11 +115,9 @@ def test_crash_mid_run_keeps_previous_bundle_serving(trained_bundle, sample_dir,
     before = Bundle.open(bundles).version
 
     def boom(*args, **kwargs):
-        raise RuntimeError("simulated crash in the CF stage")
+        raise RuntimeError("simulated crash after ingest wrote into the new version")
 
-    monkeypatch.setattr(pipeline.cf, "train_cf", boom)
-    monkeypatch.setattr(pipeline.embed, "export_encoder", lambda *a, **k: {"onnx_torch_cosine_min": 1.0, "onnx_torch_cosine_mean": 1.0})
-    monkeypatch.setattr(pipeline.embed, "embed_catalog", boom)
+    monkeypatch.setattr(pipeline.identity, "resolve", boom)
     with pytest.raises(RuntimeError, match="simulated crash"):
         pipeline.train(sample_dir, bundles, Settings(), evaluate=False)
     assert Bundle.open(bundles, verify=True).version == before

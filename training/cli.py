@@ -225,5 +225,57 @@ def quickstart(
     serve(bundle=cfg.bundles_dir, host=None, port=port)
 
 
+@app.command(
+    "bench",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def bench(
+    ctx: typer.Context,
+    name: str = typer.Argument(None, help="Benchmark to run (e.g. search, recs, train, batch, suggest, event_store); omit to list them."),
+) -> None:
+    """Run one of the benchmarks in benchmarks/ (extra options are passed through; see its --help)."""
+    import subprocess
+    import sys
+
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    available = sorted(p.stem.removeprefix("bench_") for p in folder.glob("bench_*.py"))
+    if name is None or name not in available:
+        if name is not None:
+            typer.echo(f"error: unknown benchmark {name!r}", err=True)
+        typer.echo("available benchmarks: " + ", ".join(available))
+        raise typer.Exit(code=0 if name is None else 2)
+    result = subprocess.run([sys.executable, str(folder / f"bench_{name}.py"), *ctx.args], check=False)
+    raise typer.Exit(code=result.returncode)
+
+
+@app.command("import-dataset")
+def import_dataset(
+    dataset: str = typer.Argument(..., help="online-retail or home-depot."),
+    source: Path = typer.Option(..., "--source", help="online-retail: the .parquet/.csv sheet; home-depot: the folder with products/queries/judgments.csv."),
+    out: Path = typer.Option(..., "--out", help="Directory to write the import-format tables to."),
+) -> None:
+    """Convert a public retail dataset to omnirank's import format (see data_samples/README.md)."""
+    if not source.exists():
+        typer.echo(f"error: {source} does not exist", err=True)
+        raise typer.Exit(code=2)
+    try:
+        if dataset == "online-retail":
+            from training.adapters import online_retail
+
+            interactions, report = online_retail.online_retail_to_interactions(online_retail.read_online_retail(source))
+            online_retail.write_import_format(interactions, out)
+            typer.echo(f"wrote {out}: {report}")
+        elif dataset == "home-depot":
+            from training.adapters import home_depot
+
+            typer.echo(f"wrote {out}: {home_depot.write_import_format(source, out)}")
+        else:
+            typer.echo("error: dataset must be online-retail or home-depot", err=True)
+            raise typer.Exit(code=2)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+
+
 if __name__ == "__main__":
     app()

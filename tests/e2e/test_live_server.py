@@ -86,5 +86,5 @@ def test_bad_requests_never_500(server):
 
 def test_cli_help_lists_every_command():
     out = subprocess.run([str(Path(sys.executable).with_name("omnirank")), "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("generate-sample", "train", "evaluate", "serve", "quickstart", "batch-recommend", "eval-search", "eval-recs"):
+    for command in ("generate-sample", "train", "evaluate", "serve", "quickstart", "batch-recommend", "eval-search", "eval-recs", "bench"):
         assert command in out

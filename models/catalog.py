@@ -38,6 +38,29 @@ class Catalog:
         self._store_pos = {s: i for i, s in enumerate(self.store_ids)}
         self.skus = self.products["sku"].to_numpy(dtype=object)
         self.prices = self.products["price"].to_numpy(dtype=np.float64)
+        # Plain numpy columns, built once: per-request code never touches pandas (Arrow-backed
+        # string columns cost milliseconds per operation on the hot path).
+        self.column = {
+            c: self.products[c].to_numpy(dtype=object)
+            for c in ("sku", "title", "brand", "category", "top_category", "color", "size", "target")
+            if c in self.products.columns
+        }
+        self.folded = {
+            c: self.products[c].fillna("").astype(str).str.casefold().to_numpy(dtype=object)
+            for c in ("brand", "color", "size", "target")
+            if c in self.products.columns
+        }
+        # integer codes, so a filter over a million products is one isin over int32
+        self._codes, self._vocab = {}, {}
+        for c, values in [*self.folded.items(), ("category", self.column["category"])]:
+            codes, uniques = pd.factorize(values)
+            self._codes[c] = codes.astype(np.int32)
+            self._vocab[c] = {str(u): i for i, u in enumerate(uniques)}
+        self.replenishment_days = (
+            self.products["replenishment_days"].to_numpy(dtype=np.float64)
+            if "replenishment_days" in self.products.columns
+            else np.full(len(self.products), np.nan)
+        )
         self._available = {
             ch: self.products[f"available_{ch}"].to_numpy(dtype=bool)
             if f"available_{ch}" in self.products.columns
@@ -56,6 +79,16 @@ class Catalog:
             ok = (sku_pos >= 0) & (store_pos >= 0)
             np.add.at(stock, (store_pos[ok], sku_pos[ok]), inventory["stock"].to_numpy(dtype=np.int32)[ok])
         return cls(products, store_ids, stock)
+
+    def value_mask(self, column: str, values: set[str]) -> np.ndarray:
+        """Items whose casefolded ``column`` is one of ``values``."""
+        wanted = [self._vocab[column][v] for v in values if v in self._vocab[column]]
+        return np.isin(self._codes[column], wanted)
+
+    def category_mask(self, prefix: str) -> np.ndarray:
+        """Items whose category path starts with ``prefix`` (a top category or a full path)."""
+        wanted = [code for path, code in self._vocab["category"].items() if path.startswith(prefix)]
+        return np.isin(self._codes["category"], wanted)
 
     def __len__(self) -> int:
         return len(self.products)

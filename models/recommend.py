@@ -96,7 +96,7 @@ class RecommendationEngine:
 
     def excluded_events(self, items: np.ndarray, types: np.ndarray, age_days: np.ndarray) -> np.ndarray:
         """Per event: does it forbid its item? Vectorised, so batch jobs apply the same rule to millions."""
-        cycle = self.catalog.products["replenishment_days"].to_numpy(dtype=np.float64)[items]
+        cycle = self.catalog.replenishment_days[items]
         no_cycle = np.isnan(cycle)
         due = ~no_cycle & (age_days >= 0.8 * np.where(no_cycle, 0.0, cycle))
         window = np.maximum(self.recent_days, np.where(no_cycle, 0.0, cycle))
@@ -104,7 +104,7 @@ class RecommendationEngine:
         return (types == "return") | recent_purchase
 
     def _diversify(self, items: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        cats = self.catalog.products["top_category"].to_numpy()
+        cats = self.catalog.column["top_category"]
         taken: dict[str, int] = {}
         keep = []
         for pos, item in enumerate(items):
@@ -208,9 +208,9 @@ class RecommendationEngine:
                 when = _ago(ctx.now - ev.timestamp)
                 verb = {"purchase": "bought", "add_to_cart": "added to cart", "view": "viewed"}[ev.type]
                 where = "in store" if ev.channel == "store" else "online"
-                title = self.catalog.products["title"].iat[ev.item]
+                title = self.catalog.column["title"][ev.item]
                 return Recommendation(item, score, "complements_recent", f"Goes with {title} you {verb} {where} {when}")
-        cat = self.catalog.products["top_category"].iat[item]
+        cat = self.catalog.column["top_category"][item]
         return Recommendation(item, score, "personalised", f"Picked for you from your interest in {cat}")
 
     def trending_list(self, ctx: Context, k: int, cold_start: bool = False) -> list[Recommendation]:

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from models import artifacts as A
 from models.catalog import Catalog
@@ -95,25 +94,24 @@ class SearchEngine:
     # --- masks --------------------------------------------------------------------------------
     def _mask(self, filters: SearchFilters, constraints: dict[str, object]) -> np.ndarray:
         """Items allowed by availability (store, channel: never relaxed) and the given constraints."""
-        p = self.catalog.products
-        mask = np.ones(len(p), dtype=bool)
+        catalog = self.catalog
+        mask = np.ones(len(catalog), dtype=bool)
         if filters.store_id:
-            mask &= self.catalog.in_stock(filters.store_id)
+            mask &= catalog.in_stock(filters.store_id)
         if filters.channel:
-            mask &= self.catalog.available(filters.channel)
+            mask &= catalog.available(filters.channel)
         if (v := constraints.get("category")) is not None:
-            mask &= p["category"].str.startswith(str(v)).to_numpy() | (p["top_category"] == v).to_numpy()
+            mask &= catalog.category_mask(str(v))
         for col in ("brand", "color", "size", "target"):
             if (v := constraints.get(col)) is not None:
                 values = {str(x).casefold() for x in (v if isinstance(v, (list, tuple, set)) else [v])}
-                col_values = p[col].astype(str).str.casefold()
                 if col == "target":
                     values |= {"unisex"}
-                mask &= col_values.isin(values).to_numpy()
+                mask &= catalog.value_mask(col, values)
         if (v := constraints.get("price_min")) is not None:
-            mask &= self.catalog.prices >= float(v)
+            mask &= catalog.prices >= float(v)
         if (v := constraints.get("price_max")) is not None:
-            mask &= self.catalog.prices <= float(v)
+            mask &= catalog.prices <= float(v)
         return mask
 
     @staticmethod
@@ -144,26 +142,22 @@ class SearchEngine:
         self, text: str, mask: np.ndarray, dense_only: bool = False, min_dense: float | None = None, expansions: list[str] | tuple[str, ...] = ()
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidate items within ``mask`` with their BM25 and dense scores (aligned arrays)."""
-        allowed = np.flatnonzero(mask)
-        if allowed.size == 0:
+        n_allowed = int(mask.sum())
+        if n_allowed == 0:
             return np.empty(0, np.int64), np.empty(0), np.empty(0)
+        n = min(self.candidates, n_allowed)
         lexical = np.zeros(len(self.catalog))
         if not dense_only and text.strip():
             lexical = np.asarray(self.bm25.scores(text), dtype=np.float64)
             for alt in expansions:  # synonym rewrites: matching any phrasing makes a candidate
                 lexical = np.maximum(lexical, np.asarray(self.bm25.scores(alt), dtype=np.float64))
-        lex_scores = lexical[allowed]
-        n = min(self.candidates, allowed.size)
-        lex_top = allowed[np.argsort(-lex_scores, kind="stable")[:n]]
-        lex_top = lex_top[lexical[lex_top] > 0]
+        masked = np.where(mask, lexical, 0.0)
+        lex_top = np.argpartition(-masked, n - 1)[:n] if n < masked.size else np.arange(masked.size)
+        lex_top = lex_top[masked[lex_top] > 0]
         query_vec = self.encoder.encode_query(text or " ")
-        restrict = None if allowed.size == len(self.catalog) else self.catalog.skus[allowed].tolist()
-        ids, scores = self.vectors.search(query_vec[None, :], n, allowed_ids=restrict)
-        dense_items = self.catalog.indices(list(ids[0]))
-        dense_scores = np.asarray(scores[0][: len(dense_items)], dtype=np.float64)
+        dense_items, dense_scores = self.vectors.search_positions(query_vec, n, None if n_allowed == len(mask) else mask)
         floor = self.min_dense_score if min_dense is None else min_dense
-        keep = (dense_items >= 0) & (dense_scores >= floor)
-        dense_items, dense_scores = dense_items[keep], dense_scores[keep]
+        dense_items = dense_items[dense_scores >= floor]
         items = np.unique(np.concatenate([lex_top, dense_items]))
         # exact cosine for every candidate, also those the lexical side brought in
         return items, lexical[items], np.asarray(self.embeddings[items] @ query_vec, dtype=np.float64)
@@ -173,7 +167,7 @@ class SearchEngine:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A confident category intent also retrieves inside that category, so words the catalog
         does not use ("tênis", "thermos") still reach the products the shopper means."""
-        in_category = mask & (self.catalog.products["category"].to_numpy() == path)
+        in_category = mask & (self.catalog.column["category"] == path)
         if not in_category.any():
             return items, lexical, dense
         extra, extra_lex, extra_dense = self._retrieve(text, in_category, min_dense=0.0)
@@ -204,7 +198,7 @@ class SearchEngine:
             return 1.0 / (1.0 + np.exp(-logits))
         scores = self._fuse(items, lexical, dense)
         if parsed.category is not None and parsed.category.applied:
-            in_category = self.catalog.products["category"].to_numpy()[items] == parsed.category.path
+            in_category = self.catalog.column["category"][items] == parsed.category.path
             scores = scores * np.where(in_category, 1.0 + parsed.category.confidence, 1.0)
         return scores
 
@@ -254,7 +248,7 @@ class SearchEngine:
         scores = self.relevance(parsed, items, lexical, dense)
         personalised = False
         if affinity and items.size:
-            cats = self.catalog.products["top_category"].to_numpy()[items]
+            cats = self.catalog.column["top_category"][items]
             boost = np.array([affinity.get(c, 0.0) for c in cats])
             scores = scores * (1.0 + self.personal_weight * boost)
             personalised = bool(boost.any())
@@ -287,14 +281,17 @@ class SearchEngine:
 
     def facets(self, items: np.ndarray) -> dict[str, dict[str, int]]:
         """Counts over the whole result set, not only the page shown."""
-        if items.size == 0:
-            return {f: {} for f in (*FACET_FIELDS, "price")}
-        rows = self.catalog.products.iloc[items]
-        out = {f: rows[f].dropna().astype(str).value_counts().head(20).to_dict() for f in FACET_FIELDS}
-        buckets = pd.cut(rows["price"], PRICE_BUCKETS, right=False)
-        out["price"] = {
-            (f"{int(b.left)}+" if b.right == float("inf") else f"{int(b.left)}-{int(b.right)}"): int(n)
-            for b, n in buckets.value_counts(sort=False).items()
-            if n
-        }
+        out: dict[str, dict[str, int]] = {}
+        for f in FACET_FIELDS:
+            values = [v for v in self.catalog.column[f][items] if isinstance(v, str) and v]
+            names, counts = np.unique(np.asarray(values, dtype=str), return_counts=True) if values else ([], [])
+            top = np.argsort(-np.asarray(counts), kind="stable")[:20]
+            out[f] = {str(names[i]): int(counts[i]) for i in top}
+        prices = self.catalog.prices[items]
+        edges = np.asarray(PRICE_BUCKETS)
+        bucket = np.searchsorted(edges, prices, side="right") - 1
+        out["price"] = {}
+        for b, n in zip(*np.unique(bucket, return_counts=True), strict=True):
+            lo, hi = edges[b], edges[b + 1]
+            out["price"][f"{int(lo)}+" if hi == float("inf") else f"{int(lo)}-{int(hi)}"] = int(n)
         return out

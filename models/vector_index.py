@@ -129,6 +129,33 @@ class VectorIndex:
         scores = np.where(positions >= 0, scores, -np.inf).astype(np.float32)
         return out_ids, scores
 
+    def search_positions(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (positions, scores) for one query; ``allowed`` is a boolean mask over positions.
+
+        The serving path: positions are the catalog's item index, so no string ids are built per
+        request. Small allowed sets are searched exactly; large ones filter inside FAISS.
+        """
+        q = _as_matrix(query.reshape(1, -1))
+        if allowed is None:
+            scores, positions = self.index_.search(q, max(0, min(int(k), len(self))))
+        else:
+            subset = np.flatnonzero(allowed)
+            k = min(int(k), subset.size)
+            if k == 0:
+                return np.empty(0, np.int64), np.empty(0, np.float32)
+            if subset.size <= self.exact_max_items or self._hnsw(self.index_) is None:
+                scores, local = faiss.knn(q, self.index_.reconstruct_batch(subset), k, metric=faiss.METRIC_INNER_PRODUCT)
+                positions = np.where(local >= 0, subset[np.maximum(local, 0)], -1)
+            else:
+                params = faiss.SearchParametersHNSW()
+                params.efSearch = self.ef_search
+                params.sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(np.packbits(allowed, bitorder="little")))
+                scores, positions = self.index_.search(q, k, params=params)
+        keep = positions[0] >= 0
+        return positions[0][keep].astype(np.int64), scores[0][keep].astype(np.float32)
+
     def _search_subset(
         self, queries: np.ndarray, k: int, allowed_ids: Sequence[str]
     ) -> tuple[list[list[str]], np.ndarray]:

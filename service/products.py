@@ -15,14 +15,14 @@ def _opt(value: object) -> str | None:
 
 
 def product(state: ServingState, item: int, store_id: str | None = None) -> Product:
-    row = state.catalog.products.iloc[item]
+    col = state.catalog.column
     return Product(
-        sku=str(row["sku"]),
-        title=str(row["title"]),
-        brand=_opt(row.get("brand")),
-        category=str(row["category"]),
-        price=float(row["price"]),
-        color=_opt(row.get("color")),
-        size=_opt(row.get("size")),
+        sku=str(col["sku"][item]),
+        title=str(col["title"][item]),
+        brand=_opt(col["brand"][item]) if "brand" in col else None,
+        category=str(col["category"][item]),
+        price=float(state.catalog.prices[item]),
+        color=_opt(col["color"][item]) if "color" in col else None,
+        size=_opt(col["size"][item]) if "size" in col else None,
         stock_in_store=int(state.catalog.stock_in(store_id, item)) if store_id else None,
     )

@@ -85,3 +85,19 @@ def test_build_validation() -> None:
     index = VectorIndex().build(_unit(3, 4, 0), ["a", "b", "c"])
     with pytest.raises(ValueError):
         index.search(_unit(1, 5, 0), 2)
+
+
+@pytest.mark.parametrize("exact_max_items", [50_000, 100])
+def test_positional_search_respects_the_mask_on_flat_and_hnsw(vectors: np.ndarray, exact_max_items: int) -> None:
+    index = VectorIndex(exact_max_items=exact_max_items).build(vectors, IDS)
+    query = vectors[7]
+    positions, scores = index.search_positions(query, k=5)
+    assert positions[0] == 7 and np.all(np.diff(scores) <= 1e-6)
+    allowed = np.zeros(len(IDS), dtype=bool)
+    allowed[1000:] = True  # large filter: FAISS-side selector on HNSW, exact subset on Flat
+    positions, _ = index.search_positions(query, k=10, allowed=allowed)
+    assert len(positions) == 10 and np.all(positions >= 1000)
+    small = np.zeros(len(IDS), dtype=bool)
+    small[[3, 9, 11]] = True  # small filter: searched exactly, fewer than k come back
+    positions, _ = index.search_positions(query, k=10, allowed=small)
+    assert sorted(positions.tolist()) == [3, 9, 11]

@@ -105,7 +105,7 @@ def ranking_features(
     query_tokens = set(tokenize(parsed.text or parsed.query))
     if query_tokens:
         out[:, 5] = [len(query_tokens & ctx.title_tokens[i]) / len(query_tokens) for i in items]
-    if parsed.category is not None:
+    if parsed.category is not None and parsed.category.applied:
         conf = parsed.category.confidence
         out[:, 6] = np.where(ctx.categories[items] == parsed.category.path, conf, 0.0)
         top_cat = parsed.category.path.split(">")[0].strip()

@@ -72,6 +72,8 @@ class SearchEngine:
     candidates: int = 200
     min_dense_score: float = 0.35
     personal_weight: float = 0.15
+    neighbourhood: int = 20
+    min_category_share: float = 0.1
     rules: RuleSet | None = None  # live merchandising rules; the service swaps this reference on PUT
     embeddings: np.ndarray | None = None  # (n_items, dim), memory-mapped from the bundle
     ranker: LinearRanker | None = None
@@ -208,9 +210,27 @@ class SearchEngine:
         text = parsed.text if parsed.text.strip() else q
         mask = np.ones(len(self.catalog), dtype=bool)
         items, lexical, dense = self._retrieve(text, mask)
+        self._confirm_category(parsed, items, dense)
         if parsed.category is not None and parsed.category.applied:
             items, lexical, dense = self._add_category_candidates(text, mask, parsed.category.path, items, lexical, dense)
         return parsed, items, lexical, dense
+
+    def _confirm_category(self, parsed: ParsedQuery, items: np.ndarray, dense: np.ndarray) -> None:
+        """Keep the classifier's category only if the closest products by meaning agree.
+
+        The classifier reads words ("keep coffee hot" -> coffee beans); the encoder reads meaning
+        (mugs, flasks). A category absent from a confident semantic neighbourhood (mean cosine at
+        least the floor used to accept dense matches) is a misreading.
+        """
+        if parsed.category is None or not parsed.category.applied or items.size == 0:
+            return
+        top = np.argsort(-dense, kind="stable")[: self.neighbourhood]
+        if float(dense[top].mean()) < self.min_dense_score:
+            return  # the encoder does not understand this query either (e.g. Hindi): no veto
+        share = float(np.mean(self.catalog.column["category"][items[top]] == parsed.category.path))
+        if share < self.min_category_share:
+            parsed.category = parsed.category.model_copy(update={"applied": False})
+            parsed.explain = parsed.build_explain()
 
     # --- public -------------------------------------------------------------------------------
     def search(
@@ -243,6 +263,7 @@ class SearchEngine:
             items, lexical, dense = self._retrieve(text, self._mask(filters, {}), dense_only=True, min_dense=0.0)
             if items.size:
                 relaxed.append("no keyword match; showing the closest products by meaning")
+        self._confirm_category(parsed, items, dense)
         if items.size and parsed.category is not None and parsed.category.applied:
             items, lexical, dense = self._add_category_candidates(text, mask, parsed.category.path, items, lexical, dense)
         scores = self.relevance(parsed, items, lexical, dense)

@@ -163,6 +163,7 @@ class Indexes:
     products: pd.DataFrame
     bm25: BM25Index
     vectors: VectorIndex
+    embeddings: np.ndarray
     seconds: dict[str, float]
 
 
@@ -191,6 +192,7 @@ def build_or_load(name: str, key: str, products_fn, vectors_fn, settings: Settin
             ef_construction=settings.hnsw_ef_construction,
         ).build(vecs, products["sku"].tolist())
         index.save(d / "index")
+        np.save(d / "embeddings.npy", np.asarray(vecs, dtype=np.float32))
         seconds["faiss_build_s"] = time.perf_counter() - t
         (d / "build.json").write_text(json.dumps(seconds))
         (d / "done").write_text("ok")
@@ -203,9 +205,12 @@ def build_or_load(name: str, key: str, products_fn, vectors_fn, settings: Settin
     products = pd.read_parquet(d / "products.parquet")
     bm25 = BM25Index.load(d / "bm25")
     vectors = VectorIndex.load(d / "index")
+    if not (d / "embeddings.npy").exists():  # caches built before the engine kept a matrix too
+        np.save(d / "embeddings.npy", vectors.index_.reconstruct_n(0, len(vectors)))
+    embeddings = np.load(d / "embeddings.npy", mmap_mode="r")  # as SearchEngine.load maps the bundle's
     gc.collect()
     seconds["load_rss_mb"] = rss_mb() - before
-    return Indexes(products, bm25, vectors, seconds)
+    return Indexes(products, bm25, vectors, embeddings, seconds)
 
 
 def generated_indexes(bundle: Path, size: int, settings: Settings) -> Indexes:
@@ -245,6 +250,7 @@ def engine_over(ix: Indexes, bundle: Path, settings: Settings) -> tuple[SearchEn
         query=QueryUnderstanding.load(bundle / A.QUERY_DIR),
         ranker=ranker,
         ranking_context=context,
+        **({"embeddings": ix.embeddings} if "embeddings" in SearchEngine.__dataclass_fields__ else {}),
     )
     return engine, added
 

@@ -66,7 +66,9 @@ CHANNELS = ("web", "app", "store", "email")
 
 
 # --- scale: 1M customers x 100k items ---------------------------------------------------------
-def synthetic_engine(n_items: int, n_users: int, factors: int, sample: pd.DataFrame, seed: int = 0) -> tuple[RecommendationEngine, dict]:
+def synthetic_engine(
+    n_items: int, n_users: int, factors: int, sample: pd.DataFrame, seed: int = 0
+) -> tuple[RecommendationEngine, dict]:
     """A real RecommendationEngine over a generated catalog, with ALS-shaped synthetic factors.
 
     Factors: a few latent "tastes" plus noise, scaled like trained ALS factors (norm ~1), so
@@ -82,11 +84,15 @@ def synthetic_engine(n_items: int, n_users: int, factors: int, sample: pd.DataFr
     gc.collect()
     before = rss_mb()
     tastes = rng.normal(0, 1, (32, factors)).astype(np.float32)
-    item_f = (tastes[rng.integers(0, 32, n_items)] + 0.5 * rng.normal(0, 1, (n_items, factors))).astype(np.float32) / np.sqrt(factors)
+    item_f = (tastes[rng.integers(0, 32, n_items)] + 0.5 * rng.normal(0, 1, (n_items, factors))).astype(
+        np.float32
+    ) / np.sqrt(factors)
     user_f = np.empty((n_users, factors), dtype=np.float32)
     for start in range(0, n_users, 200_000):
         m = min(200_000, n_users - start)
-        user_f[start : start + m] = (tastes[rng.integers(0, 32, m)] + 0.5 * rng.normal(0, 1, (m, factors))) / np.sqrt(factors)
+        user_f[start : start + m] = (
+            tastes[rng.integers(0, 32, m)] + 0.5 * rng.normal(0, 1, (m, factors))
+        ) / np.sqrt(factors)
     model = ALSRecommender(factors=factors)
     model.user_factors_, model.item_factors_ = user_f, item_f
     model.n_users_, model.n_items_ = n_users, n_items
@@ -103,7 +109,8 @@ def synthetic_engine(n_items: int, n_users: int, factors: int, sample: pd.DataFr
     ev = pd.DataFrame(
         {
             "item": rng.integers(0, n_items, 200_000),
-            "timestamp": pd.Timestamp("2026-09-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 30 * 86400, 200_000), unit="s"),
+            "timestamp": pd.Timestamp("2026-09-01", tz="UTC")
+            + pd.to_timedelta(rng.integers(0, 30 * 86400, 200_000), unit="s"),
             "channel": rng.choice(list(CHANNELS), 200_000),
             "store_id": None,
             "weight": 1.0,
@@ -145,7 +152,9 @@ class CachedGramALS(ALSRecommender):
         return out
 
 
-def customer_requests(n_users: int, n_items: int, n: int, history: int, seed: int = 1) -> list[tuple[int, sp.csr_matrix, list[Interaction]]]:
+def customer_requests(
+    n_users: int, n_items: int, n: int, history: int, seed: int = 1
+) -> list[tuple[int, sp.csr_matrix, list[Interaction]]]:
     """(user row, history row, interactions) per request: ``history`` events of mixed types."""
     rng = np.random.default_rng(seed)
     now = pd.Timestamp.now(tz="UTC")
@@ -153,8 +162,13 @@ def customer_requests(n_users: int, n_items: int, n: int, history: int, seed: in
     for _ in range(n):
         items = rng.integers(0, n_items, history)
         types = rng.choice(["view", "view", "add_to_cart", "purchase"], history)
-        inter = [Interaction(int(i), str(t), now - pd.Timedelta(days=int(d)), "web") for i, t, d in zip(items, types, rng.integers(0, 120, history), strict=True)]
-        row = sp.csr_matrix((np.ones(history, np.float32), (np.zeros(history, np.int64), items)), shape=(1, n_items))
+        inter = [
+            Interaction(int(i), str(t), now - pd.Timedelta(days=int(d)), "web")
+            for i, t, d in zip(items, types, rng.integers(0, 120, history), strict=True)
+        ]
+        row = sp.csr_matrix(
+            (np.ones(history, np.float32), (np.zeros(history, np.int64), items)), shape=(1, n_items)
+        )
         row.sum_duplicates()
         out.append((int(rng.integers(0, n_users)), row, inter))
     return out
@@ -166,7 +180,9 @@ def _one_thread(fn, *args: Any) -> Any:
 
 
 def bench_scale(args: argparse.Namespace, bundle: Path, settings: Settings) -> tuple[list[dict], dict]:
-    console.print(f"[cyan]▶ synthetic ALS engine: {args.users:,} customers x {args.items:,} items x {settings.als_factors} factors[/]")
+    console.print(
+        f"[cyan]▶ synthetic ALS engine: {args.users:,} customers x {args.items:,} items x {settings.als_factors} factors[/]"
+    )
     sample = pd.read_parquet(bundle / A.CATALOG_DIR / "products.parquet")
     engine, info = synthetic_engine(args.items, args.users, settings.als_factors, sample)
     reqs = customer_requests(args.users, args.items, args.requests, args.history)
@@ -178,7 +194,9 @@ def bench_scale(args: argparse.Namespace, bundle: Path, settings: Settings) -> t
     def known_user(r: tuple) -> None:
         uid, row, hist = r
         allowed = np.flatnonzero(engine.eligible(ctx) & ~engine._excluded(hist, ctx))
-        ids, scores = model.recommend(np.array([uid]), row, N=80, filter_already_liked_items=False, items=allowed)
+        ids, scores = model.recommend(
+            np.array([uid]), row, N=80, filter_already_liked_items=False, items=allowed
+        )
         engine._diversify(ids[0][ids[0] >= 0], scores[0][ids[0] >= 0], 20)
 
     cached = CachedGramALS(factors=model.factors)
@@ -193,28 +211,60 @@ def bench_scale(args: argparse.Namespace, bundle: Path, settings: Settings) -> t
 
     rows = []
     for system, fn, target in (
-        ("RecommendationEngine.for_customer (fold-in, as served)", lambda r: engine.for_customer(r[1], r[2], ctx, 20), RECS_P99_TARGET),
-        ("for_customer, BLAS limited to 1 thread", lambda r: _one_thread(engine.for_customer, r[1], r[2], ctx, 20), RECS_P99_TARGET),
-        ("for_customer, Y'Y cached (proposed fix)", lambda r: fixed.for_customer(r[1], r[2], ctx, 20), RECS_P99_TARGET),
+        (
+            "RecommendationEngine.for_customer (fold-in, as served)",
+            lambda r: engine.for_customer(r[1], r[2], ctx, 20),
+            RECS_P99_TARGET,
+        ),
+        (
+            "for_customer, BLAS limited to 1 thread",
+            lambda r: _one_thread(engine.for_customer, r[1], r[2], ctx, 20),
+            RECS_P99_TARGET,
+        ),
+        (
+            "for_customer, Y'Y cached (proposed fix)",
+            lambda r: fixed.for_customer(r[1], r[2], ctx, 20),
+            RECS_P99_TARGET,
+        ),
         ("same rules + ALS with stored user vector (no fold-in)", known_user, RECS_P99_TARGET),
         ("baseline: numpy dot + top-N, no rules", bare, None),
     ):
         st = run_load(lambda fn=fn: fn, reqs, 1, args.max_seconds)
-        rows.append({"part": "scale", "system": system, "via": "in-process", **st, "target_p99_ms": target, "verdict": verdict(st.get("p99_ms"), target)})
+        rows.append(
+            {
+                "part": "scale",
+                "system": system,
+                "via": "in-process",
+                **st,
+                "target_p99_ms": target,
+                "verdict": verdict(st.get("p99_ms"), target),
+            }
+        )
     # Where the fold-in time goes: the Gram matrix Y'Y is recomputed on every request.
     y = model.item_factors_.astype(np.float64)
     t = time.perf_counter()
     for _ in range(5):
         _ = y.T @ y
     info["gram_matrix_ms_per_request"] = (time.perf_counter() - t) / 5 * 1e3
-    info["blas"] = [(p["internal_api"], p["num_threads"]) for p in __import__("threadpoolctl").threadpool_info()]
+    info["blas"] = [
+        (p["internal_api"], p["num_threads"]) for p in __import__("threadpoolctl").threadpool_info()
+    ]
     info["rss_mb_factors_per_million_customers"] = info["factors_rss_mb"] * 1e6 / args.users
-    info.update({"users": args.users, "items": args.items, "factors": settings.als_factors, "history_events": args.history})
+    info.update(
+        {
+            "users": args.users,
+            "items": args.items,
+            "factors": settings.als_factors,
+            "history_events": args.history,
+        }
+    )
     return rows, info
 
 
 # --- http at sample scale ---------------------------------------------------------------------
-def make_events(skus: list[str], customers: list[str], stores: list[str], n: int, prefix: str, seed: int) -> list[dict]:
+def make_events(
+    skus: list[str], customers: list[str], stores: list[str], n: int, prefix: str, seed: int
+) -> list[dict]:
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -258,7 +308,16 @@ def bench_http(args: argparse.Namespace, bundle_root: Path, bundle: Path) -> tup
             for c in (1, 8):
                 items = [(path.format(cid), {}) for cid in rng.sample(picks, args.http_requests)]
                 st = run_load(work, items, c, args.max_seconds)
-                rows.append({"part": "http", "system": system, "via": "http", **st, "target_p99_ms": target, "verdict": verdict(st.get("p99_ms"), target)})
+                rows.append(
+                    {
+                        "part": "http",
+                        "system": system,
+                        "via": "http",
+                        **st,
+                        "target_p99_ms": target,
+                        "verdict": verdict(st.get("p99_ms"), target),
+                    }
+                )
 
         # --- ingestion ---
         skus = products["sku"].astype(str).tolist()
@@ -273,9 +332,16 @@ def bench_http(args: argparse.Namespace, bundle_root: Path, bundle: Path) -> tup
             if r.status_code != 202:
                 raise RuntimeError(f"POST /v1/events -> {r.status_code}: {r.text[:200]}")
             j = r.json()
-            accepted, dupes, rejected = accepted + j["accepted"], dupes + j["duplicates"], rejected + len(j["rejected"])
+            accepted, dupes, rejected = (
+                accepted + j["accepted"],
+                dupes + j["duplicates"],
+                rejected + len(j["rejected"]),
+            )
 
-        for name, events, size in (("POST /v1/events, 500 per batch", batches, args.batch_size), ("baseline: POST /v1/events, 1 per request", singles, 1)):
+        for name, events, size in (
+            ("POST /v1/events, 500 per batch", batches, args.batch_size),
+            ("baseline: POST /v1/events, 1 per request", singles, 1),
+        ):
             before = accepted
             chunks = [events[i : i + size] for i in range(0, len(events), size)]
             lat = []
@@ -291,31 +357,64 @@ def bench_http(args: argparse.Namespace, bundle_root: Path, bundle: Path) -> tup
             st = latency_stats(lat, wall)
             st.update({"events": got, "events_per_s": got / wall, "concurrency": 1, "errors": 0})
             target = EVENTS_PER_S_TARGET if size > 1 else None
-            rows.append({"part": "events", "system": name, "via": "http", **st, "target_events_per_s": target, "verdict": verdict(st["events_per_s"], target, higher_is_better=True)})
+            rows.append(
+                {
+                    "part": "events",
+                    "system": name,
+                    "via": "http",
+                    **st,
+                    "target_events_per_s": target,
+                    "verdict": verdict(st["events_per_s"], target, higher_is_better=True),
+                }
+            )
         client.close()
     # The server has stopped: count what reached the disk, through the store's own reader.
     store = EventStore(state_dir / "events.sqlite3")
     stored = store.count()
     store.close()
     tmp.cleanup()
-    info["events_ingest"] = {"accepted": accepted, "duplicates": dupes, "rejected": rejected, "stored_rows": stored, "lost": accepted - stored}
+    info["events_ingest"] = {
+        "accepted": accepted,
+        "duplicates": dupes,
+        "rejected": rejected,
+        "stored_rows": stored,
+        "lost": accepted - stored,
+    }
     return rows, info
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--bundle", type=Path, default=None, help="bundles dir or version dir (default: settings bundles_dir)")
-    parser.add_argument("--parts", default="scale,http", help="comma list of scale, http (http includes event ingestion)")
-    parser.add_argument("--users", type=int, default=1_000_000, help="customers with ALS factors (scale part)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
+    parser.add_argument(
+        "--bundle", type=Path, default=None, help="bundles dir or version dir (default: settings bundles_dir)"
+    )
+    parser.add_argument(
+        "--parts", default="scale,http", help="comma list of scale, http (http includes event ingestion)"
+    )
+    parser.add_argument(
+        "--users", type=int, default=1_000_000, help="customers with ALS factors (scale part)"
+    )
     parser.add_argument("--items", type=int, default=100_000, help="catalog size (scale part)")
-    parser.add_argument("--history", type=int, default=30, help="past events per customer request (scale part)")
+    parser.add_argument(
+        "--history", type=int, default=30, help="past events per customer request (scale part)"
+    )
     parser.add_argument("--requests", type=int, default=300, help="in-process requests per measured run")
     parser.add_argument("--http-requests", type=int, default=300, help="HTTP requests per measured run")
     parser.add_argument("--events", type=int, default=50_000, help="events sent in batches")
     parser.add_argument("--batch-size", type=int, default=500, help="events per POST")
-    parser.add_argument("--single-events", type=int, default=1_000, help="events sent one per request (baseline)")
-    parser.add_argument("--max-seconds", type=float, default=60.0, help="cap on each measured run (it stops early)")
-    parser.add_argument("--out", type=Path, default=None, help="JSON results (default benchmarks/results/recs.json)")
+    parser.add_argument(
+        "--single-events", type=int, default=1_000, help="events sent one per request (baseline)"
+    )
+    parser.add_argument(
+        "--max-seconds", type=float, default=60.0, help="cap on each measured run (it stops early)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON results (default benchmarks/results/recs.json)"
+    )
     args = parser.parse_args()
 
     settings = Settings()
@@ -333,9 +432,33 @@ def main() -> None:
         rows += r
     print_table(
         f"recommendations latency (load avg at start {machine['loadavg_start']})",
-        ["part", "system", "via", "clients", "n", "p50 ms", "p99 ms", "req/s", "errors", "target p99", "verdict"],
         [
-            [r["part"], r["system"], r["via"], r["concurrency"], r["n"], r["p50_ms"], r["p99_ms"], r["per_s"], r["errors"], r["target_p99_ms"], r["verdict"]]
+            "part",
+            "system",
+            "via",
+            "clients",
+            "n",
+            "p50 ms",
+            "p99 ms",
+            "req/s",
+            "errors",
+            "target p99",
+            "verdict",
+        ],
+        [
+            [
+                r["part"],
+                r["system"],
+                r["via"],
+                r["concurrency"],
+                r["n"],
+                r["p50_ms"],
+                r["p99_ms"],
+                r["per_s"],
+                r["errors"],
+                r["target_p99_ms"],
+                r["verdict"],
+            ]
             for r in rows
             if r["part"] != "events"
         ],
@@ -345,12 +468,27 @@ def main() -> None:
         print_table(
             "event ingestion over HTTP",
             ["system", "events", "events/s", "req p50 ms", "req p99 ms", "target ev/s", "verdict"],
-            [[r["system"], r["events"], r["events_per_s"], r["p50_ms"], r["p99_ms"], r.get("target_events_per_s"), r["verdict"]] for r in ev],
+            [
+                [
+                    r["system"],
+                    r["events"],
+                    r["events_per_s"],
+                    r["p50_ms"],
+                    r["p99_ms"],
+                    r.get("target_events_per_s"),
+                    r["verdict"],
+                ]
+                for r in ev
+            ],
         )
         e = info["http"]["events_ingest"]
-        console.print(f"accepted {e['accepted']:,}, stored rows {e['stored_rows']:,}, lost {e['lost']:,}, rejected {e['rejected']:,}")
+        console.print(
+            f"accepted {e['accepted']:,}, stored rows {e['stored_rows']:,}, lost {e['lost']:,}, rejected {e['rejected']:,}"
+        )
     if "scale" in info:
-        console.print(f"Y'Y Gram matrix recomputed per fold-in request: {info['scale']['gram_matrix_ms_per_request']:.2f} ms")
+        console.print(
+            f"Y'Y Gram matrix recomputed per fold-in request: {info['scale']['gram_matrix_ms_per_request']:.2f} ms"
+        )
     notes = [
         "one uvicorn worker; the load generator shares the same 2 cores as the server",
         "scale part: synthetic ALS factors (32 latent tastes + noise) and synthetic baskets/events; the real engine code",
@@ -358,7 +496,14 @@ def main() -> None:
     ]
     write_result(
         "recs",
-        {"machine": machine, "params": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "bundle": str(bundle), "rows": rows, "info": info, "notes": notes},
+        {
+            "machine": machine,
+            "params": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "bundle": str(bundle),
+            "rows": rows,
+            "info": info,
+            "notes": notes,
+        },
         args.out,
     )
 

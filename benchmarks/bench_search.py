@@ -113,7 +113,9 @@ def slices(pool: list[str], sizes: list[int]) -> list[list[str]]:
 
 
 # --- large catalogs ---------------------------------------------------------------------------
-def cached_title_embeddings(csv_path: Path, encoder_dir: Path, model_file: str = "model.onnx", threads: int = 2) -> np.ndarray:
+def cached_title_embeddings(
+    csv_path: Path, encoder_dir: Path, model_file: str = "model.onnx", threads: int = 2
+) -> np.ndarray:
     """Real ONNX embeddings of a catalog's titles, cached under var/cache keyed by file + model hash
     (encoding 54k titles takes 15-30 minutes on 2 shared cores; a rerun should not pay it)."""
     key = file_hash(csv_path, extra=file_hash(encoder_dir / model_file))
@@ -121,7 +123,9 @@ def cached_title_embeddings(csv_path: Path, encoder_dir: Path, model_file: str =
     if path.exists():
         return np.load(path)
     titles = pd.read_csv(csv_path, usecols=["title"])["title"].fillna("").astype(str).tolist()
-    vectors = OnnxEncoder(encoder_dir, model_file=model_file, threads=threads).encode(titles, batch_size=64, show_progress=True)
+    vectors = OnnxEncoder(encoder_dir, model_file=model_file, threads=threads).encode(
+        titles, batch_size=64, show_progress=True
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, vectors)
@@ -153,7 +157,9 @@ def noisy_embeddings(base: np.ndarray, source: np.ndarray, sigma: float, seed: i
     rng = np.random.default_rng(seed)
     out = np.empty((len(source), base.shape[1]), dtype=np.float32)
     for start in range(0, len(source), 100_000):
-        block = base[source[start : start + 100_000]] + rng.normal(0, sigma, (min(100_000, len(source) - start), base.shape[1]))
+        block = base[source[start : start + 100_000]] + rng.normal(
+            0, sigma, (min(100_000, len(source) - start), base.shape[1])
+        )
         out[start : start + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return out
 
@@ -180,7 +186,9 @@ def build_or_load(name: str, key: str, products_fn, vectors_fn, settings: Settin
         products = products.drop(columns=["popularity"])
         seconds["products_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        BM25Index(k1=settings.bm25_k1, b=settings.bm25_b, stemming=settings.bm25_stemming).fit(products, products["sku"].tolist()).save(d / "bm25")
+        BM25Index(k1=settings.bm25_k1, b=settings.bm25_b, stemming=settings.bm25_stemming).fit(
+            products, products["sku"].tolist()
+        ).save(d / "bm25")
         seconds["bm25_build_s"] = time.perf_counter() - t
         vecs = vectors_fn(products)
         t = time.perf_counter()
@@ -219,7 +227,13 @@ def generated_indexes(bundle: Path, size: int, settings: Settings) -> Indexes:
     base = np.load(bundle / A.PRODUCT_EMBEDDINGS)
     pop_file = bundle / A.POPULARITY
     popularity = np.load(pop_file) if pop_file.exists() else np.zeros(len(sample_products))
-    params = [size, NOISE_SIGMA, settings.exact_index_max_items, settings.hnsw_m, settings.hnsw_ef_construction]
+    params = [
+        size,
+        NOISE_SIGMA,
+        settings.exact_index_max_items,
+        settings.hnsw_m,
+        settings.hnsw_ef_construction,
+    ]
     key = file_hash(bundle / A.PRODUCT_EMBEDDINGS, extra=json.dumps(params))
     holder: dict[str, np.ndarray] = {}
 
@@ -227,7 +241,13 @@ def generated_indexes(bundle: Path, size: int, settings: Settings) -> Indexes:
         products, holder["source"] = generated_products(sample_products, popularity, size)
         return products
 
-    return build_or_load(f"generated{size}", key, make_products, lambda p: noisy_embeddings(base, holder["source"], NOISE_SIGMA), settings)
+    return build_or_load(
+        f"generated{size}",
+        key,
+        make_products,
+        lambda p: noisy_embeddings(base, holder["source"], NOISE_SIGMA),
+        settings,
+    )
 
 
 def engine_over(ix: Indexes, bundle: Path, settings: Settings) -> tuple[SearchEngine, float]:
@@ -238,7 +258,11 @@ def engine_over(ix: Indexes, bundle: Path, settings: Settings) -> tuple[SearchEn
     products = ix.products.drop(columns=["popularity"])
     catalog = Catalog(products, [], np.zeros((0, len(products)), dtype=np.int32))
     ranker = LinearRanker.load(bundle / A.RANKER) if (bundle / A.RANKER).exists() else None
-    context = CandidateContext.from_products(catalog.products, ix.products["popularity"].to_numpy()) if ranker else None
+    context = (
+        CandidateContext.from_products(catalog.products, ix.products["popularity"].to_numpy())
+        if ranker
+        else None
+    )
     gc.collect()
     added = rss_mb() - before
     manifest = json.loads((bundle / "manifest.json").read_text())
@@ -246,7 +270,9 @@ def engine_over(ix: Indexes, bundle: Path, settings: Settings) -> tuple[SearchEn
         catalog=catalog,
         bm25=ix.bm25,
         vectors=ix.vectors,
-        encoder=OnnxEncoder(bundle / A.ENCODER_DIR, model_file=A.query_model_file(manifest), threads=settings.onnx_threads),
+        encoder=OnnxEncoder(
+            bundle / A.ENCODER_DIR, model_file=A.query_model_file(manifest), threads=settings.onnx_threads
+        ),
         query=QueryUnderstanding.load(bundle / A.QUERY_DIR),
         ranker=ranker,
         ranking_context=context,
@@ -260,11 +286,18 @@ def inproc(fn, items: list[Any], max_seconds: float) -> dict[str, Any]:
     return run_load(lambda: fn, items, 1, max_seconds)
 
 
-def baselines(engine: SearchEngine, bundle: Path, queries: list[str], max_seconds: float, settings: Settings) -> list[tuple[str, dict]]:
+def baselines(
+    engine: SearchEngine, bundle: Path, queries: list[str], max_seconds: float, settings: Settings
+) -> list[tuple[str, dict]]:
     manifest = json.loads((bundle / "manifest.json").read_text())
-    fresh = OnnxEncoder(bundle / A.ENCODER_DIR, model_file=A.query_model_file(manifest), threads=settings.onnx_threads)
+    fresh = OnnxEncoder(
+        bundle / A.ENCODER_DIR, model_file=A.query_model_file(manifest), threads=settings.onnx_threads
+    )
     rows = [
-        ("bm25-only (BM25Index.search k=20)", inproc(lambda q: engine.bm25.search(q, k=20), queries, max_seconds)),
+        (
+            "bm25-only (BM25Index.search k=20)",
+            inproc(lambda q: engine.bm25.search(q, k=20), queries, max_seconds),
+        ),
         (
             "faiss-only (encode + VectorIndex.search k=20)",
             inproc(lambda q: engine.vectors.search(fresh.encode_query(q)[None, :], 20), queries, max_seconds),
@@ -280,7 +313,9 @@ def suggester_for(products: pd.DataFrame, settings: Settings) -> tuple[Suggester
     return s, time.perf_counter() - t
 
 
-def row(scale: str, n_items: int, system: str, stats: dict, target: float | None, http: bool) -> dict[str, Any]:
+def row(
+    scale: str, n_items: int, system: str, stats: dict, target: float | None, http: bool
+) -> dict[str, Any]:
     return {
         "scale": scale,
         "n_items": n_items,
@@ -292,7 +327,9 @@ def row(scale: str, n_items: int, system: str, stats: dict, target: float | None
     }
 
 
-def bench_sample(bundle_root: Path, args: argparse.Namespace, settings: Settings, notes: list[str]) -> tuple[list[dict], dict]:
+def bench_sample(
+    bundle_root: Path, args: argparse.Namespace, settings: Settings, notes: list[str]
+) -> tuple[list[dict], dict]:
     from service.state import ServingState
 
     bundle = resolve_bundle_path(bundle_root)
@@ -321,7 +358,9 @@ def bench_sample(bundle_root: Path, args: argparse.Namespace, settings: Settings
                     rows.append(row("sample", n, "suggest GET /v1/suggest", st, SUGGEST_P99_TARGET, True))
             else:
                 notes.append("/v1/suggest is not a route of this app: suggest over HTTP not measured")
-        s = settings.model_copy(update={"event_store_path": Path(tmp) / "ev.sqlite3", "rules_path": Path(tmp) / "rules.json"})
+        s = settings.model_copy(
+            update={"event_store_path": Path(tmp) / "ev.sqlite3", "rules_path": Path(tmp) / "rules.json"}
+        )
         gc.collect()
         before = rss_mb()
         state = ServingState.load(s, bundle)
@@ -338,7 +377,9 @@ def bench_sample(bundle_root: Path, args: argparse.Namespace, settings: Settings
         for name, st in baselines(engine, bundle, one, args.max_seconds, settings):
             rows.append(row("sample", n, name, st, None, False))
         state.events.close()
-    http = next(r for r in rows if r["transport"] == "http" and r["concurrency"] == 1 and "search" in r["system"])
+    http = next(
+        r for r in rows if r["transport"] == "http" and r["concurrency"] == 1 and "search" in r["system"]
+    )
     local = next(r for r in rows if r["system"] == "hybrid SearchEngine.search")
     extra["http_overhead_p50_ms"] = http["p50_ms"] - local["p50_ms"]
     extra["http_overhead_p99_ms"] = http["p99_ms"] - local["p99_ms"]
@@ -346,7 +387,13 @@ def bench_sample(bundle_root: Path, args: argparse.Namespace, settings: Settings
 
 
 def bench_scaled(
-    scale: str, ix: Indexes, bundle: Path, queries: list[str], args: argparse.Namespace, settings: Settings, with_suggest: bool
+    scale: str,
+    ix: Indexes,
+    bundle: Path,
+    queries: list[str],
+    args: argparse.Namespace,
+    settings: Settings,
+    with_suggest: bool,
 ) -> tuple[list[dict], dict]:
     n = len(ix.products)
     engine, catalog_mb = engine_over(ix, bundle, settings)
@@ -354,7 +401,16 @@ def bench_scaled(
     warm, one = slices(pool, [20, args.requests])
     for q in warm:
         engine.search(q)
-    rows = [row(scale, n, "hybrid SearchEngine.search", inproc(lambda q: engine.search(q, k=20), one, args.max_seconds), search_target(n), False)]
+    rows = [
+        row(
+            scale,
+            n,
+            "hybrid SearchEngine.search",
+            inproc(lambda q: engine.search(q, k=20), one, args.max_seconds),
+            search_target(n),
+            False,
+        )
+    ]
     for name, st in baselines(engine, bundle, one, args.max_seconds, settings):
         rows.append(row(scale, n, name, st, None, False))
     extra: dict[str, Any] = {
@@ -371,25 +427,62 @@ def bench_scaled(
         sugg, fit_s = suggester_for(ix.products, settings)
         extra["suggester_fit_s"], extra["suggester_rss_mb"] = fit_s, rss_mb() - before
         s_one = [p for p in query_pool(queries, seed=1) if len(p) <= 12][: args.requests]
-        rows.append(row(scale, n, "Suggester.suggest", inproc(lambda q: sugg.suggest(q, 10), s_one, args.max_seconds), SUGGEST_P99_TARGET, False))
+        rows.append(
+            row(
+                scale,
+                n,
+                "Suggester.suggest",
+                inproc(lambda q: sugg.suggest(q, 10), s_one, args.max_seconds),
+                SUGGEST_P99_TARGET,
+                False,
+            )
+        )
     return rows, extra
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--bundle", type=Path, default=None, help="bundles dir or version dir (default: settings bundles_dir)")
-    parser.add_argument("--queries", type=Path, default=REPO / "data_samples" / "queries.parquet", help="labelled sample queries")
-    parser.add_argument("--scales", default="sample,home_depot,generated", help="comma list of sample, home_depot, generated")
-    parser.add_argument("--generated-sizes", default="100000,1000000", help="comma list of generated catalog sizes")
-    parser.add_argument("--requests", type=int, default=400, help="requests per measured run")
-    parser.add_argument("--max-seconds", type=float, default=60.0, help="cap on each measured run (it stops early)")
-    parser.add_argument("--home-depot", type=Path, default=HOME_DEPOT, help="dir with products.csv and queries.csv")
-    parser.add_argument("--suggest-max-items", type=int, default=200_000, help="fit a Suggester on large catalogs up to this size (fit is minutes at 1M)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
     parser.add_argument(
-        "--ef-construction", type=int, default=None,
+        "--bundle", type=Path, default=None, help="bundles dir or version dir (default: settings bundles_dir)"
+    )
+    parser.add_argument(
+        "--queries",
+        type=Path,
+        default=REPO / "data_samples" / "queries.parquet",
+        help="labelled sample queries",
+    )
+    parser.add_argument(
+        "--scales", default="sample,home_depot,generated", help="comma list of sample, home_depot, generated"
+    )
+    parser.add_argument(
+        "--generated-sizes", default="100000,1000000", help="comma list of generated catalog sizes"
+    )
+    parser.add_argument("--requests", type=int, default=400, help="requests per measured run")
+    parser.add_argument(
+        "--max-seconds", type=float, default=60.0, help="cap on each measured run (it stops early)"
+    )
+    parser.add_argument(
+        "--home-depot", type=Path, default=HOME_DEPOT, help="dir with products.csv and queries.csv"
+    )
+    parser.add_argument(
+        "--suggest-max-items",
+        type=int,
+        default=200_000,
+        help="fit a Suggester on large catalogs up to this size (fit is minutes at 1M)",
+    )
+    parser.add_argument(
+        "--ef-construction",
+        type=int,
+        default=None,
         help="HNSW efConstruction of the large catalogs' index (default: settings, 200; building 1M at 200 takes ~40 min on 2 shared cores)",
     )
-    parser.add_argument("--out", type=Path, default=None, help="JSON results (default benchmarks/results/search.json)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON results (default benchmarks/results/search.json)"
+    )
     args = parser.parse_args()
 
     settings = Settings()
@@ -416,13 +509,29 @@ def main() -> None:
             notes.append(f"home_depot skipped: {csv} not found")
         else:
             manifest = json.loads((bundle / "manifest.json").read_text())
-            key = file_hash(csv, extra=json.dumps([settings.exact_index_max_items, settings.hnsw_m, settings.hnsw_ef_construction]))
+            key = file_hash(
+                csv,
+                extra=json.dumps(
+                    [settings.exact_index_max_items, settings.hnsw_m, settings.hnsw_ef_construction]
+                ),
+            )
             ix = build_or_load(
-                "home_depot", key, lambda: home_depot_products(csv),
-                lambda p: cached_title_embeddings(csv, bundle / A.ENCODER_DIR, A.MODEL_FILE), settings,
+                "home_depot",
+                key,
+                lambda: home_depot_products(csv),
+                lambda p: cached_title_embeddings(csv, bundle / A.ENCODER_DIR, A.MODEL_FILE),
+                settings,
             )
             hd_queries = pd.read_csv(args.home_depot / "queries.csv")["query"].astype(str).tolist()
-            r, extras["home_depot"] = bench_scaled("home_depot", ix, bundle, hd_queries, args, settings, len(ix.products) <= args.suggest_max_items)
+            r, extras["home_depot"] = bench_scaled(
+                "home_depot",
+                ix,
+                bundle,
+                hd_queries,
+                args,
+                settings,
+                len(ix.products) <= args.suggest_max_items,
+            )
             extras["home_depot"]["query_model"] = A.query_model_file(manifest)
             rows += r
             del ix
@@ -430,27 +539,79 @@ def main() -> None:
     if "generated" in scales:
         for size in [int(s) for s in args.generated_sizes.split(",") if s.strip()]:
             ix = generated_indexes(bundle, size, settings)
-            r, extras[f"generated_{size}"] = bench_scaled(f"generated {size:,}", ix, bundle, sample_queries, args, settings, len(ix.products) <= args.suggest_max_items)
+            r, extras[f"generated_{size}"] = bench_scaled(
+                f"generated {size:,}",
+                ix,
+                bundle,
+                sample_queries,
+                args,
+                settings,
+                len(ix.products) <= args.suggest_max_items,
+            )
             rows += r
             del ix
             gc.collect()
-        notes.append(f"generated catalogs: titles recombined from sample titles; embeddings = source product embedding + N(0, {NOISE_SIGMA}^2) per dim, re-normalised (synthetic)")
+        notes.append(
+            f"generated catalogs: titles recombined from sample titles; embeddings = source product embedding + N(0, {NOISE_SIGMA}^2) per dim, re-normalised (synthetic)"
+        )
 
     print_table(
         f"search latency (load avg at start {machine['loadavg_start']})",
-        ["scale", "items", "system", "via", "clients", "n", "p50 ms", "p99 ms", "req/s", "errors", "target p99", "verdict"],
         [
-            [r["scale"], r["n_items"], r["system"], r["transport"], r["concurrency"], r["n"], r["p50_ms"], r["p99_ms"], r["per_s"], r["errors"], r["target_p99_ms"], r["verdict"]]
+            "scale",
+            "items",
+            "system",
+            "via",
+            "clients",
+            "n",
+            "p50 ms",
+            "p99 ms",
+            "req/s",
+            "errors",
+            "target p99",
+            "verdict",
+        ],
+        [
+            [
+                r["scale"],
+                r["n_items"],
+                r["system"],
+                r["transport"],
+                r["concurrency"],
+                r["n"],
+                r["p50_ms"],
+                r["p99_ms"],
+                r["per_s"],
+                r["errors"],
+                r["target_p99_ms"],
+                r["verdict"],
+            ]
             for r in rows
         ],
     )
-    mem = [[k, v.get("index_factory", "-"), v.get("rss_mb_per_million"), v.get("server_rss_mb")] for k, v in extras.items()]
-    print_table("memory (MiB; per million products = RSS delta of indexes + catalog, scaled)", ["scale", "faiss", "MiB / 1M items", "server RSS"], mem)
+    mem = [
+        [k, v.get("index_factory", "-"), v.get("rss_mb_per_million"), v.get("server_rss_mb")]
+        for k, v in extras.items()
+    ]
+    print_table(
+        "memory (MiB; per million products = RSS delta of indexes + catalog, scaled)",
+        ["scale", "faiss", "MiB / 1M items", "server RSS"],
+        mem,
+    )
     if "sample" in extras:
-        console.print(f"HTTP + JSON overhead at sample scale: p50 {extras['sample']['http_overhead_p50_ms']:.2f} ms, p99 {extras['sample']['http_overhead_p99_ms']:.2f} ms")
+        console.print(
+            f"HTTP + JSON overhead at sample scale: p50 {extras['sample']['http_overhead_p50_ms']:.2f} ms, p99 {extras['sample']['http_overhead_p99_ms']:.2f} ms"
+        )
     write_result(
         "search",
-        {"machine": machine, "params": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "bundle": str(bundle), "rows": rows, "scales": extras, "notes": notes},
+        {
+            "machine": machine,
+            "params": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "bundle": str(bundle),
+            "rows": rows,
+            "scales": extras,
+            "notes": notes,
+        },
         args.out,
     )
 

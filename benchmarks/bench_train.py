@@ -65,7 +65,9 @@ def run_child(code: str, *argv: str) -> tuple[dict[str, Any], float, float]:
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"child failed with status {os.waitstatus_to_exitcode(status)}; output: {out[-2000:]}")
+        raise RuntimeError(
+            f"child failed with status {os.waitstatus_to_exitcode(status)}; output: {out[-2000:]}"
+        )
     last = [line for line in out.splitlines() if line.startswith("{")][-1]
     return json.loads(last), wall, usage.ru_maxrss / 1024
 
@@ -78,7 +80,14 @@ def dataset(args: argparse.Namespace) -> Path:
     if not (out / "done").exists():
         console.print(f"[cyan]▶ generating {args.customers:,} customers into {out}[/]")
         cli = Path(sys.executable).with_name("omnirank")
-        cmd = [str(cli), "generate-sample", "--customers", str(args.customers), "--products", str(args.products)]
+        cmd = [
+            str(cli),
+            "generate-sample",
+            "--customers",
+            str(args.customers),
+            "--products",
+            str(args.products),
+        ]
         cmd += ["--months", str(args.months), "--seed", str(args.seed), "--out", str(out)]
         start = time.perf_counter()
         subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
@@ -87,27 +96,59 @@ def dataset(args: argparse.Namespace) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--data", type=Path, default=REPO / "data_samples", help="import-format directory (when --customers is not given)")
-    parser.add_argument("--customers", type=int, default=0, help="generate a dataset of this many customers first (0: use --data)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=REPO / "data_samples",
+        help="import-format directory (when --customers is not given)",
+    )
+    parser.add_argument(
+        "--customers",
+        type=int,
+        default=0,
+        help="generate a dataset of this many customers first (0: use --data)",
+    )
     parser.add_argument("--products", type=int, default=3200, help="catalog size of a generated dataset")
     parser.add_argument("--months", type=int, default=7, help="months of events of a generated dataset")
     parser.add_argument("--seed", type=int, default=42, help="seed of a generated dataset")
     parser.add_argument("--no-evaluate", action="store_true", help="train without the evaluation stages")
     parser.add_argument("--no-baseline", action="store_true", help="skip the ingest-only baseline")
-    parser.add_argument("--keep", type=Path, default=None, help="publish the bundle under this bundles dir (default: a temp dir, removed)")
-    parser.add_argument("--extrapolate-events", type=int, default=20_000_000, help="event count to extrapolate the timings to")
-    parser.add_argument("--out", type=Path, default=None, help="JSON results (default benchmarks/results/train[_cN].json)")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="publish the bundle under this bundles dir (default: a temp dir, removed)",
+    )
+    parser.add_argument(
+        "--extrapolate-events", type=int, default=20_000_000, help="event count to extrapolate the timings to"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON results (default benchmarks/results/train[_cN].json)"
+    )
     args = parser.parse_args()
 
     machine = machine_info()
     data = dataset(args)
     rows: list[list[Any]] = []
-    result: dict[str, Any] = {"machine": machine, "params": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "data": str(data)}
+    result: dict[str, Any] = {
+        "machine": machine,
+        "params": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "data": str(data),
+    }
     if not args.no_baseline:
         console.print("[cyan]▶ baseline: ingest and validate only[/]")
         base, wall, peak = run_child(_CHILD_INGEST, str(data))
-        result["baseline_ingest"] = {"seconds": base["seconds"], "wall_s": wall, "peak_rss_mb": peak, "events": base["events"]}
+        result["baseline_ingest"] = {
+            "seconds": base["seconds"],
+            "wall_s": wall,
+            "peak_rss_mb": peak,
+            "events": base["events"],
+        }
         rows.append(["baseline: ingest + validate only", wall, peak, None, "-"])
     bundles = args.keep or Path(tempfile.mkdtemp(prefix="bench-train-"))
     try:
@@ -118,17 +159,37 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(bundles, ignore_errors=True)
     stages = manifest["metrics"]["stage_seconds"]
-    n_events = manifest["metrics"].get("ingest", {}).get("rows", {}).get("events") or result.get("baseline_ingest", {}).get("events")
-    rows.append(["omnirank train (whole run, child process)", wall, peak, TRAIN_TARGET_S, verdict(wall, TRAIN_TARGET_S)])
+    n_events = manifest["metrics"].get("ingest", {}).get("rows", {}).get("events") or result.get(
+        "baseline_ingest", {}
+    ).get("events")
+    rows.append(
+        [
+            "omnirank train (whole run, child process)",
+            wall,
+            peak,
+            TRAIN_TARGET_S,
+            verdict(wall, TRAIN_TARGET_S),
+        ]
+    )
     print_table(
         f"training on {data.name} (load avg at start {machine['loadavg_start']}, {machine['cpus']} cpus)",
         ["run", "wall s", "peak RSS MiB", "target s", "verdict"],
         rows,
     )
-    print_table("stage seconds (manifest metrics.stage_seconds)", ["stage", "seconds", "share"], [[k, v, f"{100 * v / sum(stages.values()):.0f}%"] for k, v in stages.items()])
+    print_table(
+        "stage seconds (manifest metrics.stage_seconds)",
+        ["stage", "seconds", "share"],
+        [[k, v, f"{100 * v / sum(stages.values()):.0f}%"] for k, v in stages.items()],
+    )
     result.update(
         {
-            "train": {"wall_s": wall, "in_process_s": child["seconds"], "peak_rss_mb": peak, "target_s": TRAIN_TARGET_S, "verdict": verdict(wall, TRAIN_TARGET_S)},
+            "train": {
+                "wall_s": wall,
+                "in_process_s": child["seconds"],
+                "peak_rss_mb": peak,
+                "target_s": TRAIN_TARGET_S,
+                "verdict": verdict(wall, TRAIN_TARGET_S),
+            },
             "stage_seconds": stages,
             "catalog_size": manifest.get("catalog_size"),
             "customers": manifest["metrics"].get("identity", {}).get("customers"),
@@ -143,7 +204,9 @@ def main() -> None:
             "wall_s": wall * factor,
             "note": "linear in events: a lower bound for stages that grow faster (CF, co-purchase, identity merges)",
         }
-        console.print(f"linear extrapolation to {args.extrapolate_events:,} events: {wall * factor / 3600:.1f} h (lower bound)")
+        console.print(
+            f"linear extrapolation to {args.extrapolate_events:,} events: {wall * factor / 3600:.1f} h (lower bound)"
+        )
     name = f"train_c{args.customers}" if args.customers else "train"
     write_result(name, result, args.out)
 

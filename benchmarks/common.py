@@ -76,7 +76,9 @@ def file_hash(path: Path, extra: str = "") -> str:
     return digest.hexdigest()[:16]
 
 
-def generated_products(sample: pd.DataFrame, popularity: np.ndarray, n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+def generated_products(
+    sample: pd.DataFrame, popularity: np.ndarray, n: int, seed: int = 0
+) -> tuple[pd.DataFrame, np.ndarray]:
     """``n`` products recombined from the sample: the source product's attributes and a title whose
     words are partly swapped with a same-category donor's, and the source's purchase count as
     ``popularity`` (a ranker feature). Returns (products, source row of each)."""
@@ -174,7 +176,9 @@ def run_load(
         t.join()
     wall = time.perf_counter() - start
     stats = latency_stats(latencies, wall)
-    stats.update({"concurrency": concurrency, "errors": len(errors), "first_error": errors[0] if errors else None})
+    stats.update(
+        {"concurrency": concurrency, "errors": len(errors), "first_error": errors[0] if errors else None}
+    )
     return stats
 
 
@@ -204,13 +208,17 @@ class LiveServer:
 
         self.port = self.port or free_port()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        env = os.environ | {
-            "OMNIRANK_BUNDLES_DIR": str(self.bundles_dir),
-            "OMNIRANK_EVENT_STORE_PATH": str(self.state_dir / "events.sqlite3"),
-            "OMNIRANK_RULES_PATH": str(self.state_dir / "rules.json"),
-            "HF_HUB_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false",
-        } | (self.env or {})
+        env = (
+            os.environ
+            | {
+                "OMNIRANK_BUNDLES_DIR": str(self.bundles_dir),
+                "OMNIRANK_EVENT_STORE_PATH": str(self.state_dir / "events.sqlite3"),
+                "OMNIRANK_RULES_PATH": str(self.state_dir / "rules.json"),
+                "HF_HUB_OFFLINE": "1",
+                "TOKENIZERS_PARALLELISM": "false",
+            }
+            | (self.env or {})
+        )
         self._log = open(self.state_dir / "server.log", "wb")  # noqa: SIM115 - closed in __exit__
         cmd = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--no-access-log"]

@@ -33,6 +33,11 @@ def _as_matrix(x: np.ndarray) -> np.ndarray:
     return x
 
 
+EXACT_SUBSET_MAX = 4096
+"""Filters this small are scored exactly on their own vectors (a few MB); larger ones filter
+inside FAISS, so a category filter on a million products never copies its vectors per request."""
+
+
 class VectorIndex:
     """Top-k inner-product search over vectors keyed by string ids, with optional id filters."""
 
@@ -145,13 +150,16 @@ class VectorIndex:
             k = min(int(k), subset.size)
             if k == 0:
                 return np.empty(0, np.int64), np.empty(0, np.float32)
-            if subset.size <= self.exact_max_items or self._hnsw(self.index_) is None:
+            if subset.size <= EXACT_SUBSET_MAX:
                 scores, local = faiss.knn(q, self.index_.reconstruct_batch(subset), k, metric=faiss.METRIC_INNER_PRODUCT)
                 positions = np.where(local >= 0, subset[np.maximum(local, 0)], -1)
             else:
-                params = faiss.SearchParametersHNSW()
-                params.efSearch = self.ef_search
-                params.sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(np.packbits(allowed, bitorder="little")))
+                bitmap = np.packbits(allowed, bitorder="little")
+                hnsw = self._hnsw(self.index_) is not None
+                params = faiss.SearchParametersHNSW() if hnsw else faiss.SearchParameters()
+                if hnsw:
+                    params.efSearch = max(self.ef_search, k)
+                params.sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
                 scores, positions = self.index_.search(q, k, params=params)
         keep = positions[0] >= 0
         return positions[0][keep].astype(np.int64), scores[0][keep].astype(np.float32)

@@ -47,7 +47,13 @@ def test_latency_stats_and_load_driver_count_everything() -> None:
 
 def test_query_pool_has_prefixes_and_disjoint_slices() -> None:
     pool = bench_search.query_pool(["running shoes for women", "mug"])
-    assert "running shoes for women" in pool and "running" in pool and "runni" in pool and "running sho" in pool and "mug" in pool
+    assert (
+        "running shoes for women" in pool
+        and "running" in pool
+        and "runni" in pool
+        and "running sho" in pool
+        and "mug" in pool
+    )
     assert len(pool) == len(set(pool))
     a, b = bench_search.slices(pool, [3, 3])
     assert not set(a) & set(b)
@@ -59,7 +65,9 @@ def test_generated_catalog_indexes_and_baselines(sample_products: pd.DataFrame) 
     from models.lexical import BM25Index
     from models.vector_index import VectorIndex
 
-    products, source = common.generated_products(sample_products, np.arange(len(sample_products), dtype=float), 600)
+    products, source = common.generated_products(
+        sample_products, np.arange(len(sample_products), dtype=float), 600
+    )
     assert len(products) == 600 and products["sku"].is_unique
     assert (products["category"].to_numpy() == sample_products["category"].to_numpy()[source]).all()
     assert (products["popularity"].to_numpy() == source).all()

@@ -47,7 +47,12 @@ def full_stack_method(bundle_dir: Path, settings: Settings, model_file: str):
 
 
 def evaluate_search(
-    bundle_dir: Path, queries: pd.DataFrame, judgments: pd.DataFrame, settings: Settings, model_file: str = "model.onnx"
+    bundle_dir: Path,
+    queries: pd.DataFrame,
+    judgments: pd.DataFrame,
+    settings: Settings,
+    model_file: str = "model.onnx",
+    only: tuple[str, ...] | None = None,
 ) -> dict:
     """NDCG@10, MRR@10, recall@100 and zero-result rate for bm25, dense, hybrid and tuned fusion."""
     gains: dict[str, dict[str, float]] = {}
@@ -59,14 +64,15 @@ def evaluate_search(
     retrievers = load_bundle_retrievers(bundle_dir, settings, model_file)
     methods = build_methods(retrievers, gains, settings, folds=5, notes=notes)
     methods["fusion_tuned"] = methods.pop("omnirank")
-    methods["omnirank"] = full_stack_method(bundle_dir, settings, model_file)
+    if only is None or "omnirank" in only:
+        methods["omnirank"] = full_stack_method(bundle_dir, settings, model_file)
     notes.append(
         "omnirank = the service's whole search stack (query understanding, filters from intent, "
         "hybrid retrieval, learned ranker trained on search-click logs only, never on these judgments)"
     )
     meta = queries.set_index(queries["query_id"].astype(str))
     result: dict = {"n_queries": len(selected), "methods": {}, "by_language": {}, "by_kind": {}, "notes": notes}
-    rankings = {name: method(selected) for name, method in methods.items()}
+    rankings = {name: method(selected) for name, method in methods.items() if only is None or name in only}
     for name, ranked in rankings.items():
         result["methods"][name] = score_rankings(ranked, [gains[q.query_id] for q in selected])
     for column, key in (("language", "by_language"), ("kind", "by_kind")):

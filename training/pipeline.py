@@ -157,7 +157,9 @@ def train(
         if evaluate and data.queries is not None and data.judgments is not None:
             with timer.stage("evaluate search"):
                 metrics["search"] = evaluate_search(out.path, data.queries, data.judgments, settings)
-                quantised = evaluate_search(out.path, data.queries, data.judgments, settings, model_file=int8.name)
+                quantised = evaluate_search(
+                    out.path, data.queries, data.judgments, settings, model_file=int8.name, only=("dense",)
+                )
                 metrics["encoder"]["int8"] = _int8_decision(metrics["search"], quantised, settings.int8_max_ndcg_loss)
         else:
             metrics["encoder"]["int8"] = {"kept": False, "why": "no labelled queries to check its quality"}
@@ -183,7 +185,6 @@ def _int8_decision(fp32: dict, int8: dict, max_loss: float) -> dict:
     return {
         "dense_ndcg@10_fp32": before,
         "dense_ndcg@10_int8": after,
-        "omnirank_ndcg@10_int8": int8["methods"]["omnirank"]["ndcg@10"],
         "loss": round(before - after, 4),
         "kept": bool(before - after < max_loss),
     }

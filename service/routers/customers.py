@@ -2,7 +2,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from models.recommend import Context
 from service.deps import check_store, get_settings, get_state, resolve_identifier
-from service.products import product
+from service.products import optional_text, product
 from service.routers.recommendations import _out, customer_history
 from service.schemas import ProfileResponse, TimelineEntry
 from service.state import ServingState
@@ -32,11 +32,10 @@ def profile(
         TimelineEntry(timestamp=e.timestamp.to_pydatetime(), type=e.type, channel=e.channel, product=product(state, e.item))
         for e in sorted(history, key=lambda e: e.timestamp, reverse=True)[:50]
     ]
+    masked = {f: None if info is None else optional_text(info.get(f)) for f in ("masked_loyalty_id", "masked_email", "masked_phone")}
     return ProfileResponse(
         customer_id=key,
-        masked_loyalty_id=None if info is None else info.get("masked_loyalty_id"),
-        masked_email=None if info is None else info.get("masked_email"),
-        masked_phone=None if info is None else info.get("masked_phone"),
+        **masked,
         top_categories=state.affinity.get(key, {}),
         timeline=timeline,
         offers=_out(state, offers, store_id),

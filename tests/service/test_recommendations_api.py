@@ -154,3 +154,11 @@ def test_associate_profile_by_loyalty_email_or_phone(client, sample_dir):
     assert body["timeline"] and body["top_categories"]
     assert all(o["product"]["stock_in_store"] > 0 for o in body["offers"])
     assert client.get("/v1/customers/nobody@nowhere.example/profile").status_code == 404
+
+
+def test_profile_of_a_customer_without_phone_or_loyalty_card(client, sample_dir):
+    customers = pd.read_parquet(sample_dir / "customers.parquet")
+    web_only = customers[customers["phone"].isna() & customers["loyalty_id"].isna() & customers["email"].notna()]
+    response = client.get(f"/v1/customers/{web_only['email'].iloc[0]}/profile")
+    assert response.status_code == 200, response.text
+    assert response.json()["masked_email"]

@@ -27,7 +27,7 @@ from models.text import product_text
 from models.vector_index import VectorIndex
 
 WANDS_LABELS = {"exact": 1.0, "partial": 0.5, "irrelevant": 0.0}
-TEXT_VERSION = "product_text-v1"  # bump when product_text changes, to invalidate embedding caches
+TEXT_VERSION = "product_text-v2"  # bump when product_text changes, to invalidate embedding caches
 RECALL_K = 100
 
 

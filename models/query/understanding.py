@@ -7,6 +7,7 @@ both sides parse a query identically.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -73,11 +74,14 @@ class QueryUnderstanding:
         self.parser_ = self.parser.fit(products, list(query_log) if query_log is not None else None)
         texts, labels = product_training_texts(products)
         weights = [1.0] * len(texts)
-        for query, category in query_categories or ():
-            if clean(query) and clean(category):
-                texts.append(clean(query))
-                labels.append(clean(category))
-                weights.append(self.query_weight)
+        # Repeated (query, category) pairs collapse into one weighted row: the same logistic loss,
+        # a fraction of the rows (logs repeat popular queries thousands of times).
+        pairs = Counter((clean(q), clean(c)) for q, c in (query_categories or ()))
+        for (query, category), count in sorted(pairs.items()):
+            if query and category:
+                texts.append(query)
+                labels.append(category)
+                weights.append(self.query_weight * count)
         if not texts:
             raise ValueError("no product has a category: cannot train the category classifier")
         self.classifier_ = self.classifier.fit(texts, labels, sample_weight=weights)

@@ -170,7 +170,8 @@ class RecommendationEngine:
         keep = ids[0] >= 0
         items, scores = self._diversify(ids[0][keep], scores[0][keep], k)
         recent = sorted((e for e in history if e.type in ("purchase", "add_to_cart", "view")), key=lambda e: e.timestamp, reverse=True)
-        return [self._explain(int(i), float(s), recent, ctx) for i, s in zip(items, scores, strict=True)], False
+        sources = self._complement_sources(recent)
+        return [self._explain(int(i), float(s), sources, ctx) for i, s in zip(items, scores, strict=True)], False
 
     def for_customers(
         self, userids: np.ndarray, rows: sp.csr_matrix, excluded: sp.csr_matrix, ctx: Context, k: int = 20
@@ -201,15 +202,22 @@ class RecommendationEngine:
         # Rank order survives the holes: diversify_batch skips -1 and compacts.
         return self.diversify_batch(ids, scores, k)
 
-    def _explain(self, item: int, score: float, recent: list[Interaction], ctx: Context) -> Recommendation:
+    def _complement_sources(self, recent: list[Interaction]) -> dict[int, Interaction]:
+        """Item -> the most recent interaction it complements (one co-purchase lookup per event)."""
+        sources: dict[int, Interaction] = {}
         for ev in recent[:20]:
-            comp, _ = self.copurchase.bought_together(ev.item, 50)
-            if item in comp:
-                when = _ago(ctx.now - ev.timestamp)
-                verb = {"purchase": "bought", "add_to_cart": "added to cart", "view": "viewed"}[ev.type]
-                where = "in store" if ev.channel == "store" else "online"
-                title = self.catalog.column["title"][ev.item]
-                return Recommendation(item, score, "complements_recent", f"Goes with {title} you {verb} {where} {when}")
+            for comp in self.copurchase.bought_together(ev.item, 50)[0].tolist():
+                sources.setdefault(comp, ev)
+        return sources
+
+    def _explain(self, item: int, score: float, sources: dict[int, Interaction], ctx: Context) -> Recommendation:
+        ev = sources.get(item)
+        if ev is not None:
+            when = _ago(ctx.now - ev.timestamp)
+            verb = {"purchase": "bought", "add_to_cart": "added to cart", "view": "viewed"}[ev.type]
+            where = "in store" if ev.channel == "store" else "online"
+            title = self.catalog.column["title"][ev.item]
+            return Recommendation(item, score, "complements_recent", f"Goes with {title} you {verb} {where} {when}")
         cat = self.catalog.column["top_category"][item]
         return Recommendation(item, score, "personalised", f"Picked for you from your interest in {cat}")
 

@@ -85,7 +85,7 @@ def eval_search(
     ),
     out: Path = typer.Option(None, "--out", help="Write the metrics as JSON here."),
     relevance_min: float = typer.Option(
-        None, "--relevance-min", help="Numeric relevance meaning 'irrelevant': gain = relevance - this (default: observed minimum)."
+        0.0, "--relevance-min", help="Numeric relevance meaning 'irrelevant': gain = relevance - this (Home Depot: 1)."
     ),
     folds: int = typer.Option(5, "--folds", help="Folds (by query) for tuning the omnirank fusion weights."),
     limit_queries: int = typer.Option(None, "--limit-queries", help="Evaluate a seeded random sample of N queries."),

@@ -72,13 +72,13 @@ def load_queries(path: Path) -> list[EvalQuery]:
     return [EvalQuery(str(q).strip(), str(t)) for q, t in zip(df["query_id"], df["query"], strict=True)]
 
 
-def load_gains(path: Path, relevance_min: float | None) -> tuple[dict[str, dict[str, float]], str]:
+def load_gains(path: Path, relevance_min: float = 0.0) -> tuple[dict[str, dict[str, float]], str]:
     """Gain per (query, product): WANDS labels if the column is textual, else relevance - relevance_min."""
     df = _read_csv(path, ["query_id", "product_id", "relevance"], "judgments")
     raw = df["relevance"].str.strip()
     numeric = pd.to_numeric(raw, errors="coerce")
     if numeric.notna().all():
-        base = float(numeric.min()) if relevance_min is None else relevance_min
+        base = relevance_min
         gain = (numeric - base).clip(lower=0.0)
         scheme = f"numeric: gain = relevance - {base:g}"
     else:
@@ -292,7 +292,7 @@ def run_eval_search(
     queries_path: Path,
     judgments_path: Path,
     settings: Settings,
-    relevance_min: float | None = None,
+    relevance_min: float = 0.0,
     folds: int = 5,
     limit_queries: int | None = None,
 ) -> dict[str, Any]:

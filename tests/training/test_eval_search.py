@@ -121,11 +121,11 @@ def test_wands_labels_detected(tmp_path: Path) -> None:
             "relevance": ["Exact", "Partial", "Irrelevant"],
         }
     ).to_csv(path, index=False)
-    gains, scheme = load_gains(path, None)
+    gains, scheme = load_gains(path)
     assert gains == {"1": {"a": 1.0, "b": 0.5}, "2": {"a": 0.0}} and "WANDS" in scheme
     pd.DataFrame({"query_id": ["1"], "product_id": ["a"], "relevance": ["great"]}).to_csv(path, index=False)
     with pytest.raises(EvalInputError):
-        load_gains(path, None)
+        load_gains(path)
 
 
 def test_cli_writes_json_and_rejects_bad_input(
@@ -155,3 +155,10 @@ def test_cli_writes_json_and_rejects_bad_input(
     bad_args = ["eval-search", "--products", str(bad), *args[3:]]
     result_bad = CliRunner().invoke(app, bad_args)
     assert result_bad.exit_code == 2 and "title" in result_bad.output
+
+
+def test_numeric_relevance_defaults_to_gain_equal_relevance(tmp_path: Path) -> None:
+    path = tmp_path / "j.csv"
+    pd.DataFrame({"query_id": ["1", "1"], "product_id": ["a", "b"], "relevance": ["3", "1"]}).to_csv(path, index=False)
+    assert load_gains(path)[0] == {"1": {"a": 3.0, "b": 1.0}}
+    assert load_gains(path, 1.0)[0] == {"1": {"a": 2.0, "b": 0.0}}

@@ -85,6 +85,11 @@ class Catalog:
         wanted = [self._vocab[column][v] for v in values if v in self._vocab[column]]
         return np.isin(self._codes[column], wanted)
 
+    def category_is(self, path: str) -> np.ndarray:
+        """Items whose category path is exactly ``path``."""
+        code = self._vocab["category"].get(path)
+        return np.zeros(len(self), dtype=bool) if code is None else self._codes["category"] == code
+
     def category_mask(self, prefix: str) -> np.ndarray:
         """Items whose category path starts with ``prefix`` (a top category or a full path)."""
         wanted = [code for path, code in self._vocab["category"].items() if path.startswith(prefix)]

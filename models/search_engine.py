@@ -141,38 +141,63 @@ class SearchEngine:
 
     # --- retrieval ----------------------------------------------------------------------------
     def _retrieve(
-        self, text: str, mask: np.ndarray, dense_only: bool = False, min_dense: float | None = None, expansions: list[str] | tuple[str, ...] = ()
+        self,
+        text: str,
+        mask: np.ndarray,
+        dense_only: bool = False,
+        min_dense: float | None = None,
+        expansions: list[str] | tuple[str, ...] = (),
+        lexical: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Candidate items within ``mask`` with their BM25 and dense scores (aligned arrays)."""
-        n_allowed = int(mask.sum())
+        """Candidate items within ``mask`` with their BM25 and dense scores (aligned arrays).
+
+        ``lexical`` reuses a full BM25 score vector already computed for this text in this request.
+        """
+        n_allowed = int(np.count_nonzero(mask))
         if n_allowed == 0:
             return np.empty(0, np.int64), np.empty(0), np.empty(0)
         n = min(self.candidates, n_allowed)
-        lexical = np.zeros(len(self.catalog))
-        if not dense_only and text.strip():
-            lexical = np.asarray(self.bm25.scores(text), dtype=np.float64)
-            for alt in expansions:  # synonym rewrites: matching any phrasing makes a candidate
-                lexical = np.maximum(lexical, np.asarray(self.bm25.scores(alt), dtype=np.float64))
-        masked = np.where(mask, lexical, 0.0)
-        lex_top = np.argpartition(-masked, n - 1)[:n] if n < masked.size else np.arange(masked.size)
-        lex_top = lex_top[masked[lex_top] > 0]
+        if lexical is None:
+            lexical = self.lexical_scores(text, expansions) if not dense_only else np.zeros(len(self.catalog), np.float32)
+        # only matching documents compete for the lexical slots: a top-n over them, not the catalog
+        matching = np.flatnonzero(lexical > 0)
+        matching = matching[mask[matching]]
+        if matching.size > n:
+            matching = matching[np.argpartition(-lexical[matching], n - 1)[:n]]
+        lex_top = matching
         query_vec = self.encoder.encode_query(text or " ")
         dense_items, dense_scores = self.vectors.search_positions(query_vec, n, None if n_allowed == len(mask) else mask)
         floor = self.min_dense_score if min_dense is None else min_dense
         dense_items = dense_items[dense_scores >= floor]
         items = np.unique(np.concatenate([lex_top, dense_items]))
         # exact cosine for every candidate, also those the lexical side brought in
-        return items, lexical[items], np.asarray(self.embeddings[items] @ query_vec, dtype=np.float64)
+        return items, lexical[items].astype(np.float64), np.asarray(self.embeddings[items] @ query_vec, dtype=np.float64)
+
+    def lexical_scores(self, text: str, expansions: list[str] | tuple[str, ...] = ()) -> np.ndarray:
+        """BM25 score of every product, the best over the text and its synonym rewrites."""
+        if not text.strip():
+            return np.zeros(len(self.catalog), np.float32)
+        scores = np.asarray(self.bm25.scores(text), dtype=np.float32)
+        for alt in expansions:  # synonym rewrites: matching any phrasing makes a candidate
+            scores = np.maximum(scores, self.bm25.scores(alt))
+        return scores
 
     def _add_category_candidates(
-        self, text: str, mask: np.ndarray, path: str, items: np.ndarray, lexical: np.ndarray, dense: np.ndarray
+        self,
+        text: str,
+        mask: np.ndarray,
+        path: str,
+        items: np.ndarray,
+        lexical: np.ndarray,
+        dense: np.ndarray,
+        full_lexical: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A confident category intent also retrieves inside that category, so words the catalog
         does not use ("tênis", "thermos") still reach the products the shopper means."""
-        in_category = mask & (self.catalog.column["category"] == path)
+        in_category = mask & self.catalog.category_is(path)
         if not in_category.any():
             return items, lexical, dense
-        extra, extra_lex, extra_dense = self._retrieve(text, in_category, min_dense=0.0)
+        extra, extra_lex, extra_dense = self._retrieve(text, in_category, min_dense=0.0, lexical=full_lexical)
         new = ~np.isin(extra, items)
         return (
             np.concatenate([items, extra[new]]),
@@ -209,10 +234,13 @@ class SearchEngine:
         parsed = self.query.parse(q)
         text = parsed.text if parsed.text.strip() else q
         mask = np.ones(len(self.catalog), dtype=bool)
-        items, lexical, dense = self._retrieve(text, mask)
+        full = self.lexical_scores(text)
+        items, lexical, dense = self._retrieve(text, mask, lexical=full)
         self._confirm_category(parsed, items, dense)
         if parsed.category is not None and parsed.category.applied:
-            items, lexical, dense = self._add_category_candidates(text, mask, parsed.category.path, items, lexical, dense)
+            items, lexical, dense = self._add_category_candidates(
+                text, mask, parsed.category.path, items, lexical, dense, full_lexical=full
+            )
         return parsed, items, lexical, dense
 
     def _confirm_category(self, parsed: ParsedQuery, items: np.ndarray, dense: np.ndarray) -> None:
@@ -247,6 +275,7 @@ class SearchEngine:
         if rules is not None:
             parsed.expansions = rules.expand(parsed.text)
         text = parsed.text if parsed.text.strip() else q
+        full = self.lexical_scores(text, parsed.expansions)  # once per request, reused below
         # Relaxation order: what the query implied (last stated first), then the shopper's own filters.
         stated = list(self._intent_constraints(parsed).items())
         chosen = list(self._explicit_constraints(filters).items())
@@ -254,7 +283,7 @@ class SearchEngine:
         while True:
             constraints = dict(stated + chosen)  # explicit filters win over parsed ones
             mask = self._mask(filters, constraints)
-            items, lexical, dense = self._retrieve(text, mask, expansions=parsed.expansions)
+            items, lexical, dense = self._retrieve(text, mask, lexical=full)
             if items.size or not (stated or chosen):
                 break
             name, value = (stated or chosen).pop()
@@ -265,7 +294,9 @@ class SearchEngine:
                 relaxed.append("no keyword match; showing the closest products by meaning")
         self._confirm_category(parsed, items, dense)
         if items.size and parsed.category is not None and parsed.category.applied:
-            items, lexical, dense = self._add_category_candidates(text, mask, parsed.category.path, items, lexical, dense)
+            items, lexical, dense = self._add_category_candidates(
+                text, mask, parsed.category.path, items, lexical, dense, full_lexical=full
+            )
         scores = self.relevance(parsed, items, lexical, dense)
         personalised = False
         if affinity and items.size:

@@ -58,6 +58,17 @@ def make_events(n: int, n_customers: int, seed: int, prefix: str) -> list[Stored
     ]
 
 
+def _run_threads(target, args) -> float:
+    """Start one thread per argument, wait for all, return the wall time in seconds."""
+    workers = [threading.Thread(target=target, args=(a,)) for a in args]
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return time.perf_counter() - start
+
+
 def bench_batched(path: Path, events: list[StoredEvent], batch_size: int, threads: int, sync: str) -> dict:
     """Each thread appends its own slice in batches; returns sustained events/s and batch latency."""
     store = EventStore(path, synchronous=sync)  # type: ignore[arg-type]
@@ -76,13 +87,7 @@ def bench_batched(path: Path, events: list[StoredEvent], batch_size: int, thread
         with lock:
             latencies.extend(mine)
 
-    workers = [threading.Thread(target=work, args=(s,)) for s in slices]
-    start = time.perf_counter()
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    elapsed = time.perf_counter() - start
+    elapsed = _run_threads(work, slices)
     bar.close()
     count = store.count()
     store.close()
@@ -177,16 +182,10 @@ def bench_reads(
         with lock:
             latencies.extend(mine)
 
-    workers = [threading.Thread(target=work, args=(s,)) for s in range(threads)]
     writer = threading.Thread(target=write) if writing else None
     if writer:
         writer.start()
-    start = time.perf_counter()
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    elapsed = time.perf_counter() - start
+    elapsed = _run_threads(work, range(threads))
     done.set()
     if writer:
         writer.join()

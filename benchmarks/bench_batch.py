@@ -5,7 +5,7 @@ norms, customers mixing one or two topics) are scored three ways, in the same ru
 
 * ``loop``: one Python iteration per customer (score all items, sort) -- the baseline, timed on a
   small sample and extrapolated to every customer;
-* ``exact``: blocked matrix products + ``argpartition`` (``training.batch.scoring.block_top_k``),
+* ``exact``: blocked matrix products + ``argpartition`` (``models.recommenders.ann.exact_top_k``),
   timed on a sample and extrapolated (or run in full with ``--full-exact``);
 * ``ivf``: FAISS IVF-Flat batch search over every customer (``IVFScorer``), timed in full.
 
@@ -35,7 +35,8 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.metrics import recall_at_k  # noqa: E402
-from training.batch.scoring import IVFScorer, block_top_k, loop_top_k  # noqa: E402
+from models.recommenders.ann import IVFScorer, exact_top_k  # noqa: E402
+from training.batch.scoring import loop_top_k  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -113,7 +114,7 @@ def main() -> None:
 
     exact_rows = np.sort(rng.choice(n, min(args.exact_sample, n), replace=False))
     t = time.perf_counter()
-    exact_ids, _ = block_top_k(users[exact_rows], items, k)
+    exact_ids, _ = exact_top_k(users[exact_rows], items, k)
     per = (time.perf_counter() - t) / len(exact_rows)
     results["exact_blocked"] = {
         "seconds": per * n,
@@ -122,7 +123,7 @@ def main() -> None:
     }
     if args.full_exact:
         t = time.perf_counter()
-        block_top_k(users, items, k)
+        exact_top_k(users, items, k)
         results["exact_blocked"] = {
             "seconds": time.perf_counter() - t,
             "measured_customers": n,

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     knn_neighbors: int = Field(50, description="item-kNN: neighbours kept per item")
     knn_shrink: float = Field(10.0, description="item-kNN: cosine shrinkage against rare co-occurrences")
     recs_threads: int = Field(2, description="threads for implicit ALS/BPR (fixed for determinism)")
+    recs_two_stage_min_items: int = Field(
+        20_000, description="catalogs this large rank each customer's candidates only; smaller ones score every item"
+    )
+    recs_candidates_per_model: int = Field(100, description="two-stage: candidates each blend component proposes")
     half_life_days: float = 60.0
     trending_half_life_days: float = 7.0
     weight_purchase: float = 4.0
@@ -101,6 +105,11 @@ class Settings(BaseSettings):
     batch_cart_idle_hours: float = Field(2.0, description="abandoned-cart: a cart younger than this is still open")
     batch_purchase_window_days: float = Field(14.0, description="post-purchase: purchases this recent count")
     batch_chunk_customers: int = Field(50_000, description="customers per output part (the checkpoint unit)")
+    batch_ann_min_customers: int = Field(
+        200_000, description="newsletter jobs this large take factor-model candidates from a FAISS IVF index"
+    )
+    batch_ivf_nlist: int = Field(1024, description="IVF clusters over the item factors (batch first stage)")
+    batch_ivf_nprobe: int = Field(16, description="IVF clusters scanned per customer (batch first stage)")
 
     ranker_max_queries: int = Field(1500, description="logged queries used to train the search ranker")
     ranker_c: float = Field(1.0, description="inverse L2 strength of the logistic-regression ranker")
@@ -108,6 +117,12 @@ class Settings(BaseSettings):
     # --- service -----------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = Field(
+        1,
+        ge=1,
+        description="uvicorn worker processes for `omnirank serve`; each loads its own copy of the bundle "
+        "(RAM x N) and they share the event store and the live rules file",
+    )
     max_query_chars: int = 256
     max_k: int = 100
     default_k: int = 20

@@ -7,6 +7,7 @@ replenishment item whose cycle is due, and at most a few items per category.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,9 @@ import scipy.sparse as sp
 
 from models import artifacts as A
 from models.catalog import Catalog
+from models.config import Settings
 from models.copurchase import CoPurchase
+from models.recommenders.ann import IVFScorer
 from models.recommenders.base import Recommender
 from models.trending import Trending
 
@@ -60,11 +63,15 @@ class RecommendationEngine:
     trending: Trending
     recent_days: int = 30
     max_per_category: int = 3
+    two_stage_min_items: int = 20_000
+    """From this catalog size on, only candidates are scored (see ``rank``)."""
+    candidates_per_model: int = 100
 
     @classmethod
-    def load(cls, bundle_dir: Path, catalog: Catalog) -> RecommendationEngine:
+    def load(cls, bundle_dir: Path, catalog: Catalog, settings: Settings | None = None) -> RecommendationEngine:
         import json
 
+        settings = settings or Settings()
         bundle_dir = Path(bundle_dir)
         user_ids = json.loads((bundle_dir / A.USER_IDS).read_text())
         return cls(
@@ -74,7 +81,35 @@ class RecommendationEngine:
             user_index={u: i for i, u in enumerate(user_ids)},
             copurchase=CoPurchase.load(bundle_dir / A.COPURCHASE_DIR),
             trending=Trending.load(bundle_dir / A.TRENDING),
+            two_stage_min_items=settings.recs_two_stage_min_items,
+            candidates_per_model=settings.recs_candidates_per_model,
         )
+
+    def approximate_first_stage(self, scorer_factory: Callable[[], IVFScorer]) -> bool:
+        """Take factor-model candidates from an ANN index (batch jobs over millions of customers).
+
+        Returns whether the model has factor components to apply it to.
+        """
+        use_ann = getattr(self.model, "use_ann", None)
+        if use_ann is None:
+            return False
+        use_ann(scorer_factory)
+        return True
+
+    def rank(
+        self, userids: np.ndarray, rows: sp.csr_matrix, n: int, allowed: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The model's top ``n`` allowed items per row.
+
+        Small catalogs score every item. Large ones rank in two stages: each blend component
+        proposes its best ``candidates_per_model`` (ALS by exact or IVF inner product, item-kNN by
+        the neighbours of the history, ...), and only that union is scored, which keeps a request
+        at 100k items in milliseconds and a nightly job at 1M customers in minutes.
+        """
+        if len(self.catalog) < self.two_stage_min_items:
+            return self.model.recommend(userids, rows, N=n, filter_already_liked_items=False, items=allowed)
+        candidates = self.model.candidates(userids, rows, self.candidates_per_model, items=allowed)
+        return self.model.rank_candidates(userids, rows, candidates, N=n, filter_already_liked_items=False, items=allowed)
 
     # --- rules --------------------------------------------------------------------------------
     def eligible(self, ctx: Context) -> np.ndarray:
@@ -166,7 +201,7 @@ class RecommendationEngine:
         if row.nnz == 0:
             return self.trending_list(ctx, k, cold_start=True), True
         allowed = np.flatnonzero(self.eligible(ctx) & ~self._excluded(history, ctx))
-        ids, scores = self.model.recommend(np.array([-1]), row, N=min(len(allowed), CANDIDATES_PER_SLOT * k), filter_already_liked_items=False, items=allowed)
+        ids, scores = self.rank(np.array([-1]), row, min(len(allowed), CANDIDATES_PER_SLOT * k), allowed)
         keep = ids[0] >= 0
         items, scores = self._diversify(ids[0][keep], scores[0][keep], k)
         recent = sorted((e for e in history if e.type in ("purchase", "add_to_cart", "view")), key=lambda e: e.timestamp, reverse=True)
@@ -189,9 +224,8 @@ class RecommendationEngine:
             return np.full((n, k), -1, np.int32), np.full((n, k), -np.inf, np.float32)
         excluded = sp.csr_matrix(excluded, dtype=bool)
         extra = int(np.diff(excluded.indptr).max()) if excluded.nnz else 0
-        ids, scores = self.model.recommend(
-            np.asarray(userids, dtype=np.int64), rows, N=min(len(allowed), CANDIDATES_PER_SLOT * k + extra),
-            filter_already_liked_items=False, items=allowed,
+        ids, scores = self.rank(
+            np.asarray(userids, dtype=np.int64), rows, min(len(allowed), CANDIDATES_PER_SLOT * k + extra), allowed
         )
         if excluded.nnz:
             n_items = np.int64(len(self.catalog))

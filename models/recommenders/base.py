@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from models.recommenders.candidates import csr_values
+
 BLOCK_CELLS = 8_000_000
 """Dense cells (users x items) scored per block: bounds memory at ~32 MB of float32 per model."""
 
@@ -138,6 +140,75 @@ class Recommender(ABC):
         )
         ids, scores = self.recommend(np.array([-1]), row, N, filter_already_liked_items, items)
         return ids[0], scores[0]
+
+    # --- two-stage ranking ------------------------------------------------------------------
+    def candidates(
+        self, userids: np.ndarray, user_items: sp.csr_matrix, n: int, items: np.ndarray | None = None
+    ) -> np.ndarray:
+        """First stage: the ``n`` items this model ranks highest per user, (n_users, n), -1 padded.
+
+        The default scores the whole catalog; models override it with something cheaper (their
+        own non-zeros, an ANN index) so a huge catalog is never scored densely.
+        """
+        ids, _ = self.recommend(userids, user_items, N=n, filter_already_liked_items=False, items=items)
+        return ids
+
+    def score_items(self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
+        """Second stage: each row's scores at its candidate ids, (n_users, m) float32, -inf at -1.
+
+        The default gathers from ``_score`` (exact, dense); models override it to touch only the
+        candidates.
+        """
+        userids = np.atleast_1d(np.asarray(userids, dtype=np.int64))
+        out = np.take_along_axis(
+            np.asarray(self._score(userids, as_csr(user_items)), dtype=np.float32),
+            np.maximum(candidates, 0).astype(np.int64),
+            axis=1,
+        )
+        return np.where(candidates >= 0, out, -np.inf).astype(np.float32)
+
+    def score_floor(self) -> float | None:
+        """The lowest score any item can get, when the model knows it without scoring every item
+        (a blend normalising over candidates uses it as the minimum of the full catalog)."""
+        return None
+
+    def rank_candidates(
+        self,
+        userids: np.ndarray,
+        user_items: sp.csr_matrix,
+        candidates: np.ndarray,
+        N: int = 20,
+        filter_already_liked_items: bool = True,
+        items: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``recommend`` restricted to each row's candidates: (n_users, N) ids and scores, padded.
+
+        Rows are processed in blocks of ``BLOCK_CELLS`` candidate cells, so memory stays bounded
+        for a million customers.
+        """
+        userids = np.atleast_1d(np.asarray(userids, dtype=np.int64))
+        user_items = as_csr(user_items)
+        candidates = np.asarray(candidates, dtype=np.int32)
+        allowed = None
+        if items is not None:
+            allowed = np.zeros(self.n_items_, dtype=bool)
+            allowed[np.asarray(items, dtype=np.int64)] = True
+        all_ids = np.full((len(userids), N), -1, dtype=np.int32)
+        all_scores = np.full((len(userids), N), -np.inf, dtype=np.float32)
+        step = max(1, BLOCK_CELLS // max(1, candidates.shape[1]))
+        for start in range(0, len(userids), step):
+            stop = min(start + step, len(userids))
+            cand, block = candidates[start:stop], user_items[start:stop]
+            scores = self.score_items(userids[start:stop], block, cand)
+            if filter_already_liked_items:
+                scores[csr_values(block, cand) > 0] = -np.inf
+            if allowed is not None:
+                scores[~allowed[np.maximum(cand, 0)]] = -np.inf
+            scores[cand < 0] = -np.inf
+            pos, best = top_n(scores, N)
+            all_ids[start:stop] = np.where(pos >= 0, np.take_along_axis(cand, np.maximum(pos, 0), axis=1), -1)
+            all_scores[start:stop] = best
+        return all_ids, all_scores
 
     def similar_items(self, itemids: np.ndarray, N: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Top-N most similar items per item, the item itself excluded."""

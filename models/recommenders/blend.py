@@ -7,7 +7,7 @@ search on Recall@20 of a validation split the caller carves from the training pe
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from models.metrics import binary_ndcg_at_k, recall_at_k
 from models.recommenders.base import Recommender, as_csr, top_n
+from models.recommenders.candidates import merge_candidates
 
 DEFAULT_COMPONENTS = ("repeat_buy", "popularity", "item_knn", "als", "ease")
 DEFAULT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0)
@@ -26,6 +27,20 @@ def _normalise(scores: np.ndarray) -> np.ndarray:
     lo = scores.min(axis=1, keepdims=True)
     span = scores.max(axis=1, keepdims=True) - lo
     return (scores - lo) / np.where(span > 0, span, 1.0)
+
+
+def _normalise_candidates(scores: np.ndarray, valid: np.ndarray, floor: float | None) -> np.ndarray:
+    """``_normalise`` when only candidates are scored: the maximum is among them (every
+    component's own top items are candidates); the minimum is the model's known floor when it has
+    one, otherwise the candidates' minimum, an approximation of the full catalog's."""
+    lo = np.where(valid, scores, np.inf).min(axis=1, keepdims=True)
+    if floor is not None:
+        lo = np.minimum(lo, np.float32(floor))
+    hi = np.where(valid, scores, -np.inf).max(axis=1, keepdims=True)
+    span = hi - lo
+    ok = np.isfinite(span) & (span > 0)
+    out = (scores - np.where(np.isfinite(lo), lo, 0.0)) / np.where(ok, span, 1.0)
+    return np.where(valid, out, 0.0).astype(np.float32)
 
 
 class BlendRecommender(Recommender):
@@ -97,6 +112,32 @@ class BlendRecommender(Recommender):
         for c, m in self.models_.items():
             out += np.float32(self.weights.get(c, 0.0)) * _normalise(np.asarray(m._item_scores(itemids)))
         return out
+
+    # --- two-stage ranking: candidates from every component, the blend scored on them only ---
+    def _active(self) -> dict[str, Recommender]:
+        return {c: m for c, m in self.models_.items() if self.weights.get(c, 0.0)}
+
+    def use_ann(self, scorer_factory: Callable[[], Any] | None) -> BlendRecommender:
+        """Give every factor component an approximate first stage (a fresh scorer each)."""
+        for m in self.models_.values():
+            if hasattr(m, "use_ann"):
+                m.use_ann(scorer_factory() if scorer_factory is not None else None)
+        return self
+
+    def candidates(
+        self, userids: np.ndarray, user_items: sp.csr_matrix, n: int, items: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Union of each weighted component's top ``n``: whatever could rank high in the blend."""
+        return merge_candidates(*(m.candidates(userids, user_items, n, items) for m in self._active().values()))
+
+    def score_items(self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
+        """The blend over each row's candidates, normalised over them (see ``_normalise_candidates``)."""
+        valid = candidates >= 0
+        out = np.zeros(candidates.shape, dtype=np.float32)
+        for c, m in self._active().items():
+            scores = _normalise_candidates(m.score_items(userids, user_items, candidates), valid, m.score_floor())
+            out += np.float32(self.weights[c]) * scores
+        return np.where(valid, out, -np.inf).astype(np.float32)
 
     def fit_weights(
         self,

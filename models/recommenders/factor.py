@@ -14,7 +14,9 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from models.recommenders.base import Recommender, as_csr
+from models.recommenders.ann import IVFScorer, exact_top_k
+from models.recommenders.base import BLOCK_CELLS, Recommender, as_csr
+from models.recommenders.candidates import merge_in_order
 
 
 class _FactorRecommender(Recommender):
@@ -82,6 +84,45 @@ class _FactorRecommender(Recommender):
 
     def _score(self, userids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
         return self._user_vectors(userids, user_items) @ self.item_factors_.T
+
+    def use_ann(self, scorer: IVFScorer | None) -> _FactorRecommender:
+        """First-stage candidates from an approximate index over the item factors (``None``: exact).
+
+        Not saved with the model: the batch job fits one when the catalog x customers is large.
+        """
+        self.ann_ = scorer.fit(self.item_factors_) if scorer is not None else None
+        return self
+
+    def candidates(
+        self, userids: np.ndarray, user_items: sp.csr_matrix, n: int, items: np.ndarray | None = None
+    ) -> np.ndarray:
+        userids = np.atleast_1d(np.asarray(userids, dtype=np.int64))
+        vecs = self._user_vectors(userids, as_csr(user_items))
+        ann = getattr(self, "ann_", None)
+        if ann is None:
+            allowed = None
+            if items is not None:
+                allowed = np.zeros(self.n_items_, dtype=bool)
+                allowed[np.asarray(items, dtype=np.int64)] = True
+            return exact_top_k(vecs, self.item_factors_, n, allowed)[0]
+        ids, _ = ann.search(vecs, n if items is None else 2 * n)
+        if items is not None:  # over-fetched: drop what is not allowed, keep rank order
+            allowed = np.zeros(self.n_items_, dtype=bool)
+            allowed[np.asarray(items, dtype=np.int64)] = True
+            ids = np.where((ids >= 0) & allowed[np.maximum(ids, 0)], ids, -1)
+            ids = merge_in_order(ids, n)
+        return ids
+
+    def score_items(self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
+        userids = np.atleast_1d(np.asarray(userids, dtype=np.int64))
+        vecs = self._user_vectors(userids, as_csr(user_items))
+        out = np.empty(candidates.shape, dtype=np.float32)
+        step = max(1, BLOCK_CELLS // max(1, candidates.shape[1] * self.item_factors_.shape[1]))
+        for start in range(0, len(vecs), step):
+            cand = candidates[start : start + step]
+            gathered = self.item_factors_[np.maximum(cand, 0)]  # (rows, m, factors)
+            out[start : start + step] = np.matmul(gathered, vecs[start : start + step, :, None])[..., 0]
+        return np.where(candidates >= 0, out, -np.inf).astype(np.float32)
 
     def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
         y = self.item_factors_

@@ -13,11 +13,26 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from models.recommenders.base import BLOCK_CELLS, Recommender, as_csr
+from models.recommenders.candidates import csr_values, row_top_n
 
 
 def _popularity(user_items: sp.csr_matrix) -> np.ndarray:
     """Distinct users per item: robust to a few bulk buyers inflating confidence sums."""
     return np.bincount(user_items.indices, minlength=user_items.shape[1]).astype(np.float32)
+
+
+def _most_popular(popularity: np.ndarray, n_users: int, n: int, items: np.ndarray | None) -> np.ndarray:
+    """The same top-``n`` allowed items for every user, (n_users, n), -1 padded."""
+    scores = popularity if items is None else np.full_like(popularity, -np.inf)
+    if items is not None:
+        scores[np.asarray(items, dtype=np.int64)] = popularity[np.asarray(items, dtype=np.int64)]
+    k = min(n, len(scores))
+    best = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    best = best[np.argsort(-scores[best], kind="stable")]
+    best = best[np.isfinite(scores[best])]
+    row = np.full(n, -1, dtype=np.int32)
+    row[: len(best)] = best
+    return np.broadcast_to(row, (n_users, n)).copy()
 
 
 class PopularityRecommender(Recommender):
@@ -37,6 +52,17 @@ class PopularityRecommender(Recommender):
 
     def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.item_popularity_, (len(itemids), self.n_items_))
+
+    def candidates(
+        self, userids: np.ndarray, user_items: sp.csr_matrix, n: int, items: np.ndarray | None = None
+    ) -> np.ndarray:
+        return _most_popular(self.item_popularity_, len(np.atleast_1d(userids)), n, items)
+
+    def score_items(self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
+        return np.where(candidates >= 0, self.item_popularity_[np.maximum(candidates, 0)], -np.inf).astype(np.float32)
+
+    def score_floor(self) -> float | None:
+        return float(self.item_popularity_.min())
 
 
 class RepeatBuyRecommender(Recommender):
@@ -68,6 +94,29 @@ class RepeatBuyRecommender(Recommender):
 
     def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.item_popularity_, (len(itemids), self.n_items_))
+
+    def candidates(
+        self, userids: np.ndarray, user_items: sp.csr_matrix, n: int, items: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The user's own items by weight (the popularity tail is the popularity model's job)."""
+        return row_top_n(_restrict(as_csr(user_items), items), n)
+
+    def score_items(self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
+        owned = csr_values(as_csr(user_items), candidates)
+        pop = self.popularity_weight * self.item_popularity_[np.maximum(candidates, 0)]
+        return np.where(candidates >= 0, owned + pop, -np.inf).astype(np.float32)
+
+    def score_floor(self) -> float | None:
+        return float(self.popularity_weight * self.item_popularity_.min())
+
+
+def _restrict(scores: sp.csr_matrix, items: np.ndarray | None) -> sp.csr_matrix:
+    """Zero the columns outside ``items`` (no-op for ``None``)."""
+    if items is None:
+        return scores
+    keep = np.zeros(scores.shape[1], dtype=np.float32)
+    keep[np.asarray(items, dtype=np.int64)] = 1.0
+    return (scores @ sp.diags(keep)).tocsr()
 
 
 def _prepare(user_items: sp.csr_matrix, binary: bool) -> sp.csr_matrix:
@@ -128,6 +177,22 @@ class ItemKNNRecommender(Recommender):
 
     def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
         return self.similarity_[itemids].toarray()
+
+    def _sparse_scores(self, user_items: sp.csr_matrix) -> sp.csr_matrix:
+        return (_prepare(user_items, self.binary) @ self.similarity_).tocsr()
+
+    def candidates(
+        self, userids: np.ndarray, user_items: sp.csr_matrix, n: int, items: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Best neighbours of the user's items: only the non-zeros of one sparse product."""
+        return row_top_n(_restrict(self._sparse_scores(user_items), items), n)
+
+    def score_items(self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
+        scores = csr_values(self._sparse_scores(user_items), candidates)
+        return np.where(candidates >= 0, scores, -np.inf).astype(np.float32)
+
+    def score_floor(self) -> float | None:
+        return 0.0  # non-negative similarities; any item outside the neighbourhood scores 0
 
 
 class EASERecommender(Recommender):

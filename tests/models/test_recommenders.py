@@ -233,3 +233,96 @@ def test_temporal_split_and_eval_split_modes():
     assert inter.user_ids[split.userids["all"][0]] == "a"
     assert [inter.item_ids[i] for i in split.truth["all"][0]] == ["x"]
     assert len(split.userids["new"]) == 0  # a re-bought x: nothing new
+
+
+# --- two-stage ranking -----------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_score_items_equals_full_scores_at_the_candidates(name, recs_fitted, recs_planted):
+    train, _ = recs_planted
+    model = recs_fitted[name]
+    users = np.arange(0, train.shape[0], 7)
+    rows = train[users]
+    cand = model.candidates(users, rows, 25)
+    assert cand.shape[0] == len(users) and cand.shape[1] > 0
+    cand[:, -1] = -1  # padding scores -inf
+    scores = model.score_items(users, rows, cand)
+    assert np.isneginf(scores[:, -1]).all()
+    if name == "blend":
+        return  # normalised over the candidates: compared with recommend() below
+    full = np.asarray(model._score(users, rows), dtype=np.float32)
+    ok = cand >= 0
+    np.testing.assert_allclose(scores[ok], np.take_along_axis(full, np.maximum(cand, 0), axis=1)[ok], rtol=1e-4, atol=1e-5)
+    if model.score_floor() is not None:
+        assert full.min() >= model.score_floor() - 1e-6
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_candidate_is_allowed_and_distinct(name, recs_fitted, recs_planted):
+    train, _ = recs_planted
+    allowed = np.arange(0, N_ITEMS, 3)
+    cand = recs_fitted[name].candidates(np.arange(40), train[:40], 30, items=allowed)
+    for row in cand:
+        ids = row[row >= 0]
+        assert len(set(ids.tolist())) == len(ids)
+        assert np.isin(ids, allowed).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ranking_every_item_as_candidate_equals_recommend(name, recs_fitted, recs_planted):
+    train, _ = recs_planted
+    model = recs_fitted[name]
+    users = np.arange(0, train.shape[0], 5)
+    rows = train[users]
+    everything = np.broadcast_to(np.arange(N_ITEMS, dtype=np.int32), (len(users), N_ITEMS))
+    allowed = np.arange(1, N_ITEMS, 2)
+    ids, scores = model.rank_candidates(users, rows, everything, N=15, items=allowed)
+    exact_ids, exact_scores = model.recommend(users, rows, N=15, items=allowed)
+    np.testing.assert_allclose(scores, exact_scores, rtol=1e-4, atol=1e-5)
+    agree = np.mean([len(set(a) & set(b)) / 15 for a, b in zip(ids, exact_ids, strict=True)])
+    assert agree > 0.98  # ties may order differently
+
+
+def test_blend_two_stage_recall_against_exact(recs_fitted, recs_planted):
+    train, _ = recs_planted
+    parts = {c: recs_fitted[c] for c in ("repeat_buy", "popularity", "item_knn", "als")}
+    blend = BlendRecommender(components=list(parts), weights={"repeat_buy": 2.0, "popularity": 1.0, "item_knn": 0.5, "als": 1.0}).use_fitted(parts)
+    users = np.arange(train.shape[0])
+    exact, _ = blend.recommend(users, train, N=20)
+    ids, _ = blend.rank_candidates(users, train, blend.candidates(users, train, 40), N=20)
+    recall = np.mean([len(set(a) & set(b)) / 20 for a, b in zip(ids, exact, strict=True)])
+    assert recall >= 0.95
+
+
+def test_ivf_first_stage_with_every_list_probed_equals_exact(recs_fitted, recs_planted):
+    from models.recommenders.ann import IVFScorer
+
+    train, _ = recs_planted
+    als = recs_fitted["als"]
+    users = np.arange(50)
+    exact = als.candidates(users, train[:50], 20)
+    try:
+        als.use_ann(IVFScorer(nlist=8, nprobe=8))
+        approx = als.candidates(users, train[:50], 20)
+        allowed_only = als.candidates(users, train[:50], 20, items=np.arange(0, N_ITEMS, 2))
+    finally:
+        als.use_ann(None)
+    assert (approx == exact).mean() > 0.98
+    assert (allowed_only[allowed_only >= 0] % 2 == 0).all()
+
+
+def test_candidate_helpers_match_dense_equivalents():
+    from models.recommenders.candidates import csr_values, merge_candidates, row_top_n
+
+    rng = np.random.default_rng(3)
+    dense = rng.random((30, 50)).astype(np.float32) * (rng.random((30, 50)) < 0.2)
+    m = sp.csr_matrix(dense)
+    cand = rng.integers(-1, 50, (30, 12)).astype(np.int32)
+    expected = np.where(cand >= 0, np.take_along_axis(dense, np.maximum(cand, 0), axis=1), 0.0)
+    np.testing.assert_array_equal(csr_values(m, cand), expected)
+    top = row_top_n(m, 4)
+    for r in range(30):
+        nz = np.flatnonzero(dense[r])
+        best = nz[np.argsort(-dense[r, nz], kind="stable")][:4]
+        assert top[r][top[r] >= 0].tolist() == best.tolist()
+    merged = merge_candidates(np.array([[3, 1, -1]]), np.array([[1, 7, 3]]))
+    assert merged.tolist() == [[1, 3, 7]]

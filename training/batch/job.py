@@ -32,6 +32,7 @@ from models.catalog import Catalog
 from models.config import Settings
 from models.pii import identifier_key
 from models.recommend import Context, RecommendationEngine, history_table
+from models.recommenders.ann import IVFScorer
 from models.recommenders.interactions import type_weights_from_settings
 from training.batch import campaigns
 from training.batch.scoring import complement_matrix, incidence, score_complements
@@ -100,7 +101,7 @@ def prepare(
     campaigns.check_campaign(options.campaign)
     bundle = Bundle.open(bundle_dir, verify=True)
     catalog = Catalog.load(bundle.path / A.CATALOG_DIR)
-    engine = RecommendationEngine.load(bundle.path, catalog)
+    engine = RecommendationEngine.load(bundle.path, catalog, settings)
     identity_map = pd.read_parquet(bundle.file(A.IDENTITY_MAP))
     customers = pd.read_parquet(bundle.file(A.CUSTOMERS))
     data = ingest(data_dir, quarantine)
@@ -154,6 +155,16 @@ def prepare(
     )
     excluded = history.loc[banned, ["customer_id", "item"]].drop_duplicates().reset_index(drop=True)
 
+    approximate = (
+        options.campaign == "newsletter"
+        and len(recipients) >= settings.batch_ann_min_customers
+        and len(catalog) >= settings.recs_two_stage_min_items
+        and engine.approximate_first_stage(
+            lambda: IVFScorer(
+                nlist=settings.batch_ivf_nlist, nprobe=settings.batch_ivf_nprobe, seed=settings.random_seed
+            )
+        )
+    )
     n_partitions = max(1, math.ceil(len(recipients) / max(1, options.chunk_customers)))
     recipients = recipients.assign(partition=partition_of(recipients["customer_id"], n_partitions))
     params = {
@@ -182,6 +193,7 @@ def prepare(
             "audience": len(people),
             "recipients": len(recipients),
             "new_events": len(new),
+            "first_stage": "ivf" if approximate else "exact",
             "ingest": data.report(),
         },
     )
@@ -411,6 +423,7 @@ def summarise(
         "seconds": round(seconds, 2),
         "customers_per_second": round(scored / seconds, 1) if seconds > 0 else None,
         "new_events": job.stats["new_events"],
+        "first_stage": job.stats.get("first_stage", "exact"),
         "reasons": reasons,
     }
     if summary["complete"]:
@@ -430,6 +443,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         "partitions",
         "partitions_run_now",
         "new_events",
+        "first_stage",
         "seconds",
         "customers_per_second",
         "complete",

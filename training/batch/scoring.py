@@ -3,7 +3,8 @@
 A nightly job over millions of customers cannot afford a Python loop per customer, so every
 scorer here works on a block of rows at once: dense factors by blocked matrix products plus
 ``argpartition`` (exact) or a FAISS IVF batch search (approximate, for huge catalogs), and
-co-purchase complements as one sparse product ``baskets @ complements``.
+co-purchase complements as one sparse product ``baskets @ complements``. The IVF scorer lives in
+``models.recommenders.ann`` because the engine's two-stage ranking uses it too.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from models.copurchase import CoPurchase
-from models.recommenders.base import BLOCK_CELLS, top_n
 
 
 def complement_matrix(copurchase: CoPurchase, n_items: int) -> sp.csr_matrix:
@@ -68,27 +68,6 @@ def score_complements(
     return sparse_top_k(scores.tocsr(), k)
 
 
-def block_top_k(
-    user_vecs: np.ndarray,
-    item_vecs: np.ndarray,
-    k: int,
-    allowed: np.ndarray | None = None,
-    block_rows: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k of ``user_vecs @ item_vecs.T`` in row blocks (bounded memory), padded -1 / -inf."""
-    n, n_items = len(user_vecs), len(item_vecs)
-    block_rows = block_rows or max(1, BLOCK_CELLS // max(n_items, 1))
-    ids = np.full((n, k), -1, dtype=np.int32)
-    out = np.full((n, k), -np.inf, dtype=np.float32)
-    item_t = np.ascontiguousarray(item_vecs.T)
-    for start in range(0, n, block_rows):
-        scores = user_vecs[start : start + block_rows] @ item_t
-        if allowed is not None:
-            scores[:, ~allowed] = -np.inf
-        ids[start : start + block_rows], out[start : start + block_rows] = top_n(scores, k)
-    return ids, out
-
-
 def loop_top_k(user_vecs: np.ndarray, item_vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The per-customer Python loop that batch scoring replaces (the benchmark's baseline)."""
     ids = np.full((len(user_vecs), k), -1, dtype=np.int32)
@@ -98,49 +77,3 @@ def loop_top_k(user_vecs: np.ndarray, item_vecs: np.ndarray, k: int) -> tuple[np
         best = np.argsort(-scores, kind="stable")[:k]
         ids[row], out[row] = best, scores[best]
     return ids, out
-
-
-class IVFScorer:
-    """Approximate maximum-inner-product top-k with a FAISS IVF-Flat index (batch search).
-
-    Scanning ``nprobe`` of ``nlist`` clusters per customer instead of the whole catalog; recall
-    against exact scoring must be measured (the benchmark does) before trusting a setting.
-    """
-
-    def __init__(
-        self,
-        nlist: int = 1024,
-        nprobe: int = 24,
-        train_iterations: int = 10,
-        seed: int = 42,
-        threads: int = 2,
-    ) -> None:
-        self.nlist, self.nprobe, self.train_iterations = nlist, nprobe, train_iterations
-        self.seed, self.threads = seed, threads
-
-    def fit(self, item_vecs: np.ndarray) -> IVFScorer:
-        import faiss
-
-        faiss.omp_set_num_threads(self.threads)
-        x = np.ascontiguousarray(item_vecs, dtype=np.float32)
-        quantizer = faiss.IndexFlatIP(x.shape[1])
-        index = faiss.IndexIVFFlat(quantizer, x.shape[1], min(self.nlist, len(x)), faiss.METRIC_INNER_PRODUCT)
-        index.cp.seed = self.seed
-        index.cp.niter = self.train_iterations  # k-means converges early on factors; fit time matters
-        index.train(x)
-        index.add(x)
-        index.nprobe = self.nprobe
-        self.index_ = index
-        return self
-
-    def search(
-        self, user_vecs: np.ndarray, k: int, block_rows: int = 65_536
-    ) -> tuple[np.ndarray, np.ndarray]:
-        n = len(user_vecs)
-        ids = np.empty((n, k), dtype=np.int32)
-        out = np.empty((n, k), dtype=np.float32)
-        for start in range(0, n, block_rows):
-            q = np.ascontiguousarray(user_vecs[start : start + block_rows], dtype=np.float32)
-            d, i = self.index_.search(q, k)
-            ids[start : start + len(q)], out[start : start + len(q)] = i, np.where(i >= 0, d, -np.inf)
-        return ids, out

@@ -12,6 +12,7 @@ from models.bundle import BundleError
 from models.config import Settings
 from service.routers import admin, customers, events, health, recommendations, search, suggest
 from service.state import ServingState
+from service.worker_header import WorkerHeader
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Search and recommendations for every channel of an omnichannel retailer.",
         lifespan=lifespan,
     )
+    app.add_middleware(WorkerHeader)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -11,7 +11,11 @@ from service.state import ServingState
 
 
 def get_state(request: Request) -> ServingState:
-    return request.app.state.serving
+    """The serving state, with the live rules brought up to date first (one ``stat``): a rules PUT
+    answered by another worker process is in effect from this process's next request on."""
+    state: ServingState = request.app.state.serving
+    state.refresh_rules()
+    return state
 
 
 def get_settings(request: Request) -> Settings:

@@ -188,6 +188,14 @@ def serve(
     bundle: Path = typer.Option(None, "--bundle", help="Bundles dir or version dir (default: settings bundles_dir)."),
     host: str = typer.Option(None, "--host", help="Interface to bind (default: settings host, 127.0.0.1)."),
     port: int = typer.Option(None, "--port", help="Port (default: settings port, 8000)."),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        help="Worker processes (default: settings workers, 1; env OMNIRANK_WORKERS). One worker runs requests "
+        "on one core at a time; use about one per core. Each loads the bundle (memory x N); all share the "
+        "event store and the live rules file, so a rule PUT or an event posted to one is seen by all.",
+    ),
 ) -> None:
     """Serve search and recommendations over HTTP from the latest bundle."""
     import os
@@ -205,7 +213,13 @@ def serve(
         raise typer.Exit(code=2) from exc
     # Settings travel to the app factory through the environment, parsed once there.
     os.environ["OMNIRANK_BUNDLES_DIR"] = str(target)
-    uvicorn.run("service.app:create_app", factory=True, host=host or cfg.host, port=port or cfg.port)
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=host or cfg.host,
+        port=port or cfg.port,
+        workers=workers or cfg.workers,
+    )
 
 
 @app.command("quickstart")
@@ -222,7 +236,7 @@ def quickstart(
         typer.echo(f"using the existing bundle in {cfg.bundles_dir} (delete it or run 'omnirank train' to retrain)")
     except BundleError:
         train(data=data, out=cfg.bundles_dir, finetune=False, evaluate=True)
-    serve(bundle=cfg.bundles_dir, host=None, port=port)
+    serve(bundle=cfg.bundles_dir, host=None, port=port, workers=None)
 
 
 @app.command(

@@ -3,6 +3,7 @@
 A PUT is validated in full (structure, then every sku / brand / category / attribute against the
 catalog being served), written atomically to the live rules file, and only then swapped into the
 search engine: the next search uses it, no retraining, and a rejected PUT leaves the old rules active.
+Other worker processes pick the new file up on their next request (``ServingState.refresh_rules``).
 """
 
 from __future__ import annotations

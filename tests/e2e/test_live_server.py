@@ -2,52 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
-def server(trained_bundle, tmp_path_factory):
-    port = _free_port()
-    state = tmp_path_factory.mktemp("live-state")
-    env = {**os.environ, "OMNIRANK_EVENT_STORE_PATH": str(state / "events.sqlite3"), "OMNIRANK_RULES_PATH": str(state / "rules.json")}
-    cli = Path(sys.executable).with_name("omnirank")
-    proc = subprocess.Popen(
-        [str(cli), "serve", "--bundle", str(trained_bundle), "--port", str(port)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited early:\n{proc.stdout.read()}")
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("server did not become healthy in 120 s")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=30)
+def server(trained_bundle, tmp_path_factory, start_server):
+    with start_server(trained_bundle, tmp_path_factory.mktemp("live-state")) as base:
+        yield base
 
 
 def test_health_reports_the_bundle_version(server, trained_bundle):

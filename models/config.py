@@ -55,8 +55,10 @@ class Settings(BaseSettings):
     knn_neighbors: int = Field(50, description="item-kNN: neighbours kept per item")
     knn_shrink: float = Field(10.0, description="item-kNN: cosine shrinkage against rare co-occurrences")
     recs_threads: int = Field(2, description="threads for implicit ALS/BPR (fixed for determinism)")
-    recs_two_stage_min_items: int = Field(
-        20_000, description="catalogs this large rank each customer's candidates only; smaller ones score every item"
+    recs_two_stage_min_cells: int = Field(
+        50_000_000,
+        description="customers x items of a scoring block from which only each customer's candidates are scored "
+        "(batch jobs at scale); smaller blocks, e.g. one request at 100k items, score every item, which is faster there",
     )
     recs_candidates_per_model: int = Field(100, description="two-stage: candidates each blend component proposes")
     half_life_days: float = 60.0

@@ -16,10 +16,12 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 SAMPLE = Path(__file__).resolve().parents[1] / "data_samples"
 sys.path.insert(0, str(BENCH))
 
+import bench_batch  # noqa: E402
 import bench_recs  # noqa: E402
 import bench_search  # noqa: E402
 import bench_train  # noqa: E402
 import common  # noqa: E402
+import scale_world  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -86,19 +88,34 @@ def test_generated_catalog_indexes_and_baselines(sample_products: pd.DataFrame) 
     assert bm25.search(title, k=20)[0][0] in set(products["sku"][products["title"] == title])
 
 
-def test_recs_engine_at_toy_scale_and_cached_gram_matches(sample_products: pd.DataFrame) -> None:
+def test_scale_world_draws_by_topic_and_serves_two_stage(sample_products: pd.DataFrame, tmp_path: Path) -> None:
+    import dataclasses
+
     from models.recommend import Context
 
-    engine, info = bench_recs.synthetic_engine(n_items=400, n_users=1000, factors=16, sample=sample_products)
-    reqs = bench_recs.customer_requests(1000, 400, n=5, history=8)
-    recs, cold = engine.for_customer(reqs[0][1], reqs[0][2], Context(), 10)
-    assert not cold and 0 < len(recs) <= 10
-    cached = bench_recs.CachedGramALS(factors=16)
-    cached.user_factors_, cached.item_factors_ = engine.model.user_factors_, engine.model.item_factors_
-    cached.n_users_, cached.n_items_ = engine.model.n_users_, engine.model.n_items_
-    row = reqs[1][1]
-    assert np.allclose(engine.model._fold_in(row), cached._fold_in(row), atol=1e-4)
-    assert info["factors_rss_mb"] >= 0
+    rng = np.random.default_rng(0)
+    item_topic = rng.integers(0, 7, 300)
+    topic = rng.integers(-1, 7, 5000)
+    drawn = scale_world.draw_items(rng, topic, item_topic, rng.lognormal(0, 1, 300))
+    assert (item_topic[drawn[topic >= 0]] == topic[topic >= 0]).all() and drawn.max() < 300
+
+    spec = scale_world.WorldSpec(users=3000, items=800, topics=20)
+    world = scale_world.load_world(spec, sample_products, {"als": 1.0, "item_knn": 0.5}, cache=tmp_path)
+    assert (tmp_path / spec.key()).is_dir() and world.user_items.shape == (3000, 800)
+    assert world.engine.model.weights == {"repeat_buy": 1.0, "popularity": 1.0, "item_knn": 0.5, "als": 1.0}
+    two_stage = dataclasses.replace(world.engine, two_stage_min_cells=1, candidates_per_model=60)
+    exact = dataclasses.replace(world.engine, two_stage_min_cells=10**15)
+    reqs = bench_recs.customer_requests(world, n=30)
+    overlap = []
+    for _, row, history in reqs:
+        got, cold = two_stage.for_customer(row, history, Context(), 10)
+        want, _ = exact.for_customer(row, history, Context(), 10)
+        assert not cold and len(got) == 10
+        overlap.append(len({r.item for r in got} & {r.item for r in want}) / 10)
+    assert np.mean(overlap) >= 0.9
+    banned = bench_batch.exclusions(world.user_items, 0.5, seed=1)
+    assert 0.3 * world.user_items.nnz < len(banned) < 0.7 * world.user_items.nnz
+    assert banned["customer_id"].str.match(r"C\d{7}$").all() and banned["item"].between(0, 799).all()
 
 
 def test_generated_events_are_valid_for_the_api(sample_products: pd.DataFrame) -> None:

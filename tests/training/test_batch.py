@@ -478,7 +478,7 @@ def test_newsletter_two_stage_with_ivf_first_stage_equals_exact(
     exact = _run(w, tmp_path / "exact", "newsletter")
     approx = _run(
         w, tmp_path / "ivf", "newsletter",
-        recs_two_stage_min_items=1, batch_ann_min_customers=1, batch_ivf_nlist=4, batch_ivf_nprobe=4,
+        recs_two_stage_min_cells=1, batch_ann_min_customers=1, batch_ivf_nlist=4, batch_ivf_nprobe=4,
     )
     assert (exact["first_stage"] == "exact").all() and (approx["first_stage"] == "ivf").all()
     cols = ["customer_id", "rank", "sku", "reason"]

@@ -158,7 +158,7 @@ def prepare(
     approximate = (
         options.campaign == "newsletter"
         and len(recipients) >= settings.batch_ann_min_customers
-        and len(catalog) >= settings.recs_two_stage_min_items
+        and min(len(recipients), options.chunk_customers) * len(catalog) >= settings.recs_two_stage_min_cells
         and engine.approximate_first_stage(
             lambda: IVFScorer(
                 nlist=settings.batch_ivf_nlist, nprobe=settings.batch_ivf_nprobe, seed=settings.random_seed

@@ -3,7 +3,8 @@
 Three catalog scales, each with two baselines measured in the same run:
 
 * ``sample``: the trained bundle, over real HTTP against a live uvicorn (1 and 8 concurrent
-  clients), plus the same ``SearchEngine`` in-process, so the HTTP + JSON overhead is visible;
+  clients, each with 1 worker process and with 2 in the same run: ``--workers``), plus the same
+  ``SearchEngine`` in-process, so the HTTP + JSON overhead is visible;
 * ``home_depot``: 54,667 real product titles (../shared/datasets/home_depot) with real ONNX
   embeddings (cached under var/cache) and their own real queries;
 * ``generated``: 100k / 1M products recombined from the sample catalog's titles and attributes;
@@ -314,13 +315,21 @@ def suggester_for(products: pd.DataFrame, settings: Settings) -> tuple[Suggester
 
 
 def row(
-    scale: str, n_items: int, system: str, stats: dict, target: float | None, http: bool
+    scale: str,
+    n_items: int,
+    system: str,
+    stats: dict,
+    target: float | None,
+    http: bool,
+    workers: int | None = None,
 ) -> dict[str, Any]:
+    """One result row; ``workers`` is the number of uvicorn worker processes (None in-process)."""
     return {
         "scale": scale,
         "n_items": n_items,
         "system": system,
         "transport": "http" if http else "in-process",
+        "workers": workers,
         **stats,
         "target_p99_ms": target,
         "verdict": verdict(stats.get("p99_ms"), target),
@@ -340,24 +349,13 @@ def bench_sample(
     s_warm, s_one, s_many = slices(sugg_pool, [30, args.requests, args.requests])
     n = json.loads((bundle / "manifest.json").read_text()).get("catalog_size", 0)
     rows: list[dict] = []
-    extra: dict[str, Any] = {"pool_size": len(pool), "suggest_pool_size": len(sugg_pool)}
+    extra: dict[str, Any] = {"pool_size": len(pool), "suggest_pool_size": len(sugg_pool), "server_rss_mb_by_workers": {}}
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
-        with LiveServer(bundle_root, Path(tmp) / "server") as server:
-            extra["server_rss_mb"] = server.rss_mb()
-            routes = json.loads(__import__("httpx").get(server.url + "/openapi.json").text)["paths"]
-            has_suggest = "/v1/suggest" in routes
-            work = http_worker(server.url)
-            run_load(work, [("/v1/search", {"q": q}) for q in warm], 1)
-            for c, qs in ((1, one), (8, many)):
-                st = run_load(work, [("/v1/search", {"q": q}) for q in qs], c, args.max_seconds)
-                rows.append(row("sample", n, "hybrid search GET /v1/search", st, search_target(n), True))
-            if has_suggest:
-                run_load(work, [("/v1/suggest", {"q": q}) for q in s_warm], 1)
-                for c, qs in ((1, s_one), (8, s_many)):
-                    st = run_load(work, [("/v1/suggest", {"q": q}) for q in qs], c, args.max_seconds)
-                    rows.append(row("sample", n, "suggest GET /v1/suggest", st, SUGGEST_P99_TARGET, True))
-            else:
-                notes.append("/v1/suggest is not a route of this app: suggest over HTTP not measured")
+        for w in args.workers:
+            # The same queries for every worker count, so the rows differ only in the server.
+            with LiveServer(bundle_root, Path(tmp) / f"server-{w}", workers=w) as server:
+                extra["server_rss_mb_by_workers"][str(w)] = server.rss_mb()
+                rows += http_rows(server.url, n, w, (warm, one, many), (s_warm, s_one, s_many), args, notes)
         s = settings.model_copy(
             update={"event_store_path": Path(tmp) / "ev.sqlite3", "rules_path": Path(tmp) / "rules.json"}
         )
@@ -378,12 +376,43 @@ def bench_sample(
             rows.append(row("sample", n, name, st, None, False))
         state.events.close()
     http = next(
-        r for r in rows if r["transport"] == "http" and r["concurrency"] == 1 and "search" in r["system"]
+        r
+        for r in rows
+        if r["transport"] == "http" and r["concurrency"] == 1 and r["workers"] == min(args.workers)
+        and "search" in r["system"]
     )
     local = next(r for r in rows if r["system"] == "hybrid SearchEngine.search")
     extra["http_overhead_p50_ms"] = http["p50_ms"] - local["p50_ms"]
     extra["http_overhead_p99_ms"] = http["p99_ms"] - local["p99_ms"]
     return rows, extra
+
+
+def http_rows(
+    url: str,
+    n: int,
+    workers: int,
+    search_qs: tuple[list[str], list[str], list[str]],
+    suggest_qs: tuple[list[str], list[str], list[str]],
+    args: argparse.Namespace,
+    notes: list[str],
+) -> list[dict]:
+    """Search and suggest over HTTP against one live server: a warm-up, then 1 and 8 clients."""
+    rows: list[dict] = []
+    routes = json.loads(__import__("httpx").get(url + "/openapi.json").text)["paths"]
+    for path, system, target, (warm, one, many) in (
+        ("/v1/search", "hybrid search GET /v1/search", search_target(n), search_qs),
+        ("/v1/suggest", "suggest GET /v1/suggest", SUGGEST_P99_TARGET, suggest_qs),
+    ):
+        if path not in routes:
+            notes.append(f"{path} is not a route of this app: not measured over HTTP")
+            continue
+        run_load(http_worker(url), [(path, {"q": q}) for q in warm], min(8, workers * 4))  # warms every worker
+        for c, qs in ((1, one), (8, many)):
+            answered_by: dict[str, int] = {}
+            st = run_load(http_worker(url, answered_by=answered_by), [(path, {"q": q}) for q in qs], c, args.max_seconds)
+            st["requests_per_worker"] = sorted(answered_by.values(), reverse=True)
+            rows.append(row("sample", n, system, st, target, True, workers))
+    return rows
 
 
 def bench_scaled(
@@ -463,6 +492,12 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=400, help="requests per measured run")
     parser.add_argument(
+        "--workers",
+        type=lambda v: sorted({int(x) for x in v.split(",") if x.strip()}),
+        default=[1, 2],
+        help="comma list of uvicorn worker counts for the sample-scale HTTP runs (default 1,2)",
+    )
+    parser.add_argument(
         "--max-seconds", type=float, default=60.0, help="cap on each measured run (it stops early)"
     )
     parser.add_argument(
@@ -495,7 +530,7 @@ def main() -> None:
     rows: list[dict] = []
     extras: dict[str, Any] = {}
     notes = [
-        "one uvicorn worker; the load generator (httpx threads) shares the same 2 cores as the server",
+        "HTTP rows: 1 and 8 clients against a server with 1 and with more uvicorn worker processes (column workers); the load generator (httpx threads) shares the same cores as the server",
         "every request carries a distinct query (labelled queries + typing prefixes): the query-encoder LRU cache is cold",
         "large scales: real SearchEngine assembled in-process; QueryUnderstanding and query encoder from the sample bundle",
     ]
@@ -563,11 +598,13 @@ def main() -> None:
             "system",
             "via",
             "clients",
+            "workers",
             "n",
             "p50 ms",
             "p99 ms",
             "req/s",
             "errors",
+            "per worker",
             "target p99",
             "verdict",
         ],
@@ -578,11 +615,13 @@ def main() -> None:
                 r["system"],
                 r["transport"],
                 r["concurrency"],
+                r["workers"],
                 r["n"],
                 r["p50_ms"],
                 r["p99_ms"],
                 r["per_s"],
                 r["errors"],
+                "/".join(map(str, r.get("requests_per_worker", []))) or "-",
                 r["target_p99_ms"],
                 r["verdict"],
             ]
@@ -590,12 +629,17 @@ def main() -> None:
         ],
     )
     mem = [
-        [k, v.get("index_factory", "-"), v.get("rss_mb_per_million"), v.get("server_rss_mb")]
+        [
+            k,
+            v.get("index_factory", "-"),
+            v.get("rss_mb_per_million"),
+            ", ".join(f"{w} worker(s): {mb:,.0f}" for w, mb in v.get("server_rss_mb_by_workers", {}).items()),
+        ]
         for k, v in extras.items()
     ]
     print_table(
         "memory (MiB; per million products = RSS delta of indexes + catalog, scaled)",
-        ["scale", "faiss", "MiB / 1M items", "server RSS"],
+        ["scale", "faiss", "MiB / 1M items", "server RSS (all processes)"],
         mem,
     )
     if "sample" in extras:

@@ -189,15 +189,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+WORKER_HEADER = "x-omnirank-worker"  # service.worker_header.HEADER: the pid of the answering worker
+
+
 @dataclass
 class LiveServer:
-    """``uvicorn service.app:create_app`` in a child process on 127.0.0.1, as ``omnirank serve`` runs it."""
+    """``uvicorn service.app:create_app`` in a child process on 127.0.0.1, as ``omnirank serve`` runs it.
+
+    With ``workers`` > 1 it is ready only once every worker process has answered ``/health`` (told
+    apart by the ``X-Omnirank-Worker`` pid header), so a measurement never starts while one worker is
+    still loading the bundle and the other takes all the traffic.
+    """
 
     bundles_dir: Path
     state_dir: Path
     port: int = 0
     startup_timeout_s: float = 180.0
     env: dict[str, str] | None = None
+    workers: int = 1
 
     @property
     def url(self) -> str:
@@ -222,29 +231,39 @@ class LiveServer:
         self._log = open(self.state_dir / "server.log", "wb")  # noqa: SIM115 - closed in __exit__
         cmd = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--no-access-log"]
+        cmd += ["--workers", str(self.workers)] if self.workers > 1 else []
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout_s
+        seen: set[str] = set()
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log_tail()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
-                    return self
+                r = httpx.get(self.url + "/health", timeout=2)  # a new connection: any worker may take it
+                if r.status_code == 200:
+                    seen.add(r.headers.get(WORKER_HEADER, "?"))
+                    if len(seen) >= self.workers or "?" in seen:  # "?": an app without the header
+                        return self
+                    continue
             time.sleep(0.5)
         self.__exit__(None, None, None)
-        raise TimeoutError(f"server not healthy after {self.startup_timeout_s:.0f}s: {self.log_tail()}")
+        raise TimeoutError(
+            f"server not healthy after {self.startup_timeout_s:.0f}s ({len(seen)} of {self.workers} workers"
+            f" answered): {self.log_tail()}"
+        )
 
     def log_tail(self, chars: int = 2000) -> str:
         self._log.flush()
         return (self.state_dir / "server.log").read_text(errors="replace")[-chars:]
 
     def rss_mb(self) -> float:
-        """Resident memory of the server process (the bundle loaded), in MiB."""
-        with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return float("nan")
+        """Resident memory of the server (the bundle loaded), in MiB: with several workers, the sum of
+        every process (the supervisor and each worker with its own copy of the bundle)."""
+        total = 0.0
+        for pid in [self.proc.pid, *_children(self.proc.pid)]:
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/status", encoding="ascii") as fh:
+                total += next((int(line.split()[1]) / 1024 for line in fh if line.startswith("VmRSS:")), 0.0)
+        return total or float("nan")
 
     def __exit__(self, *exc: object) -> None:
         if self.proc.poll() is None:
@@ -257,12 +276,30 @@ class LiveServer:
         self._log.close()
 
 
-def http_worker(base_url: str, method: str = "GET") -> Callable[[], Callable[[Any], None]]:
+def _children(pid: int) -> list[int]:
+    """Direct child processes of ``pid`` (Linux /proc), e.g. uvicorn's workers under its supervisor."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # field 4, after "pid (comm) state"
+                    out.append(int(entry.name))
+    return out
+
+
+def http_worker(
+    base_url: str, method: str = "GET", answered_by: dict[str, int] | None = None
+) -> Callable[[], Callable[[Any], None]]:
     """A ``make_worker`` for ``run_load``: one keep-alive httpx client per thread, 2xx enforced.
 
-    Items are ``(path, params)`` for GET and ``(path, json_body)`` for POST.
+    Items are ``(path, params)`` for GET and ``(path, json_body)`` for POST. ``answered_by`` (if
+    given) counts responses per server worker pid: a keep-alive connection stays on the worker that
+    accepted it, so with several workers the split of the clients' connections is part of the result.
     """
     import httpx
+
+    lock = threading.Lock()
 
     def make() -> Callable[[Any], None]:
         client = httpx.Client(base_url=base_url, timeout=30)
@@ -272,6 +309,10 @@ def http_worker(base_url: str, method: str = "GET") -> Callable[[], Callable[[An
             r = client.get(path, params=payload) if method == "GET" else client.post(path, json=payload)
             if r.status_code >= 300:
                 raise RuntimeError(f"{method} {path} -> {r.status_code}: {r.text[:200]}")
+            if answered_by is not None:
+                pid = r.headers.get(WORKER_HEADER, "?")
+                with lock:
+                    answered_by[pid] = answered_by.get(pid, 0) + 1
 
         return call
 

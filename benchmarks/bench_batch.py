@@ -38,7 +38,7 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import console, machine_info, peak_rss_mb, print_table, write_result  # noqa: E402
-from scale_world import WorldSpec, load_world  # noqa: E402
+from scale_world import World, WorldSpec, load_world  # noqa: E402
 
 from models import artifacts as A  # noqa: E402
 from models.bundle import resolve_bundle_path  # noqa: E402
@@ -63,6 +63,36 @@ def customer_ids(rows: np.ndarray) -> np.ndarray:
     return np.char.add("C", np.char.zfill(rows.astype(str), 7)).astype(object)
 
 
+def newsletter_job(world: World, ids: np.ndarray, excluded: pd.DataFrame, k: int, settings: Settings) -> BatchJob:
+    """The BatchJob ``prepare`` would build for a newsletter to every customer of the world, with
+    the first stage it would choose."""
+    engine, n = world.engine, len(ids)
+    engine.user_index = {c: i for i, c in enumerate(ids)}
+    first_stage = "exact"
+    if n >= settings.batch_ann_min_customers and min(n, settings.batch_chunk_customers) * len(engine.catalog) >= settings.recs_two_stage_min_cells:
+        engine.approximate_first_stage(
+            lambda: IVFScorer(nlist=settings.batch_ivf_nlist, nprobe=settings.batch_ivf_nprobe, seed=settings.random_seed)
+        )
+        first_stage = "ivf"
+    recipients = pd.DataFrame({"customer_id": ids, "email_hash": np.char.add("h", ids.astype(str)).astype(object)})
+    n_partitions = max(1, -(-n // settings.batch_chunk_customers))
+    recipients["partition"] = np.arange(n) % n_partitions
+    empty = pd.DataFrame({"customer_id": pd.Series(dtype=object), "item": pd.Series(dtype=np.int64)})
+    return BatchJob(
+        campaign="newsletter",
+        k=k,
+        now=pd.Timestamp("2026-10-01", tz="UTC"),
+        engine=engine,
+        recipients=recipients,
+        seeds=empty.assign(at=pd.Series(dtype="datetime64[ns, UTC]"), channel=pd.Series(dtype=object)),
+        delta=empty.assign(weight=pd.Series(dtype=np.float32)),
+        excluded=excluded,
+        n_partitions=n_partitions,
+        fingerprint={"bundle": "scale-world", "fingerprint": world.spec.key()},
+        stats={"audience": n, "recipients": n, "new_events": 0, "first_stage": first_stage},
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bundle", type=Path, default=None, help="bundle (sample catalog and blend weights)")
@@ -85,32 +115,9 @@ def main() -> None:
     engine = world.engine
     n, k = args.customers, args.k
     ids = customer_ids(np.arange(n))
-    engine.user_index = {c: i for i, c in enumerate(ids)}
     excluded = exclusions(world.user_items, args.excluded_share, args.seed)
-    first_stage = "exact"
-    if n >= settings.batch_ann_min_customers and min(n, settings.batch_chunk_customers) * args.items >= settings.recs_two_stage_min_cells:
-        engine.approximate_first_stage(
-            lambda: IVFScorer(nlist=settings.batch_ivf_nlist, nprobe=settings.batch_ivf_nprobe, seed=settings.random_seed)
-        )
-        first_stage = "ivf"
-    now = pd.Timestamp("2026-10-01", tz="UTC")
-    recipients = pd.DataFrame({"customer_id": ids, "email_hash": np.char.add("h", ids.astype(str)).astype(object)})
-    n_partitions = max(1, -(-n // settings.batch_chunk_customers))
-    recipients["partition"] = np.arange(n) % n_partitions
-    empty = pd.DataFrame({"customer_id": pd.Series(dtype=object), "item": pd.Series(dtype=np.int64)})
-    job = BatchJob(
-        campaign="newsletter",
-        k=k,
-        now=now,
-        engine=engine,
-        recipients=recipients,
-        seeds=empty.assign(at=pd.Series(dtype="datetime64[ns, UTC]"), channel=pd.Series(dtype=object)),
-        delta=empty.assign(weight=pd.Series(dtype=np.float32)),
-        excluded=excluded,
-        n_partitions=n_partitions,
-        fingerprint={"bundle": "scale-world", "fingerprint": world.spec.key()},
-        stats={"audience": n, "recipients": n, "new_events": 0, "first_stage": first_stage},
-    )
+    job = newsletter_job(world, ids, excluded, k, settings)
+    first_stage, now, n_partitions = job.stats["first_stage"], job.now, job.n_partitions
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench_batch_") as tmp:
         out = Path(tmp) / "newsletter"

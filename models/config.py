@@ -111,7 +111,7 @@ class Settings(BaseSettings):
         200_000, description="newsletter jobs this large take factor-model candidates from a FAISS IVF index"
     )
     batch_ivf_nlist: int = Field(1024, description="IVF clusters over the item factors (batch first stage)")
-    batch_ivf_nprobe: int = Field(16, description="IVF clusters scanned per customer (batch first stage)")
+    batch_ivf_nprobe: int = Field(8, description="IVF clusters scanned per customer (batch first stage)")
 
     ranker_max_queries: int = Field(1500, description="logged queries used to train the search ranker")
     ranker_c: float = Field(1.0, description="inverse L2 strength of the logistic-regression ranker")

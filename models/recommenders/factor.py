@@ -46,8 +46,7 @@ class _FactorRecommender(Recommender):
 
     def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
         """ALS user step: (Y'Y + Y'(C-I)Y + reg I) x = Y'C p, confidence C = alpha * weight."""
-        y = self._item_factors_f64()
-        yty = self._gram()
+        y, yty = self._f64()
         reg = self.fold_in_regularization * np.eye(y.shape[1])
         out = np.zeros((user_items.shape[0], y.shape[1]), dtype=np.float32)
         for row in range(user_items.shape[0]):
@@ -61,18 +60,19 @@ class _FactorRecommender(Recommender):
             out[row] = np.linalg.solve(a, yu.T @ conf)
         return out
 
-    def _item_factors_f64(self) -> np.ndarray:
+    def _f64(self) -> tuple[np.ndarray, np.ndarray]:
         """float64 item factors and their Gram matrix Y'Y, computed once per fitted model: at 100k
-        items Y'Y alone is 400M multiply-adds, too much to redo for every folded-in shopper."""
-        cached = getattr(self, "_y64", None)
-        if cached is None or cached.shape != self.item_factors_.shape:
-            self._y64 = self.item_factors_.astype(np.float64)
-            self._yty = self._y64.T @ self._y64
-        return self._y64
+        items Y'Y alone is 400M multiply-adds, too much to redo for every folded-in shopper.
 
-    def _gram(self) -> np.ndarray:
-        self._item_factors_f64()
-        return self._yty
+        One tuple assigned at once, so a concurrent request sees either nothing (and computes it
+        too) or both, never one without the other.
+        """
+        cached = getattr(self, "_f64_cache", None)
+        if cached is None or cached[0].shape != self.item_factors_.shape:
+            y64 = self.item_factors_.astype(np.float64)
+            cached = (y64, y64.T @ y64)
+            self._f64_cache = cached
+        return cached
 
     def _user_vectors(self, userids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
         known = (userids >= 0) & (userids < self.n_users_)
@@ -133,7 +133,7 @@ class _FactorRecommender(Recommender):
         self.n_users_, self.n_items_ = n_users, n_items
         self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
-        self._y64 = None
+        self._f64_cache = None
 
 
 class ALSRecommender(_FactorRecommender):

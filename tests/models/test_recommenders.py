@@ -326,3 +326,18 @@ def test_candidate_helpers_match_dense_equivalents():
         assert top[r][top[r] >= 0].tolist() == best.tolist()
     merged = merge_candidates(np.array([[3, 1, -1]]), np.array([[1, 7, 3]]))
     assert merged.tolist() == [[1, 3, 7]]
+
+
+def test_concurrent_first_fold_ins_on_a_fresh_model_never_fail(recs_fitted, recs_planted):
+    """The service folds unknown shoppers in from many threads; the lazily cached Gram matrix must
+    never be seen half-built (it once raised AttributeError under concurrent first requests)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    train, _ = recs_planted
+    for _ in range(5):
+        fresh = type(recs_fitted["als"])(**recs_fitted["als"].get_params())
+        fresh.user_factors_, fresh.item_factors_ = recs_fitted["als"].user_factors_, recs_fitted["als"].item_factors_
+        fresh.n_users_, fresh.n_items_ = recs_fitted["als"].n_users_, recs_fitted["als"].n_items_
+        with ThreadPoolExecutor(8) as pool:
+            out = list(pool.map(lambda u, m=fresh: m.recommend(np.array([-1]), train[u], N=5)[0], range(32)))
+        assert all((ids >= 0).all() for ids in out)

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from models.recommenders.candidates import csr_values
+from models.recommenders.candidates import allowed_mask, csr_values
 
 BLOCK_CELLS = 8_000_000
 """Dense cells (users x items) scored per block: bounds memory at ~32 MB of float32 per model."""
@@ -100,10 +100,7 @@ class Recommender(ABC):
             raise ValueError(f"user_items has {user_items.shape[0]} rows for {len(userids)} userids")
         if user_items.shape[1] != self.n_items_:
             raise ValueError(f"user_items has {user_items.shape[1]} columns, model has {self.n_items_} items")
-        allowed = None
-        if items is not None:
-            allowed = np.zeros(self.n_items_, dtype=bool)
-            allowed[np.asarray(items, dtype=np.int64)] = True
+        allowed = allowed_mask(items, self.n_items_)
         all_ids = np.full((len(userids), N), -1, dtype=np.int32)
         all_scores = np.full((len(userids), N), -np.inf, dtype=np.float32)
         step = self._block_size()
@@ -189,10 +186,7 @@ class Recommender(ABC):
         userids = np.atleast_1d(np.asarray(userids, dtype=np.int64))
         user_items = as_csr(user_items)
         candidates = np.asarray(candidates, dtype=np.int32)
-        allowed = None
-        if items is not None:
-            allowed = np.zeros(self.n_items_, dtype=bool)
-            allowed[np.asarray(items, dtype=np.int64)] = True
+        allowed = allowed_mask(items, self.n_items_)
         all_ids = np.full((len(userids), N), -1, dtype=np.int32)
         all_scores = np.full((len(userids), N), -np.inf, dtype=np.float32)
         step = max(1, BLOCK_CELLS // max(1, candidates.shape[1]))

@@ -12,6 +12,15 @@ import numpy as np
 import scipy.sparse as sp
 
 
+def allowed_mask(items: np.ndarray | None, n_items: int) -> np.ndarray | None:
+    """Boolean mask of the allowed item ids (``None``: everything allowed)."""
+    if items is None:
+        return None
+    mask = np.zeros(n_items, dtype=bool)
+    mask[np.asarray(items, dtype=np.int64)] = True
+    return mask
+
+
 def csr_values(matrix: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
     """``matrix[row, candidates[row, j]]`` for every cell, as float32 (0 where absent or id -1).
 

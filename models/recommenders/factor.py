@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from models.recommenders.ann import IVFScorer, exact_top_k
 from models.recommenders.base import BLOCK_CELLS, Recommender, as_csr
-from models.recommenders.candidates import merge_in_order
+from models.recommenders.candidates import allowed_mask, merge_in_order
 
 
 class _FactorRecommender(Recommender):
@@ -99,16 +99,11 @@ class _FactorRecommender(Recommender):
         userids = np.atleast_1d(np.asarray(userids, dtype=np.int64))
         vecs = self._user_vectors(userids, as_csr(user_items))
         ann = getattr(self, "ann_", None)
+        allowed = allowed_mask(items, self.n_items_)
         if ann is None:
-            allowed = None
-            if items is not None:
-                allowed = np.zeros(self.n_items_, dtype=bool)
-                allowed[np.asarray(items, dtype=np.int64)] = True
             return exact_top_k(vecs, self.item_factors_, n, allowed)[0]
-        ids, _ = ann.search(vecs, n if items is None else 2 * n)
-        if items is not None:  # over-fetched: drop what is not allowed, keep rank order
-            allowed = np.zeros(self.n_items_, dtype=bool)
-            allowed[np.asarray(items, dtype=np.int64)] = True
+        ids, _ = ann.search(vecs, n if allowed is None else 2 * n)
+        if allowed is not None:  # over-fetched: drop what is not allowed, keep rank order
             ids = np.where((ids >= 0) & allowed[np.maximum(ids, 0)], ids, -1)
             ids = merge_in_order(ids, n)
         return ids

@@ -12,8 +12,8 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from models.recommenders.base import BLOCK_CELLS, Recommender, as_csr
-from models.recommenders.candidates import csr_values, row_top_n
+from models.recommenders.base import BLOCK_CELLS, Recommender, as_csr, top_n
+from models.recommenders.candidates import allowed_mask, csr_values, row_top_n
 
 
 def _popularity(user_items: sp.csr_matrix) -> np.ndarray:
@@ -23,16 +23,10 @@ def _popularity(user_items: sp.csr_matrix) -> np.ndarray:
 
 def _most_popular(popularity: np.ndarray, n_users: int, n: int, items: np.ndarray | None) -> np.ndarray:
     """The same top-``n`` allowed items for every user, (n_users, n), -1 padded."""
-    scores = popularity if items is None else np.full_like(popularity, -np.inf)
-    if items is not None:
-        scores[np.asarray(items, dtype=np.int64)] = popularity[np.asarray(items, dtype=np.int64)]
-    k = min(n, len(scores))
-    best = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    best = best[np.argsort(-scores[best], kind="stable")]
-    best = best[np.isfinite(scores[best])]
-    row = np.full(n, -1, dtype=np.int32)
-    row[: len(best)] = best
-    return np.broadcast_to(row, (n_users, n)).copy()
+    mask = allowed_mask(items, len(popularity))
+    scores = popularity if mask is None else np.where(mask, popularity, -np.inf)
+    best, _ = top_n(scores[None, :], n)
+    return np.broadcast_to(best[0], (n_users, n)).copy()
 
 
 class PopularityRecommender(Recommender):

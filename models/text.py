@@ -50,6 +50,8 @@ def clean(text: object) -> str:
 
 def strip_accents(text: str) -> str:
     """Remove combining marks so "café" matches "cafe"; scripts without Latin accents are unchanged."""
+    if text.isascii():  # nothing to strip, and NFKD/NFC leave ASCII as is: skip the per-character loop
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     # Only drop marks that follow a Latin base letter: Devanagari vowel signs are marks too, and
     # removing those would change the word rather than its spelling.

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
@@ -118,9 +120,26 @@ def _missing_required(df: pd.DataFrame, spec: schemas.TableSpec) -> pd.Series:
     """Reason per row for the first missing required field, '' when complete."""
     reason = pd.Series("", index=df.index, dtype=object)
     for name in spec.required:
-        empty = df[name].isna() | (df[name].astype(str).str.strip() == "")
-        reason = reason.where(~(empty & (reason == "")), f"missing {name}")
+        reason = reason.where(~(_blank(df[name]) & (reason == "")), f"missing {name}")
     return reason
+
+
+def _blank(values: pd.Series) -> pd.Series:
+    """Missing or whitespace-only. Typed columns (a Parquet timestamp, a number) can only be missing:
+    formatting 20M timestamps as text just to strip them would cost minutes."""
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return values.isna()
+    return values.isna() | (values.astype(str).str.strip() == "")
+
+
+def _isin(values: pd.Series, allowed: pa.Array) -> pd.Series:
+    """``values.isin(allowed)`` as one Arrow hash lookup (missing values are not in): pandas' Arrow
+    string ``isin`` builds a Python scalar per allowed value on every call."""
+    array = pa.array(values, from_pandas=True)
+    if array.type != pa.string():
+        array = array.cast(pa.string())
+    found = pc.is_in(array, value_set=allowed).fill_null(False)
+    return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index)
 
 
 def _split(df: pd.DataFrame, reason: pd.Series, table: str, quarantine: Quarantine) -> pd.DataFrame:
@@ -143,12 +162,20 @@ def _validate_products(df: pd.DataFrame, q: Quarantine) -> pd.DataFrame:
     df["list_price"] = pd.to_numeric(df["list_price"], errors="coerce").fillna(df["price"])
     defaults = {"available_store": True, "available_web": True, "available_app": True, "available_marketplace": False}
     for col, default in defaults.items():
-        df[col] = df[col].map(_to_bool).fillna(default).astype(bool)
+        df[col] = _bool_column(df[col], default)
     df["replenishment_days"] = pd.to_numeric(df["replenishment_days"], errors="coerce")
     df["created_at"] = pd.to_datetime(df["created_at"], utc=True, errors="coerce")
     for col in ("description", "brand", "color", "size", "material", "target"):
         df[col] = df[col].where(df[col].notna(), None)
     return df.reset_index(drop=True)
+
+
+def _bool_column(values: pd.Series, default: bool) -> pd.Series:
+    """A boolean column; a Parquet bool column (the common case, millions of customer records)
+    skips the per-value parsing that CSV text needs."""
+    if pd.api.types.is_bool_dtype(values) and not values.isna().any():
+        return values.astype(bool)
+    return values.map(_to_bool).fillna(default).astype(bool)
 
 
 def _to_bool(value: object) -> bool | None:
@@ -183,7 +210,7 @@ def _validate_customers(df: pd.DataFrame | None, q: Quarantine) -> pd.DataFrame:
     reason = reason.where(has_any, "no identifier")
     reason = reason.where(~((reason == "") & _malformed_ids(df)), "malformed identifier")
     df = _split(df, reason, "customers", q).copy()
-    df["email_consent"] = df["email_consent"].map(_to_bool).fillna(False).astype(bool)
+    df["email_consent"] = _bool_column(df["email_consent"], False)
     return df.reset_index(drop=True)
 
 
@@ -193,14 +220,18 @@ def _malformed_ids(df: pd.DataFrame) -> pd.Series:
     for col, norm in (("email", normalize_email), ("phone", normalize_phone), ("loyalty_id", normalize_loyalty_id)):
         present = df[col].notna() & (df[col].astype(str).str.strip() != "")
         if present.any():
-            normalized = df.loc[present, col].map(norm)
-            bad.loc[present] |= normalized.isna()
+            # Normalise each distinct value once: a loyalty id repeats on every receipt of a person.
+            values = df.loc[present, col]
+            uniques = pd.Series(values.unique())
+            failed = uniques[uniques.map(norm).isna()]
+            if len(failed):
+                bad.loc[present] |= values.isin(failed.tolist())
     return bad
 
 
-def _validate_event_batch(
-    df: pd.DataFrame, skus: set[str], store_ids: set[str], seen_ids: set[str], q: Quarantine
-) -> pd.DataFrame:
+def _validate_event_batch(df: pd.DataFrame, skus: pa.Array, store_ids: pa.Array, q: Quarantine) -> pd.DataFrame:
+    """Clean one batch; a replay of an event id from an earlier batch is caught by
+    ``_drop_replayed_ids`` once all batches are in (a set of 20M ids would cost gigabytes)."""
     reason = pd.Series("", index=df.index, dtype=object)
     if "_error" in df.columns:
         reason = reason.where(df["_error"].isna(), "invalid JSON")
@@ -211,30 +242,27 @@ def _validate_event_batch(
         reason = reason.where(~((reason == "") & mask), why)
 
     for name in schemas.EVENTS.required:
-        flag(df[name].isna() | (df[name].astype(str).str.strip() == ""), f"missing {name}")
+        flag(_blank(df[name]), f"missing {name}")
     ts = pd.to_datetime(df["timestamp"], utc=True, errors="coerce", format="ISO8601")
     flag(ts.isna(), "bad timestamp")
     flag(~df["type"].isin(schemas.EVENT_TYPES), "unknown event type")
     flag(~df["channel"].isin(schemas.CHANNELS), "unknown channel")
     needs_sku = df["type"].isin(SKU_EVENT_TYPES)
     flag(needs_sku & df["sku"].isna(), "missing sku")
-    flag(df["sku"].notna() & ~df["sku"].isin(skus), "unknown sku")
+    flag(df["sku"].notna() & ~_isin(df["sku"], skus), "unknown sku")
     qty = pd.to_numeric(df["quantity"], errors="coerce")
     qty_given = df["quantity"].notna()
     flag(qty_given & (qty.isna() | (qty <= 0) | (qty != np.floor(qty))), "invalid quantity")
     price = pd.to_numeric(df["price"], errors="coerce")
     flag(df["price"].notna() & (price.isna() | (price < 0)), "invalid price")
-    if store_ids:
-        flag(df["store_id"].notna() & ~df["store_id"].isin(store_ids), "unknown store")
+    if len(store_ids):
+        flag(df["store_id"].notna() & ~_isin(df["store_id"], store_ids), "unknown store")
     flag(_malformed_ids(df), "malformed identifier")
-    dup_in_batch = df["event_id"].duplicated(keep="first")
-    dup_seen = df["event_id"].isin(seen_ids)
-    flag(dup_in_batch | dup_seen, "duplicate event_id")
+    flag(df["event_id"].duplicated(keep="first"), "duplicate event_id")
 
     bad = reason != ""
     q.add("events", df[bad].assign(_error=None), reason[bad])
     good = df[~bad].copy()
-    seen_ids.update(good["event_id"].tolist())
     good["timestamp"] = ts[~bad]
     good["quantity"] = qty[~bad].fillna(1).astype(np.int64)
     good["price"] = price[~bad]
@@ -265,7 +293,8 @@ def ingest(data_dir: Path, quarantine_path: Path, batch_size: int = 200_000) -> 
             inventory["stock"] = pd.to_numeric(inventory["stock"], errors="coerce").fillna(0).clip(lower=0).astype(np.int64)
         customers = _validate_customers(read_table(data_dir, "customers"), q)
         unsubscribes = _validate_simple(read_table(data_dir, "unsubscribes"), schemas.UNSUBSCRIBES, q)
-        events = _ingest_events(data_dir, skus, set(stores["store_id"].astype(str)), q, batch_size)
+        store_ids = pa.array(stores["store_id"].astype(str).unique(), pa.string())
+        events = _ingest_events(data_dir, pa.array(products["sku"].unique(), pa.string()), store_ids, q, batch_size)
         queries = read_table(data_dir, "queries")
         judgments = read_table(data_dir, "judgments")
     finally:
@@ -286,10 +315,9 @@ def ingest(data_dir: Path, quarantine_path: Path, batch_size: int = 200_000) -> 
 
 
 def _ingest_events(
-    data_dir: Path, skus: set[str], store_ids: set[str], q: Quarantine, batch_size: int
+    data_dir: Path, skus: pa.Array, store_ids: pa.Array, q: Quarantine, batch_size: int
 ) -> pd.DataFrame:
     path = schemas.find_table_file(data_dir, "events")
-    seen: set[str] = set()
     parts = []
     with tqdm(desc="ingest events", unit=" events", unit_scale=True) as bar:
         try:
@@ -298,12 +326,38 @@ def _ingest_events(
                 for col in (c.name for c in schemas.EVENTS.columns):
                     if col not in df.columns:
                         df[col] = None
-                parts.append(_validate_event_batch(df, skus, store_ids, seen, q))
+                parts.append(_validate_event_batch(df, skus, store_ids, q))
                 bar.update(len(df))
         except (EOFError, OSError) as exc:
             # A truncated export must not train silently on part of the history.
             raise DataError(f"{path} is truncated or corrupt ({exc}); re-export it") from exc
-    events = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[c.name for c in schemas.EVENTS.columns])
-    for col in ("type", "channel"):
-        events[col] = events[col].astype("category")
-    return events.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    if not parts:
+        return pd.DataFrame(columns=[c.name for c in schemas.EVENTS.columns])
+    events, replayed = _concat_sorted(parts)
+    # Replays of an id accepted in an earlier batch (within a batch, the first one already won).
+    q.add("events", events[replayed], "duplicate event_id")
+    return events[~replayed].reset_index(drop=True) if replayed.any() else events
+
+
+def _concat_sorted(parts: list[pd.DataFrame]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The batches as one frame in time order (stable: file order among equal timestamps), and which
+    rows repeat the ``event_id`` of a row earlier in the file.
+
+    Column by column, each part's column released once copied, so the peak is about one copy of the
+    events rather than the three of ``concat`` then ``sort_values`` (gigabytes at 20M events), and
+    no Python set of every id is ever built.
+    """
+    ts = pd.concat([p["timestamp"] for p in parts], ignore_index=True)
+    order = np.argsort(ts.astype("int64").to_numpy(), kind="stable")
+    del ts
+    columns: dict[str, pd.Series] = {}
+    replayed = np.zeros(len(order), dtype=bool)
+    for col in list(parts[0].columns):
+        merged = pd.concat([p.pop(col) for p in parts], ignore_index=True)
+        if col == "event_id":
+            replayed = merged.duplicated(keep="first").to_numpy()[order]
+        if col in ("type", "channel"):
+            merged = merged.astype("category")
+        columns[col] = merged.take(order).reset_index(drop=True)
+        del merged
+    return pd.DataFrame(columns), replayed

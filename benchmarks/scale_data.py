@@ -101,7 +101,7 @@ def build_catalog(spec: ScaleSpec, sample: pd.DataFrame) -> tuple[pd.DataFrame, 
     products["created_at"] = (end - pd.to_timedelta(age_days, unit="D")).floor("s")
     topic = pd.factorize(products["category"].astype(str) + "|" + products["brand"].fillna("").astype(str))[0]
     popularity = rng.lognormal(0.0, 1.2, spec.products)
-    popularity[new] = 0.0
+    popularity[new] = 1e-6  # (almost) never drawn; > 0 so a topic of only new items still has a share
     cols = [c.name for c in schemas.PRODUCTS.columns]
     return products[cols], topic.astype(np.int64), popularity
 

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
+from functools import lru_cache
 
 IDENTIFIER_TYPES = ("loyalty_id", "email", "phone")
 
@@ -63,8 +64,14 @@ def normalize_identifier(kind: str, value: str | None) -> str | None:
 
 def hash_identifier(kind: str, normalized_value: str, salt: str) -> str:
     """Keyed hash (HMAC-SHA256, truncated) of an already normalised identifier."""
-    digest = hmac.new(salt.encode(), f"{kind}:{normalized_value}".encode(), hashlib.sha256)
+    digest = _keyed(salt).copy()  # the salt's key schedule once, not per value (millions in training)
+    digest.update(f"{kind}:{normalized_value}".encode())
     return digest.hexdigest()[:32]
+
+
+@lru_cache(maxsize=8)
+def _keyed(salt: str) -> hmac.HMAC:
+    return hmac.new(salt.encode(), digestmod=hashlib.sha256)
 
 
 def identifier_key(kind: str, raw_value: str | None, salt: str) -> str | None:

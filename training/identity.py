@@ -10,7 +10,7 @@ this module.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ class IdentityGraph:
 
     identity_map: pd.DataFrame  # identifier_type, identifier_hash, customer_id
     customers: pd.DataFrame  # customer_id, masked ids, consent, home store, n_identifiers
+    hash_memo: dict[str, dict] = field(default_factory=dict, repr=False)
+    """raw identifier -> hash per type, kept from ``resolve`` so ``customer_of`` on the same events
+    does not normalise and HMAC millions of values again; ``clear()`` it once done (memory)."""
 
     def customer_of(self, frame: pd.DataFrame, salt: str) -> pd.Series:
         """``customer_id`` of each row of ``frame`` from whichever identifier it carries, else NA."""
@@ -34,21 +37,22 @@ class IdentityGraph:
         for kind in IDENTIFIER_TYPES:
             if kind not in frame.columns:
                 continue
-            keys = _hash_column(frame[kind], kind, salt)
+            keys = _hash_column(frame[kind], kind, salt, self.hash_memo.setdefault(kind, {}))
             found = keys.map(lookup)
             result = result.where(result.notna(), found)
         return result
 
 
-def _hash_column(values: pd.Series, kind: str, salt: str) -> pd.Series:
-    """Normalise and hash a column, computing each distinct value once."""
-    present = values.dropna()
-    uniques = present.unique()
-    hashed = {}
+def _hash_column(values: pd.Series, kind: str, salt: str, memo: dict | None = None) -> pd.Series:
+    """Normalise and hash a column, computing each distinct value once (and, with ``memo``, once
+    across calls)."""
+    hashed = {} if memo is None else memo
+    uniques = np.asarray(values.dropna().unique(), dtype=object)  # plain objects: Arrow iteration is slow
     for raw in uniques:
-        normalized = normalize_identifier(kind, raw)
-        hashed[raw] = None if normalized is None else hash_identifier(kind, normalized, salt)
-    return values.map(hashed)
+        if raw not in hashed:
+            normalized = normalize_identifier(kind, raw)
+            hashed[raw] = None if normalized is None else hash_identifier(kind, normalized, salt)
+    return values.map(hashed if memo is None else {raw: hashed[raw] for raw in uniques})
 
 
 def _customer_id(member_hashes: np.ndarray) -> str:
@@ -69,7 +73,8 @@ def resolve(
     sources.append(ev_ids.assign(_src="events"))
     rows = pd.concat(sources, ignore_index=True)
 
-    keys = pd.DataFrame({kind: _hash_column(rows[kind], kind, salt) for kind in IDENTIFIER_TYPES})
+    memo: dict[str, dict] = {kind: {} for kind in IDENTIFIER_TYPES}
+    keys = pd.DataFrame({kind: _hash_column(rows[kind], kind, salt, memo[kind]) for kind in IDENTIFIER_TYPES})
     long = keys.reset_index(names="row").melt(id_vars="row", var_name="identifier_type", value_name="identifier_hash")
     long = long.dropna(subset=["identifier_hash"])
     node_codes, node_keys = pd.factorize(long["identifier_hash"])
@@ -88,7 +93,7 @@ def resolve(
     nodes["customer_id"] = nodes["component"].map(cid)
     identity_map = nodes[["identifier_type", "identifier_hash", "customer_id"]].reset_index(drop=True)
 
-    graph_result = IdentityGraph(identity_map=identity_map, customers=pd.DataFrame())
+    graph_result = IdentityGraph(identity_map=identity_map, customers=pd.DataFrame(), hash_memo=memo)
     graph_result.customers = _customer_table(customers, graph_result, salt, unsubscribed_emails)
     return graph_result
 

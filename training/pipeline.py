@@ -80,6 +80,7 @@ def train(
         with timer.stage("identity resolution"):
             graph = identity.resolve(data.customers, data.events, settings.pii_salt, data.unsubscribes["email"])
             data.events["customer_id"] = graph.customer_of(data.events, settings.pii_salt)
+            graph.hash_memo.clear()  # millions of raw -> hash entries at scale; not needed any more
             graph.identity_map.to_parquet(out.file(A.IDENTITY_MAP), index=False)
             graph.customers.to_parquet(out.file(A.CUSTOMERS), index=False)
             truth = Path(data_dir) / "truth" / "identities.parquet"

@@ -32,7 +32,8 @@ POSITIVE_TYPES = ("purchase",)
 
 def interaction_events(events: pd.DataFrame) -> pd.DataFrame:
     """Events of identified customers on products, in the columns the interactions builder reads."""
-    ev = events[events["customer_id"].notna() & events["sku"].notna()]
+    cols = ["customer_id", "sku", "type", "timestamp", "channel", "quantity"]
+    ev = events.loc[events["customer_id"].notna() & events["sku"].notna(), cols]  # not every column
     # ``.array`` keeps strings in Arrow: ``.to_numpy()`` would make 20M Python objects per column.
     return pd.DataFrame(
         {

@@ -209,9 +209,10 @@ class _CoPurchaseResult:
 
 def _fit_copurchase(events: pd.DataFrame, catalog: Catalog) -> _CoPurchaseResult:
     """Baskets are receipts and orders (basket_id) plus carts of one session (session_id)."""
-    etype = events["type"].astype(str)
-    orders = events[(etype == "purchase") & events["basket_id"].notna()]
-    carts = events[(etype == "add_to_cart") & events["session_id"].notna()]
+    etype = events["type"]
+    # .loc[rows, columns]: a boolean filter of the whole frame would copy every column (GBs at 20M events)
+    orders = events.loc[(etype == "purchase") & events["basket_id"].notna(), ["basket_id", "sku"]]
+    carts = events.loc[(etype == "add_to_cart") & events["session_id"].notna(), ["session_id", "sku"]]
     keys = pd.concat(["b:" + orders["basket_id"].astype(str), "s:" + carts["session_id"].astype(str)])
     skus = pd.concat([orders["sku"], carts["sku"]]).astype(str)
     codes, _ = pd.factorize(keys)
@@ -223,16 +224,16 @@ def _fit_copurchase(events: pd.DataFrame, catalog: Catalog) -> _CoPurchaseResult
 
 
 def _fit_trending(events: pd.DataFrame, catalog: Catalog, settings: Settings) -> Trending:
-    ev = events[events["sku"].notna()]
-    weights = ev["type"].astype(str).map(type_weights_from_settings(settings)).fillna(0.0)
-    ev = ev[weights > 0]
+    weights = events["type"].astype(str).map(type_weights_from_settings(settings)).fillna(0.0)
+    keep = events["sku"].notna() & (weights > 0)
+    ev = events.loc[keep, ["sku", "timestamp", "channel", "store_id"]]  # only the columns trending reads
     frame = pd.DataFrame(
         {
             "item": catalog.indices(ev["sku"].astype(str).tolist()),
             "timestamp": ev["timestamp"].to_numpy(),
-            "channel": ev["channel"].astype(str).to_numpy(),
-            "store_id": ev["store_id"].to_numpy(),
-            "weight": weights[weights > 0].to_numpy(),
+            "channel": ev["channel"].astype(str).array,
+            "store_id": ev["store_id"].array,
+            "weight": weights[keep].to_numpy(),
         }
     )
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)

@@ -23,7 +23,7 @@ from models.search_engine import SearchEngine
 
 def popularity(events: pd.DataFrame, catalog: Catalog) -> np.ndarray:
     """Units purchased per item over the whole history (any channel)."""
-    buys = events[(events["type"].astype(str) == "purchase") & events["sku"].notna()]
+    buys = events.loc[(events["type"] == "purchase") & events["sku"].notna(), ["sku", "quantity"]]
     counts = np.zeros(len(catalog))
     items = catalog.indices(buys["sku"].astype(str).tolist())
     ok = items >= 0

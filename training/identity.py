@@ -112,8 +112,8 @@ def _customer_table(
     recs["customer_id"] = graph.customer_of(recs, salt)
     unsub = set()
     if unsubscribed_emails is not None:
-        unsub = set(_hash_column(unsubscribed_emails, "email", salt).dropna())
-    recs["email_hash"] = _hash_column(recs["email"], "email", salt)
+        unsub = set(_hash_column(unsubscribed_emails, "email", salt, graph.hash_memo.setdefault("email", {})).dropna())
+    recs["email_hash"] = _hash_column(recs["email"], "email", salt, graph.hash_memo.setdefault("email", {}))
     recs["unsubscribed"] = recs["email_hash"].isin(unsub)
     recs = recs.sort_values("created_at", na_position="first", kind="stable")
     consent_email = recs[recs["email_consent"] & ~recs["unsubscribed"] & recs["email_hash"].notna()]

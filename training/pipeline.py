@@ -25,6 +25,7 @@ from models.config import Settings
 from models.copurchase import CoPurchase, basket_matrix
 from models.encoder import OnnxEncoder, base_model_path
 from models.lexical import BM25Index
+from models.pii import IDENTIFIER_TYPES
 from models.query import QueryUnderstanding
 from models.recommend import history_table
 from models.recommenders.interactions import type_weights_from_settings
@@ -93,6 +94,9 @@ def train(
                 metrics["identity"].update(
                     identity.merge_quality(graph.identity_map, pd.read_parquet(truth), settings.pii_salt, evidence)
                 )
+            # No later stage reads event ids or raw identifiers: dropping them keeps raw PII out of
+            # the rest of training and frees ~1 GB per 20M events before the CF stage.
+            data.events = data.events.drop(columns=["event_id", *IDENTIFIER_TYPES])
 
         with timer.stage("catalog"):
             catalog = Catalog.build(data.products, data.inventory, data.stores["store_id"].astype(str).tolist())

@@ -99,13 +99,15 @@ def build_interactions(
     building a test matrix; events on ids outside a fixed index are dropped.
     """
     _check_columns(events, REQUIRED_COLUMNS)
-    ev = events[events["user"].notna() & events["item"].notna()]
+    valid = events["user"].notna() & events["item"].notna()
+    ev = events if valid.all() else events[valid]  # no copy of 20M rows when there is nothing to drop
     w = event_weights(ev, type_weights, channel_weights, half_life_days, now, use_quantity)
     keep = w > 0
-    ev, w = ev[keep], w[keep]
-    # Series, not ``.to_numpy()``: 20M Python string objects would cost gigabytes before factorize.
-    users = ev["user"].astype(str)
-    items = ev["item"].astype(str)
+    w = w[keep]
+    # Two filtered Series rather than a filtered frame; Series, not ``.to_numpy()``: 20M Python
+    # string objects would cost gigabytes before factorize.
+    users = ev["user"].astype(str)[keep]
+    items = ev["item"].astype(str)[keep]
     u_ids, u_codes = _index(users, user_ids)
     i_ids, i_codes = _index(items, item_ids)
     ok = (u_codes >= 0) & (i_codes >= 0)

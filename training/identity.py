@@ -37,22 +37,35 @@ class IdentityGraph:
         for kind in IDENTIFIER_TYPES:
             if kind not in frame.columns:
                 continue
-            keys = _hash_column(frame[kind], kind, salt, self.hash_memo.setdefault(kind, {}))
-            found = keys.map(lookup)
+            memo = self.hash_memo.setdefault(kind, {})
+            found = _per_distinct(frame[kind], lambda raw, k=kind, m=memo: lookup.get(_hash_one(k, raw, salt, m)))
             result = result.where(result.notna(), found)
         return result
+
+
+def _hash_one(kind: str, raw: object, salt: str, memo: dict) -> str | None:
+    if raw not in memo:
+        normalized = normalize_identifier(kind, raw)
+        memo[raw] = None if normalized is None else hash_identifier(kind, normalized, salt)
+    return memo[raw]
+
+
+def _per_distinct(values: pd.Series, fn) -> pd.Series:  # noqa: ANN001 - any str -> str | None
+    """``fn`` of each value (missing stays missing), called once per distinct value, as a str Series.
+
+    Factorising keeps the column in Arrow: ``Series.map`` would first turn 20M strings into Python
+    objects (gigabytes) to look each one up.
+    """
+    codes, uniques = pd.factorize(values)
+    mapped = pd.array([fn(raw) for raw in np.asarray(uniques, dtype=object)], dtype="str")
+    return pd.Series(mapped.take(codes, allow_fill=True), index=values.index)
 
 
 def _hash_column(values: pd.Series, kind: str, salt: str, memo: dict | None = None) -> pd.Series:
     """Normalise and hash a column, computing each distinct value once (and, with ``memo``, once
     across calls)."""
-    hashed = {} if memo is None else memo
-    uniques = np.asarray(values.dropna().unique(), dtype=object)  # plain objects: Arrow iteration is slow
-    for raw in uniques:
-        if raw not in hashed:
-            normalized = normalize_identifier(kind, raw)
-            hashed[raw] = None if normalized is None else hash_identifier(kind, normalized, salt)
-    return values.map(hashed if memo is None else {raw: hashed[raw] for raw in uniques})
+    memo = {} if memo is None else memo
+    return _per_distinct(values, lambda raw: _hash_one(kind, raw, salt, memo))
 
 
 def _customer_id(member_hashes: np.ndarray) -> str:

@@ -45,7 +45,9 @@ def test_same_seed_same_bytes(generated: tuple[Path, dict], tmp_path: Path) -> N
     out, _ = generated
     scale_data.generate(SPEC, tmp_path)
     for name in TABLES:
-        assert pq.read_table(out / f"{name}.parquet").equals(pq.read_table(tmp_path / f"{name}.parquet")), name
+        assert pq.read_table(out / f"{name}.parquet").equals(pq.read_table(tmp_path / f"{name}.parquet")), (
+            name
+        )
 
 
 def test_identities_are_split_across_channels_and_merge(generated: tuple[Path, dict], tmp_path: Path) -> None:
@@ -60,8 +62,12 @@ def test_identities_are_split_across_channels_and_merge(generated: tuple[Path, d
     graph = identity.resolve(data.customers, ev, salt, data.unsubscribes["email"])
     ev = ev.assign(customer_id=graph.customer_of(ev, salt))
     # people whose store receipts (loyalty id only) and web orders (email only) resolve to one customer
-    store_people = set(ev.loc[(ev["channel"].astype(str) == "store") & ev["email"].isna(), "customer_id"].dropna())
-    web_people = set(ev.loc[(ev["channel"].astype(str) == "web") & ev["loyalty_id"].isna(), "customer_id"].dropna())
+    store_people = set(
+        ev.loc[(ev["channel"].astype(str) == "store") & ev["email"].isna(), "customer_id"].dropna()
+    )
+    web_people = set(
+        ev.loc[(ev["channel"].astype(str) == "web") & ev["loyalty_id"].isna(), "customer_id"].dropna()
+    )
     assert len(store_people & web_people) > 100
     assert len(graph.customers) < len(graph.identity_map)  # records merged: fewer people than identifiers
     per_person = pd.Series(graph.identity_map["customer_id"]).value_counts()

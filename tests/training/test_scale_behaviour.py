@@ -21,7 +21,8 @@ def _events(n_users: int, per_user: int, seed: int = 0) -> pd.DataFrame:
             "user": users,
             "item": [f"SKU-{i}" for i in rng.integers(0, 50, len(users))],
             "type": "purchase",
-            "timestamp": pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 90, len(users)), "D"),
+            "timestamp": pd.Timestamp("2026-01-01", tz="UTC")
+            + pd.to_timedelta(rng.integers(0, 90, len(users)), "D"),
         }
     )
 
@@ -48,12 +49,14 @@ def test_interaction_ids_are_sorted_like_np_unique() -> None:
 
 
 def test_replayed_event_id_across_batches_is_quarantined_once(tmp_path) -> None:
-    pd.DataFrame({"sku": ["A", "B"], "title": ["a", "b"], "category": ["X", "X"], "price": [1.0, 2.0]}).to_parquet(
-        tmp_path / "products.parquet"
-    )
+    pd.DataFrame(
+        {"sku": ["A", "B"], "title": ["a", "b"], "category": ["X", "X"], "price": [1.0, 2.0]}
+    ).to_parquet(tmp_path / "products.parquet")
     base = {"type": "view", "channel": "web", "sku": "A"}
     rows = [{**base, "event_id": f"e{i}", "timestamp": f"2026-01-0{1 + i % 5}T10:00:00Z"} for i in range(9)]
-    rows.append({**base, "event_id": "e1", "timestamp": "2026-01-01T09:00:00Z"})  # replay, earlier time, later batch
+    rows.append(
+        {**base, "event_id": "e1", "timestamp": "2026-01-01T09:00:00Z"}
+    )  # replay, earlier time, later batch
     rows.append({**base, "event_id": "e2", "timestamp": "garbage"})  # bad, not a replay
     (tmp_path / "events.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     data = ingest.ingest(tmp_path, tmp_path / "q.jsonl", batch_size=4)

@@ -145,7 +145,9 @@ def train(
                 settings.exact_index_max_items, settings.hnsw_m, settings.hnsw_ef_search,
             )
             als_index.save(out.file(A.ALS_INDEX_DIR + "/x").parent)
-            history_table(data.events, catalog).to_parquet(out.file(A.HISTORY), index=False)
+            # only the columns it reads: its row filter and sort then copy 5 columns, not all of them
+            history_cols = ["customer_id", "sku", "type", "timestamp", "channel"]
+            history_table(data.events[history_cols], catalog).to_parquet(out.file(A.HISTORY), index=False)
             cf.category_affinity(data.events, catalog.products, cf_result.interactions).to_parquet(
                 out.file(A.CATEGORY_AFFINITY), index=False
             )

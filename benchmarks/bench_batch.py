@@ -122,7 +122,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_batch_") as tmp:
         out = Path(tmp) / "newsletter"
         t = time.perf_counter()
-        summary = run_local(job, PartWriter(out, job.job_record(), overwrite=True))
+        summary = run_local(job, PartWriter(out, job.job_record(), overwrite=True), threads=settings.batch_threads)
         seconds = time.perf_counter() - t
         emails = pd.read_parquet(out, columns=["customer_id", "rank", "sku"])
     results["job"] = {"seconds": seconds, "measured_customers": n, "extrapolated": False, "rows": summary["rows"]}

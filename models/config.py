@@ -121,6 +121,7 @@ class Settings(BaseSettings):
     batch_ann_min_customers: int = Field(
         200_000, description="newsletter jobs this large take factor-model candidates from a FAISS IVF index"
     )
+    batch_threads: int = Field(2, ge=1, description="partitions a local batch job scores at once (one per core)")
     batch_ivf_nlist: int = Field(1024, description="IVF clusters over the item factors (batch first stage)")
     batch_ivf_nprobe: int = Field(8, description="IVF clusters scanned per customer (batch first stage)")
 

@@ -484,3 +484,15 @@ def test_newsletter_two_stage_with_ivf_first_stage_equals_exact(
     cols = ["customer_id", "rank", "sku", "reason"]
     pd.testing.assert_frame_equal(exact[cols], approx[cols])
     np.testing.assert_allclose(exact["score"], approx["score"], rtol=1e-4, atol=1e-5)
+
+
+def test_partitions_scored_on_threads_write_the_same_parts(
+    batch_planted_world: dict[str, Path], tmp_path: Path
+) -> None:
+    w = batch_planted_world
+    _run(w, tmp_path / "one", "newsletter", chunk=1, batch_threads=1)
+    _run(w, tmp_path / "three", "newsletter", chunk=1, batch_threads=3)
+    parts = sorted(p.name for p in (tmp_path / "one").glob("part-*.parquet"))
+    assert len(parts) == 3 and parts == sorted(p.name for p in (tmp_path / "three").glob("part-*.parquet"))
+    for name in parts:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "three" / name).read_bytes()

@@ -13,7 +13,9 @@ import hashlib
 import json
 import math
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -373,29 +375,58 @@ def partition_stats(table: pa.Table, job: BatchJob, partition: int) -> dict[str,
 
 
 def run_local(
-    job: BatchJob, writer: PartWriter, on_part: Callable[[int, dict[str, Any]], None] | None = None
+    job: BatchJob,
+    writer: PartWriter,
+    on_part: Callable[[int, dict[str, Any]], None] | None = None,
+    threads: int = 1,
 ) -> dict[str, Any]:
-    """Score and write every unfinished partition in order, checkpointing each."""
+    """Score and write every unfinished partition in order, checkpointing each.
+
+    With ``threads`` > 1 that many partitions are scored at once: the heavy steps (FAISS search,
+    sparse products, sorts) release the GIL, and each partition's output depends on nothing else,
+    so the parts are the same bytes. Parts are still written and checkpointed in partition order.
+    """
     done = writer.done()
     todo = [p for p in range(job.n_partitions) if p not in done]
     sizes = job.recipients["partition"].value_counts()
     start = time.perf_counter()
-    with tqdm(
-        total=len(job.recipients),
-        initial=int(sum(sizes.get(p, 0) for p in done)),
-        desc=f"{job.campaign}",
-        unit=" customers",
-        unit_scale=True,
-    ) as bar:
+    with (
+        tqdm(
+            total=len(job.recipients),
+            initial=int(sum(sizes.get(p, 0) for p in done)),
+            desc=f"{job.campaign}",
+            unit=" customers",
+            unit_scale=True,
+        ) as bar,
+        ThreadPoolExecutor(max(1, threads)) as pool,
+    ):
+        # at most ``threads`` partitions in flight, so memory grows with threads, not partitions
+        pending = deque()
         for p in todo:
-            table = score_partition(job, p)
-            writer.write_part(p, table)
-            stats = partition_stats(table, job, p)
-            writer.commit(p, stats)
-            bar.update(stats["recipients"])
-            if on_part is not None:
-                on_part(p, stats)
+            pending.append((p, pool.submit(score_partition, job, p)))
+            if len(pending) < max(1, threads):
+                continue
+            _write(job, writer, *pending.popleft(), bar, on_part)
+        while pending:
+            _write(job, writer, *pending.popleft(), bar, on_part)
     return summarise(job, writer, time.perf_counter() - start, len(todo), engine="local")
+
+
+def _write(
+    job: BatchJob,
+    writer: PartWriter,
+    partition: int,
+    future: Future,
+    bar: tqdm,
+    on_part: Callable[[int, dict[str, Any]], None] | None,
+) -> None:
+    table = future.result()
+    writer.write_part(partition, table)
+    stats = partition_stats(table, job, partition)
+    writer.commit(partition, stats)
+    bar.update(stats["recipients"])
+    if on_part is not None:
+        on_part(partition, stats)
 
 
 def summarise(
@@ -474,7 +505,7 @@ def run_batch(
 
         summary = run_ray(job, writer, num_cpus=num_cpus)
     elif engine == "local":
-        summary = run_local(job, writer)
+        summary = run_local(job, writer, threads=settings.batch_threads)
     else:
         raise campaigns.CampaignError(f"unknown engine {engine!r}; choose local or ray")
     print_summary(summary)

@@ -64,7 +64,9 @@ class Settings(BaseSettings):
         description="customers x items of a scoring block from which only each customer's candidates are scored "
         "(batch jobs at scale); smaller blocks, e.g. one request at 100k items, score every item, which is faster there",
     )
-    recs_candidates_per_model: int = Field(100, description="two-stage: candidates each blend component proposes")
+    recs_candidates_per_model: int = Field(
+        75, description="two-stage: candidates each blend component proposes (100: recall 0.978 vs exact, 75: 0.959, 8% faster)"
+    )
     half_life_days: float = 60.0
     trending_half_life_days: float = 7.0
     weight_purchase: float = 4.0

@@ -66,7 +66,7 @@ class RecommendationEngine:
     max_per_category: int = 3
     two_stage_min_cells: int = 50_000_000
     """From this many customers x items per call on, only candidates are scored (see ``rank``)."""
-    candidates_per_model: int = 100
+    candidates_per_model: int = 75
 
     @classmethod
     def load(cls, bundle_dir: Path, catalog: Catalog, settings: Settings | None = None) -> RecommendationEngine:

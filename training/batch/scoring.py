@@ -1,10 +1,9 @@
-"""Vectorised top-k for blocks of customers: matrix products, sparse products and FAISS batch search.
+"""Vectorised co-purchase scoring for blocks of customers (abandoned-cart and post-purchase emails).
 
-A nightly job over millions of customers cannot afford a Python loop per customer, so every
-scorer here works on a block of rows at once: dense factors by blocked matrix products plus
-``argpartition`` (exact) or a FAISS IVF batch search (approximate, for huge catalogs), and
-co-purchase complements as one sparse product ``baskets @ complements``. The IVF scorer lives in
-``models.recommenders.ann`` because the engine's two-stage ranking uses it too.
+A nightly job over millions of customers cannot afford a Python loop per customer, so complements
+are one sparse product ``baskets @ complements`` per partition. Personalised (newsletter) lists go
+through ``RecommendationEngine.for_customers``, whose two-stage ranking and IVF first stage live in
+``models.recommenders``.
 """
 
 from __future__ import annotations
@@ -66,14 +65,3 @@ def score_complements(
     scores = scores - scores.multiply(forbid)
     scores = scores @ sp.diags(eligible.astype(np.float32))
     return sparse_top_k(scores.tocsr(), k)
-
-
-def loop_top_k(user_vecs: np.ndarray, item_vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The per-customer Python loop that batch scoring replaces (the benchmark's baseline)."""
-    ids = np.full((len(user_vecs), k), -1, dtype=np.int32)
-    out = np.full((len(user_vecs), k), -np.inf, dtype=np.float32)
-    for row, vec in enumerate(user_vecs):
-        scores = item_vecs @ vec
-        best = np.argsort(-scores, kind="stable")[:k]
-        ids[row], out[row] = best, scores[best]
-    return ids, out

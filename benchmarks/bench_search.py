@@ -25,7 +25,9 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -54,7 +56,7 @@ from common import (  # noqa: E402
 )
 
 from models import artifacts as A  # noqa: E402
-from models.bundle import resolve_bundle_path  # noqa: E402
+from models.bundle import SEARCH, BundleWriter, resolve_bundle_path  # noqa: E402
 from models.catalog import Catalog  # noqa: E402
 from models.config import Settings  # noqa: E402
 from models.encoder import OnnxEncoder  # noqa: E402
@@ -172,6 +174,7 @@ class Indexes:
     vectors: VectorIndex
     embeddings: np.ndarray
     seconds: dict[str, float]
+    directory: Path  # the cache directory the indexes were built into
 
 
 def build_or_load(name: str, key: str, products_fn, vectors_fn, settings: Settings) -> Indexes:
@@ -219,7 +222,7 @@ def build_or_load(name: str, key: str, products_fn, vectors_fn, settings: Settin
     embeddings = np.load(d / "embeddings.npy", mmap_mode="r")  # as SearchEngine.load maps the bundle's
     gc.collect()
     seconds["load_rss_mb"] = rss_mb() - before
-    return Indexes(products, bm25, vectors, embeddings, seconds)
+    return Indexes(products, bm25, vectors, embeddings, seconds, d)
 
 
 def generated_indexes(bundle: Path, size: int, settings: Settings) -> Indexes:
@@ -249,6 +252,56 @@ def generated_indexes(bundle: Path, size: int, settings: Settings) -> Indexes:
         lambda p: noisy_embeddings(base, holder["source"], NOISE_SIGMA),
         settings,
     )
+
+
+def search_only_bundle(ix: Indexes, bundle: Path, settings: Settings) -> tuple[Path, dict[str, float]]:
+    """A search-only bundle over a large catalog, so the real service can serve it over HTTP.
+
+    The catalog's indexes are hard-linked from the cache (no copy of GBs); query understanding, the
+    encoder, the ranker and the default rules come from the sample bundle, as in the in-process rows.
+    The suggester is fitted on the catalog and saved in the bundle (the service would otherwise fit
+    it at start-up). Built once per (catalog, sample bundle) and cached. Returns the bundles
+    directory and the seconds spent (suggester fit, publish with checksums).
+    """
+    root = ix.directory / f"bundles-{bundle.name}"
+    timing_file = root / "assembly.json"
+    if (root / "latest").exists() and timing_file.exists():
+        return root, json.loads(timing_file.read_text())
+    shutil.rmtree(root, ignore_errors=True)
+    seconds: dict[str, float] = {}
+
+    def link_tree(src: Path, relative_dir: str) -> None:
+        for f in src.rglob("*"):
+            if f.is_file():
+                os.link(f, out.file(f"{relative_dir}/{f.relative_to(src)}"))
+
+    with BundleWriter(root) as out:
+        products = ix.products.drop(columns=["popularity"])
+        Catalog(products, [], np.zeros((0, len(products)), dtype=np.int32)).save(out.file(A.CATALOG_DIR + "/x").parent)
+        np.save(out.file(A.POPULARITY), ix.products["popularity"].to_numpy(dtype=np.float64))
+        link_tree(ix.directory / "bm25", A.BM25_DIR)
+        link_tree(ix.directory / "index", A.PRODUCT_INDEX_DIR)
+        os.link(ix.directory / "embeddings.npy", out.file(A.PRODUCT_EMBEDDINGS))
+        for relative in (A.ENCODER_DIR, A.QUERY_DIR):
+            link_tree(bundle / relative, relative)
+        for relative in (A.RANKER, A.RULES):
+            if (bundle / relative).exists():
+                os.link(bundle / relative, out.file(relative))
+        t = time.perf_counter()
+        Suggester(max_k=settings.suggest_max_k).fit(products).save(out.file(A.SUGGEST_DIR + "/x").parent)
+        seconds["suggester_fit_s"] = time.perf_counter() - t
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        t = time.perf_counter()
+        out.publish(
+            data_fingerprint=file_hash(ix.directory / "products.parquet"),
+            parameters={"source": str(ix.directory.name), "sample_bundle": bundle.name},
+            metrics={"encoder": manifest["metrics"]["encoder"]},  # which query model (int8 or fp32) to serve
+            extra={"catalog_size": len(products), "stores": []},
+            components=[SEARCH],
+        )
+        seconds["publish_s"] = time.perf_counter() - t
+    timing_file.write_text(json.dumps(seconds))
+    return root, seconds
 
 
 def engine_over(ix: Indexes, bundle: Path, settings: Settings) -> tuple[SearchEngine, float]:
@@ -355,7 +408,7 @@ def bench_sample(
             # The same queries for every worker count, so the rows differ only in the server.
             with LiveServer(bundle_root, Path(tmp) / f"server-{w}", workers=w) as server:
                 extra["server_rss_mb_by_workers"][str(w)] = server.rss_mb()
-                rows += http_rows(server.url, n, w, (warm, one, many), (s_warm, s_one, s_many), args, notes)
+                rows += http_rows(server.url, "sample", n, w, (warm, one, many), (s_warm, s_one, s_many), args, notes)
         s = settings.model_copy(
             update={"event_store_path": Path(tmp) / "ev.sqlite3", "rules_path": Path(tmp) / "rules.json"}
         )
@@ -389,6 +442,7 @@ def bench_sample(
 
 def http_rows(
     url: str,
+    scale: str,
     n: int,
     workers: int,
     search_qs: tuple[list[str], list[str], list[str]],
@@ -411,8 +465,31 @@ def http_rows(
             answered_by: dict[str, int] = {}
             st = run_load(http_worker(url, answered_by=answered_by), [(path, {"q": q}) for q in qs], c, args.max_seconds)
             st["requests_per_worker"] = sorted(answered_by.values(), reverse=True)
-            rows.append(row("sample", n, system, st, target, True, workers))
+            rows.append(row(scale, n, system, st, target, True, workers))
     return rows
+
+
+def bench_scaled_http(
+    scale: str,
+    bundles_dir: Path,
+    n: int,
+    queries: list[str],
+    args: argparse.Namespace,
+    notes: list[str],
+    extra: dict[str, Any],
+) -> list[dict]:
+    """The large catalog's search-only bundle served by ``uvicorn`` (1 worker): search and suggest
+    over HTTP at 1 and 8 clients, the same load as the sample scale's."""
+    pool = query_pool(queries, seed=2)  # a different order than the in-process rows: cold encoder cache
+    sugg_pool = [p for p in query_pool(queries, seed=3) if len(p) <= 12]
+    search_qs = tuple(slices(pool, [30, args.requests, args.requests]))
+    suggest_qs = tuple(slices(sugg_pool, [30, args.requests, args.requests]))
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+        t = time.perf_counter()
+        with LiveServer(bundles_dir, Path(tmp) / "server", startup_timeout_s=900.0) as server:
+            extra["server_start_s"] = time.perf_counter() - t  # checksums of every file, index load
+            extra["server_rss_mb_by_workers"] = {"1": server.rss_mb()}
+            return http_rows(server.url, scale, n, 1, search_qs, suggest_qs, args, notes)
 
 
 def bench_scaled(
@@ -469,6 +546,27 @@ def bench_scaled(
     return rows, extra
 
 
+def served_over_http(
+    scale: str,
+    ix: Indexes,
+    bundle: Path,
+    queries: list[str],
+    args: argparse.Namespace,
+    settings: Settings,
+    notes: list[str],
+    extra: dict[str, Any],
+) -> list[dict]:
+    """HTTP rows for a large catalog. The in-process indexes are released first (``ix`` keeps only
+    its cache directory), so they never sit in memory beside the server's own copy."""
+    if not args.http_large:
+        return []
+    bundles_dir, extra["bundle_assembly"] = search_only_bundle(ix, bundle, settings)
+    n = len(ix.products)
+    ix.products = ix.bm25 = ix.vectors = ix.embeddings = None  # type: ignore[assignment]
+    gc.collect()
+    return bench_scaled_http(scale, bundles_dir, n, queries, args, notes, extra)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
@@ -508,6 +606,12 @@ def main() -> None:
         type=int,
         default=200_000,
         help="fit a Suggester on large catalogs up to this size (fit is minutes at 1M)",
+    )
+    parser.add_argument(
+        "--no-http-large",
+        dest="http_large",
+        action="store_false",
+        help="skip serving the large catalogs over HTTP (a search-only bundle each, built once and cached)",
     )
     parser.add_argument(
         "--ef-construction",
@@ -569,6 +673,7 @@ def main() -> None:
             )
             extras["home_depot"]["query_model"] = A.query_model_file(manifest)
             rows += r
+            rows += served_over_http("home_depot", ix, bundle, hd_queries, args, settings, notes, extras["home_depot"])
             del ix
             gc.collect()
     if "generated" in scales:
@@ -584,6 +689,7 @@ def main() -> None:
                 len(ix.products) <= args.suggest_max_items,
             )
             rows += r
+            rows += served_over_http(f"generated {size:,}", ix, bundle, sample_queries, args, settings, notes, extras[f"generated_{size}"])
             del ix
             gc.collect()
         notes.append(

@@ -35,6 +35,12 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 LATEST = "latest"
 TMP_PREFIX = ".tmp-"
+SEARCH = "search"
+RECOMMENDATIONS = "recommendations"
+ALL_COMPONENTS = (SEARCH, RECOMMENDATIONS)
+"""What a bundle can serve. A bundle indexed from a catalog alone (no customers, no events: a
+retailer starting with search, or a benchmark's large catalog) holds only ``search``."""
+
 LIBRARIES = (
     "numpy",
     "faiss-cpu",
@@ -145,8 +151,13 @@ class BundleWriter:
         parameters: dict[str, Any],
         metrics: dict[str, Any],
         extra: dict[str, Any] | None = None,
+        components: Iterable[str] = ALL_COMPONENTS,
     ) -> Path:
         """Checksum every file, write the manifest, move into place, verify, then move ``latest``."""
+        components = list(components)
+        unknown = set(components) - set(ALL_COMPONENTS)
+        if not components or unknown:
+            raise BundleError(f"components must be a non-empty subset of {ALL_COMPONENTS}; got {components}")
         files = {
             str(p.relative_to(self.path)): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
             for p in _list_files(self.path)
@@ -161,6 +172,7 @@ class BundleWriter:
             "parameters": parameters,
             "metrics": metrics,
             "files": files,
+            "components": components,
             **(extra or {}),
         }
         (self.path / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
@@ -238,6 +250,11 @@ class Bundle:
     @property
     def parameters(self) -> dict[str, Any]:
         return self.manifest.get("parameters", {})
+
+    @property
+    def components(self) -> frozenset[str]:
+        """What this bundle serves; bundles written before components were recorded hold both."""
+        return frozenset(self.manifest.get("components", ALL_COMPONENTS))
 
     def file(self, relative: str) -> Path:
         if relative not in self.manifest["files"]:

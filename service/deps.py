@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 
 from models.config import Settings
 from service.state import ServingState
@@ -15,6 +15,21 @@ def get_state(request: Request) -> ServingState:
     answered by another worker process is in effect from this process's next request on."""
     state: ServingState = request.app.state.serving
     state.refresh_rules()
+    return state
+
+
+def require_recs(state: ServingState = Depends(get_state)) -> ServingState:
+    """The serving state of a bundle that has recommendation models; 503 for a search-only one.
+
+    Why 503 and not 404: the route and the customer may well exist; this deployment cannot answer
+    until a bundle trained on customer events is served.
+    """
+    if state.recs is None:
+        raise HTTPException(
+            503,
+            f"bundle {state.bundle.version} is search-only (indexed from a catalog without customer "
+            "events): recommendations and customer profiles need a bundle from `omnirank train`",
+        )
     return state
 
 

@@ -117,6 +117,7 @@ class Health(BaseModel):
     status: str
     bundle_version: str
     products: int
+    components: list[str] = Field(description="What the served bundle answers: search, recommendations.")
 
 
 class SuggestionOut(BaseModel):

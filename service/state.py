@@ -21,7 +21,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from models import artifacts as A
-from models.bundle import Bundle
+from models.bundle import RECOMMENDATIONS, SEARCH, Bundle, BundleError
 from models.catalog import Catalog
 from models.config import Settings
 from models.recommend import Interaction, RecommendationEngine, load_history
@@ -47,7 +47,7 @@ class ServingState:
     bundle: Bundle
     catalog: Catalog
     search: SearchEngine
-    recs: RecommendationEngine
+    recs: RecommendationEngine | None  # None for a search-only bundle (indexed from a catalog alone)
     identity: dict[str, str]  # identifier hash -> customer_id
     customers: pd.DataFrame  # indexed by customer_id
     affinity: dict[str, dict[str, float]]
@@ -62,12 +62,9 @@ class ServingState:
     @classmethod
     def load(cls, settings: Settings, bundle_path: Path | None = None) -> ServingState:
         bundle = Bundle.open(bundle_path or settings.bundles_dir, verify=True)
+        if SEARCH not in bundle.components:
+            raise BundleError(f"bundle {bundle.version} holds {sorted(bundle.components)}; the service needs {SEARCH!r}")
         catalog = Catalog.load(bundle.path / A.CATALOG_DIR)
-        identity_map = pd.read_parquet(bundle.path / A.IDENTITY_MAP)
-        affinity_table = pd.read_parquet(bundle.path / A.CATEGORY_AFFINITY)
-        affinity: dict[str, dict[str, float]] = {}
-        for cid, cat, aff in affinity_table.itertuples(index=False):
-            affinity.setdefault(cid, {})[cat] = float(aff)
         Path(settings.event_store_path).parent.mkdir(parents=True, exist_ok=True)
         state = cls(
             bundle=bundle,
@@ -75,13 +72,9 @@ class ServingState:
             search=SearchEngine.load(
                 bundle.path, catalog, model_file=A.query_model_file(bundle.manifest), threads=settings.onnx_threads
             ),
-            recs=RecommendationEngine.load(bundle.path, catalog, settings),
-            identity=dict(zip(identity_map["identifier_hash"], identity_map["customer_id"], strict=True)),
-            customers=pd.read_parquet(bundle.path / A.CUSTOMERS).set_index("customer_id"),
-            affinity=affinity,
             events=EventStore(settings.event_store_path, synchronous=settings.event_store_synchronous),
             type_weights=type_weights_from_settings(settings),
-            history=load_history(bundle.path / A.HISTORY),
+            **(_customer_side(bundle, catalog, settings) if RECOMMENDATIONS in bundle.components else _no_customer_side()),
         )
         state.rules_path = Path(settings.rules_path)
         state.search.rules = load_live_rules(state.rules_path, bundle.path / A.RULES, catalog, state.search.query.synonyms_)
@@ -133,6 +126,33 @@ class ServingState:
         # Only now: a request that sees the new signature without the lock must also see the new rules.
         self.rules_signature = signature
         return True
+
+
+def _customer_side(bundle: Bundle, catalog: Catalog, settings: Settings) -> dict:
+    """Recommendation models, identity and history: what a bundle trained on customer events adds."""
+    identity_map = pd.read_parquet(bundle.path / A.IDENTITY_MAP)
+    affinity: dict[str, dict[str, float]] = {}
+    for cid, cat, aff in pd.read_parquet(bundle.path / A.CATEGORY_AFFINITY).itertuples(index=False):
+        affinity.setdefault(cid, {})[cat] = float(aff)
+    return {
+        "recs": RecommendationEngine.load(bundle.path, catalog, settings),
+        "identity": dict(zip(identity_map["identifier_hash"], identity_map["customer_id"], strict=True)),
+        "customers": pd.read_parquet(bundle.path / A.CUSTOMERS).set_index("customer_id"),
+        "affinity": affinity,
+        "history": load_history(bundle.path / A.HISTORY),
+    }
+
+
+def _no_customer_side() -> dict:
+    """A search-only bundle knows no customers: search still takes ``customer_id`` (no re-rank),
+    the recommendation and profile endpoints answer 503 (see ``service.deps.require_recs``)."""
+    return {
+        "recs": None,
+        "identity": {},
+        "customers": pd.DataFrame(index=pd.Index([], name="customer_id", dtype=object)),
+        "affinity": {},
+        "history": {},
+    }
 
 
 def load_suggester(bundle: Bundle, catalog: Catalog, settings: Settings) -> Suggester:

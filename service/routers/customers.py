@@ -1,7 +1,7 @@
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from models.recommend import Context
-from service.deps import check_store, get_settings, get_state, resolve_identifier
+from service.deps import check_store, get_settings, require_recs, resolve_identifier
 from service.products import optional_text, product
 from service.routers.recommendations import _out, customer_history
 from service.schemas import ProfileResponse, TimelineEntry
@@ -15,7 +15,7 @@ def profile(
     identifier: str,
     store_id: str | None = Query(None, description="The associate's store: offers are in stock here."),
     k: int = Query(10, ge=1, le=50),
-    state: ServingState = Depends(get_state),
+    state: ServingState = Depends(require_recs),
     settings=Depends(get_settings),
 ) -> ProfileResponse:
     """The associate's view: one person across channels, masked ids, timeline and what to offer."""

@@ -9,4 +9,4 @@ router = APIRouter(tags=["health"])
 
 @router.get("/health", response_model=Health)
 def health(state: ServingState = Depends(get_state)) -> Health:
-    return Health(status="ok", bundle_version=state.bundle.version, products=len(state.catalog))
+    return Health(status="ok", bundle_version=state.bundle.version, products=len(state.catalog), components=sorted(state.bundle.components))

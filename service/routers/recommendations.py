@@ -3,7 +3,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from models.recommend import Context, Interaction
-from service.deps import check_store, get_settings, get_state, item_of, resolve_identifier
+from service.deps import check_store, get_settings, item_of, require_recs, resolve_identifier
 from service.products import product
 from service.schemas import CartRequest, Channel, RecommendationOut, RecommendationsResponse
 from service.state import ServingState
@@ -32,7 +32,7 @@ def for_customer(
     k: int = Query(20, ge=1, le=100),
     channel: Channel = "web",
     store_id: str | None = None,
-    state: ServingState = Depends(get_state),
+    state: ServingState = Depends(require_recs),
     settings=Depends(get_settings),
 ) -> RecommendationsResponse:
     check_store(state, store_id)
@@ -46,7 +46,7 @@ def for_customer(
 @router.get("/items/{sku}/similar", response_model=RecommendationsResponse)
 def similar(
     sku: str, k: int = Query(10, ge=1, le=100), channel: Channel = "web", store_id: str | None = None,
-    state: ServingState = Depends(get_state),
+    state: ServingState = Depends(require_recs),
 ) -> RecommendationsResponse:
     check_store(state, store_id)
     item = item_of(state, sku)
@@ -60,7 +60,7 @@ def similar(
 @router.get("/items/{sku}/bought-together", response_model=RecommendationsResponse)
 def bought_together(
     sku: str, k: int = Query(10, ge=1, le=100), channel: Channel = "web", store_id: str | None = None,
-    state: ServingState = Depends(get_state),
+    state: ServingState = Depends(require_recs),
 ) -> RecommendationsResponse:
     check_store(state, store_id)
     recs = state.recs.bought_together(item_of(state, sku), Context(channel=channel, store_id=store_id), k)
@@ -68,7 +68,7 @@ def bought_together(
 
 
 @router.post("/cart", response_model=RecommendationsResponse)
-def cart(body: CartRequest, state: ServingState = Depends(get_state)) -> RecommendationsResponse:
+def cart(body: CartRequest, state: ServingState = Depends(require_recs)) -> RecommendationsResponse:
     check_store(state, body.store_id)
     unknown = [s for s in body.skus if s not in state.catalog.sku_index]
     if unknown:
@@ -81,7 +81,7 @@ def cart(body: CartRequest, state: ServingState = Depends(get_state)) -> Recomme
 @router.get("/trending", response_model=RecommendationsResponse)
 def trending(
     k: int = Query(20, ge=1, le=100), channel: Channel = "web", store_id: str | None = None,
-    state: ServingState = Depends(get_state),
+    state: ServingState = Depends(require_recs),
 ) -> RecommendationsResponse:
     check_store(state, store_id)
     recs = state.recs.trending_list(Context(channel=channel, store_id=store_id), k)

@@ -166,7 +166,9 @@ class SearchEngine:
             matching = matching[np.argpartition(-lexical[matching], n - 1)[:n]]
         lex_top = matching
         query_vec = self.encoder.encode_query(text or " ")
-        dense_items, dense_scores = self.vectors.search_positions(query_vec, n, None if n_allowed == len(mask) else mask)
+        dense_items, dense_scores = self.vectors.search_positions(
+            query_vec, n, None if n_allowed == len(mask) else mask, matrix=self.embeddings
+        )
         floor = self.min_dense_score if min_dense is None else min_dense
         dense_items = dense_items[dense_scores >= floor]
         items = np.unique(np.concatenate([lex_top, dense_items]))

@@ -135,12 +135,15 @@ class VectorIndex:
         return out_ids, scores
 
     def search_positions(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, matrix: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (positions, scores) for one query; ``allowed`` is a boolean mask over positions.
 
         The serving path: positions are the catalog's item index, so no string ids are built per
-        request. Small allowed sets are searched exactly; large ones filter inside FAISS.
+        request. Small allowed sets are searched exactly; large ones filter inside FAISS. ``matrix``
+        holds the indexed vectors as rows (the bundle's memory-mapped embeddings): gathering a few
+        thousand rows from it takes a tenth of the time of reconstructing them from an HNSW index,
+        and the scores are the same.
         """
         q = _as_matrix(query.reshape(1, -1))
         if allowed is None:
@@ -151,7 +154,8 @@ class VectorIndex:
             if k == 0:
                 return np.empty(0, np.int64), np.empty(0, np.float32)
             if subset.size <= EXACT_SUBSET_MAX:
-                scores, local = faiss.knn(q, self.index_.reconstruct_batch(subset), k, metric=faiss.METRIC_INNER_PRODUCT)
+                rows = self.index_.reconstruct_batch(subset) if matrix is None else np.asarray(matrix[subset], dtype=np.float32)
+                scores, local = faiss.knn(q, rows, k, metric=faiss.METRIC_INNER_PRODUCT)
                 positions = np.where(local >= 0, subset[np.maximum(local, 0)], -1)
             else:
                 bitmap = np.packbits(allowed, bitorder="little")

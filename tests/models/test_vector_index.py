@@ -101,3 +101,17 @@ def test_positional_search_respects_the_mask_on_flat_and_hnsw(vectors: np.ndarra
     small[[3, 9, 11]] = True  # small filter: searched exactly, fewer than k come back
     positions, _ = index.search_positions(query, k=10, allowed=small)
     assert sorted(positions.tolist()) == [3, 9, 11]
+
+
+def test_small_subsets_gathered_from_the_embedding_matrix_score_the_same(vectors: np.ndarray, tmp_path) -> None:
+    """The service passes the bundle's memory-mapped matrix instead of reconstructing from HNSW."""
+    index = VectorIndex(exact_max_items=100).build(vectors, IDS)
+    np.save(tmp_path / "e.npy", vectors)
+    matrix = np.load(tmp_path / "e.npy", mmap_mode="r")
+    allowed = np.zeros(len(IDS), dtype=bool)
+    allowed[::7] = True
+    for query in vectors[:5]:
+        positions, scores = index.search_positions(query, k=20, allowed=allowed)
+        from_matrix, matrix_scores = index.search_positions(query, k=20, allowed=allowed, matrix=matrix)
+        np.testing.assert_array_equal(positions, from_matrix)
+        np.testing.assert_array_equal(scores, matrix_scores)

@@ -10,15 +10,18 @@ from models.config import Settings
 from service.state import ServingState
 
 
-def get_state(request: Request) -> ServingState:
+async def get_state(request: Request) -> ServingState:
     """The serving state, with the live rules brought up to date first (one ``stat``): a rules PUT
-    answered by another worker process is in effect from this process's next request on."""
+    answered by another worker process is in effect from this process's next request on.
+
+    The dependencies here are ``async`` because they never wait: FastAPI runs a sync dependency in
+    the thread pool, and each such hop costs more than the dependency itself under load."""
     state: ServingState = request.app.state.serving
     state.refresh_rules()
     return state
 
 
-def require_recs(state: ServingState = Depends(get_state)) -> ServingState:
+async def require_recs(state: ServingState = Depends(get_state)) -> ServingState:
     """The serving state of a bundle that has recommendation models; 503 for a search-only one.
 
     Why 503 and not 404: the route and the customer may well exist; this deployment cannot answer
@@ -33,7 +36,7 @@ def require_recs(state: ServingState = Depends(get_state)) -> ServingState:
     return state
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 

@@ -7,6 +7,7 @@ batch jobs, and store/channel filters are boolean masks over it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,9 +115,16 @@ class Catalog:
         """Mask of items sold in ``channel``; email and unknown channels mean the web shop."""
         return self._available.get(channel, self._available["web"])
 
-    def indices(self, skus: list[str]) -> np.ndarray:
-        """Item indices of ``skus``, -1 for unknown ones."""
-        return np.array([self.sku_index.get(s, -1) for s in skus], dtype=np.int64)
+    def indices(self, skus: Sequence[str] | pd.Series) -> np.ndarray:
+        """Item indices of ``skus`` (compared as strings), -1 for unknown or missing ones.
+
+        One dict lookup per distinct sku, broadcast with factorize codes: a 20M-event column is
+        never turned into a list of Python strings (gigabytes at 20M events).
+        """
+        codes, uniques = pd.factorize(skus if isinstance(skus, pd.Series) else np.asarray(skus, dtype=object))
+        # one extra -1 at the end: the code -1 of a missing value reads it
+        found = [self.sku_index.get(str(s), -1) for s in np.asarray(uniques, dtype=object)]
+        return np.array([*found, -1], dtype=np.int64)[codes]
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)

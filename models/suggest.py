@@ -23,6 +23,7 @@ import pandas as pd
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
+from models.columns import as_str
 from models.text import clean, tokenize
 
 Kind = Literal["query", "product", "category", "brand"]
@@ -353,7 +354,7 @@ def query_log_from_events(events: pd.DataFrame) -> list[str]:
     logs only clicks (each click repeats its query, so clicks are not added on top of searches)."""
     if "query" not in events.columns:
         return []
-    etype = events["type"].astype(str)
+    etype = events["type"]  # compared as is: astype(str) of a 20M-row categorical costs GBs
     for kind in ("search", "search_click"):
         queries = events.loc[(etype == kind) & events["query"].notna(), "query"].astype(str)
         if len(queries):
@@ -365,4 +366,4 @@ def sku_popularity(events: pd.DataFrame) -> dict[str, float]:
     """Events per sku: how often shoppers touched a product, to rank its title among completions."""
     if "sku" not in events.columns:
         return {}
-    return {str(s): float(c) for s, c in events["sku"].dropna().astype(str).value_counts().items()}
+    return {str(s): float(c) for s, c in as_str(events["sku"]).value_counts().items()}  # value_counts skips missing

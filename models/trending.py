@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.columns import as_str
+
 GLOBAL_SCOPE = "all"
 
 
@@ -40,7 +42,7 @@ class Trending:
         parts = [frame.groupby("item")["score"].sum().reset_index().assign(scope=GLOBAL_SCOPE)]
         has_store = events["store_id"].notna().to_numpy()
         for column, prefix, rows in (("channel", "channel:", slice(None)), ("store_id", "store:", has_store)):
-            key = pd.Series(events[column].astype(str).to_numpy()[rows], name="key")
+            key = as_str(events[column])[rows].reset_index(drop=True).rename("key")  # no Python str per event
             sums = frame[rows].reset_index(drop=True).groupby([key, "item"], observed=True)["score"].sum().reset_index()
             parts.append(sums.assign(scope=prefix + sums.pop("key").astype(str)))
         scores = pd.concat(parts, ignore_index=True)[["scope", "item", "score"]]

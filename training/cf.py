@@ -14,6 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
+from models.columns import as_str
 from models.config import Settings
 from models.recommenders.base import Recommender
 from models.recommenders.blend import BlendRecommender
@@ -37,11 +38,11 @@ def interaction_events(events: pd.DataFrame) -> pd.DataFrame:
     # ``.array`` keeps strings in Arrow: ``.to_numpy()`` would make 20M Python objects per column.
     return pd.DataFrame(
         {
-            "user": ev["customer_id"].astype(str).array,
-            "item": ev["sku"].astype(str).array,
-            "type": ev["type"].astype(str).array,
+            "user": as_str(ev["customer_id"]).array,
+            "item": as_str(ev["sku"]).array,
+            "type": as_str(ev["type"]).array,
             "timestamp": ev["timestamp"].to_numpy(),
-            "channel": ev["channel"].astype(str).array,
+            "channel": as_str(ev["channel"]).array,
             "quantity": ev["quantity"].to_numpy(),
         }
     )

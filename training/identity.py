@@ -17,6 +17,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from models.columns import per_distinct
 from models.pii import IDENTIFIER_TYPES, hash_identifier, mask, normalize_identifier
 
 
@@ -33,12 +34,13 @@ class IdentityGraph:
     def customer_of(self, frame: pd.DataFrame, salt: str) -> pd.Series:
         """``customer_id`` of each row of ``frame`` from whichever identifier it carries, else NA."""
         lookup = dict(zip(self.identity_map["identifier_hash"], self.identity_map["customer_id"], strict=True))
-        result = pd.Series(pd.NA, index=frame.index, dtype=object)
+        # str (Arrow) throughout: an object Series here held one Python string per event (~1.3 GB at 20M)
+        result = pd.Series(np.nan, index=frame.index, dtype="str")
         for kind in IDENTIFIER_TYPES:
             if kind not in frame.columns:
                 continue
             memo = self.hash_memo.setdefault(kind, {})
-            found = _per_distinct(frame[kind], lambda raw, k=kind, m=memo: lookup.get(_hash_one(k, raw, salt, m)))
+            found = per_distinct(frame[kind], lambda raw, k=kind, m=memo: lookup.get(_hash_one(k, raw, salt, m)))
             result = result.where(result.notna(), found)
         return result
 
@@ -50,22 +52,11 @@ def _hash_one(kind: str, raw: object, salt: str, memo: dict) -> str | None:
     return memo[raw]
 
 
-def _per_distinct(values: pd.Series, fn) -> pd.Series:  # noqa: ANN001 - any str -> str | None
-    """``fn`` of each value (missing stays missing), called once per distinct value, as a str Series.
-
-    Factorising keeps the column in Arrow: ``Series.map`` would first turn 20M strings into Python
-    objects (gigabytes) to look each one up.
-    """
-    codes, uniques = pd.factorize(values)
-    mapped = pd.array([fn(raw) for raw in np.asarray(uniques, dtype=object)], dtype="str")
-    return pd.Series(mapped.take(codes, allow_fill=True), index=values.index)
-
-
 def _hash_column(values: pd.Series, kind: str, salt: str, memo: dict | None = None) -> pd.Series:
     """Normalise and hash a column, computing each distinct value once (and, with ``memo``, once
     across calls)."""
     memo = {} if memo is None else memo
-    return _per_distinct(values, lambda raw: _hash_one(kind, raw, salt, memo))
+    return per_distinct(values, lambda raw: _hash_one(kind, raw, salt, memo))
 
 
 def _customer_id(member_hashes: np.ndarray) -> str:

@@ -21,7 +21,9 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from models import schemas
+from models.columns import as_str
 from models.pii import normalize_email, normalize_loyalty_id, normalize_phone
+from training.memory import release_unused_memory
 
 SKU_EVENT_TYPES = frozenset(schemas.EVENT_TYPES) - {"search", "email_send"}
 QUANTITY_EVENT_TYPES = frozenset({"purchase", "return", "add_to_cart"})
@@ -318,6 +320,7 @@ def _ingest_events(
     data_dir: Path, skus: pa.Array, store_ids: pa.Array, q: Quarantine, batch_size: int
 ) -> pd.DataFrame:
     path = schemas.find_table_file(data_dir, "events")
+    categories = _event_categories(skus)
     parts = []
     with tqdm(desc="ingest events", unit=" events", unit_scale=True) as bar:
         try:
@@ -326,7 +329,7 @@ def _ingest_events(
                 for col in (c.name for c in schemas.EVENTS.columns):
                     if col not in df.columns:
                         df[col] = None
-                parts.append(_validate_event_batch(df, skus, store_ids, q))
+                parts.append(_as_categories(_validate_event_batch(df, skus, store_ids, q), categories))
                 bar.update(len(df))
         except (EOFError, OSError) as exc:
             # A truncated export must not train silently on part of the history.
@@ -337,6 +340,23 @@ def _ingest_events(
     # Replays of an id accepted in an earlier batch (within a batch, the first one already won).
     q.add("events", events[replayed], "duplicate event_id")
     return events[~replayed].reset_index(drop=True) if replayed.any() else events
+
+
+def _event_categories(skus: pa.Array) -> dict[str, pd.CategoricalDtype]:
+    """Every value a validated event can hold in its low-cardinality columns: type and channel from
+    the schema, sku from the catalog. Fixed for the run, so each batch is stored as categories (1-2
+    bytes an event instead of 12-19 as Arrow strings, ~1 GB less at 20M events while the batches
+    are concatenated) and the batches still concatenate into one categorical column."""
+    return {
+        "type": pd.CategoricalDtype(sorted(schemas.EVENT_TYPES)),
+        "channel": pd.CategoricalDtype(sorted(schemas.CHANNELS)),
+        "sku": pd.CategoricalDtype(sorted(skus.to_pylist())),
+    }
+
+
+def _as_categories(df: pd.DataFrame, categories: dict[str, pd.CategoricalDtype]) -> pd.DataFrame:
+    """``df`` with those columns as categoricals (validation left only known values or missing)."""
+    return df.assign(**{col: as_str(df[col]).astype(dtype) for col, dtype in categories.items()})
 
 
 def _concat_sorted(parts: list[pd.DataFrame]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -356,8 +376,9 @@ def _concat_sorted(parts: list[pd.DataFrame]) -> tuple[pd.DataFrame, np.ndarray]
         merged = pd.concat([p.pop(col) for p in parts], ignore_index=True)
         if col == "event_id":
             replayed = merged.duplicated(keep="first").to_numpy()[order]
-        if col in ("type", "channel"):
-            merged = merged.astype("category")
+        if isinstance(merged.dtype, pd.CategoricalDtype):
+            merged = merged.cat.remove_unused_categories()  # the values present, sorted, as astype("category")
         columns[col] = merged.take(order).reset_index(drop=True)
         del merged
+        release_unused_memory()  # the parts' copies of this column: give them back before the next one
     return pd.DataFrame(columns), replayed

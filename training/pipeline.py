@@ -21,6 +21,7 @@ from rich.console import Console
 from models import artifacts as A
 from models.bundle import BundleWriter, fingerprint_files
 from models.catalog import Catalog
+from models.columns import as_str
 from models.config import Settings
 from models.copurchase import CoPurchase, basket_matrix
 from models.encoder import OnnxEncoder, base_model_path
@@ -34,6 +35,7 @@ from models.suggest import Suggester, query_log_from_events, sku_popularity
 from models.trending import Trending
 from training import cf, embed, identity, ingest
 from training.evaluate import evaluate_search
+from training.memory import release_unused_memory
 from training.ranker import popularity, train_search_ranker
 from training.report import write_report
 
@@ -57,6 +59,7 @@ class StageTimer:
         console.print(f"[bold cyan]▶ {name}[/]")
         start = time.perf_counter()
         yield
+        release_unused_memory()
         self.timings[name] = round(time.perf_counter() - start, 2)
         console.print(f"  [green]✓ {name}[/] in {self.timings[name]:.1f}s")
 
@@ -124,9 +127,9 @@ def train(
             bm25.fit(catalog.products, catalog.skus.tolist()).save(out.file(A.BM25_DIR + "/x").parent)
 
         with timer.stage("query understanding"):
-            clicks = data.events[(data.events["type"].astype(str) == "search_click") & data.events["query"].notna()]
+            clicks = data.events[(data.events["type"] == "search_click") & data.events["query"].notna()]
             category_of = catalog.products.set_index("sku")["category"]
-            pairs = list(zip(clicks["query"].astype(str), clicks["sku"].map(category_of).astype(str), strict=True))
+            pairs = list(zip(clicks["query"].astype(str), as_str(clicks["sku"]).map(category_of).astype(str), strict=True))
             qu = QueryUnderstanding().fit(catalog.products, query_log=clicks["query"].astype(str).tolist(), query_categories=pairs)
             qu.save(out.file(A.QUERY_DIR + "/x").parent)
             suggester = Suggester(min_query_count=settings.suggest_min_query_count, max_k=settings.suggest_max_k)
@@ -145,12 +148,13 @@ def train(
                 settings.exact_index_max_items, settings.hnsw_m, settings.hnsw_ef_search,
             )
             als_index.save(out.file(A.ALS_INDEX_DIR + "/x").parent)
-            # only the columns it reads: its row filter and sort then copy 5 columns, not all of them
-            history_cols = ["customer_id", "sku", "type", "timestamp", "channel"]
-            history_table(data.events[history_cols], catalog).to_parquet(out.file(A.HISTORY), index=False)
             cf.category_affinity(data.events, catalog.products, cf_result.interactions).to_parquet(
                 out.file(A.CATEGORY_AFFINITY), index=False
             )
+            # Saved: the fitted models and matrices (~1 GB at 1M customers) are not needed by any later stage.
+            del cf_result, als_index
+            release_unused_memory()
+            history_table(data.events, catalog).to_parquet(out.file(A.HISTORY), index=False)
 
         with timer.stage("search ranker"):
             np.save(out.file(A.POPULARITY), popularity(data.events, catalog))
@@ -220,9 +224,8 @@ def _fit_copurchase(events: pd.DataFrame, catalog: Catalog) -> _CoPurchaseResult
     orders = events.loc[(etype == "purchase") & events["basket_id"].notna(), ["basket_id", "sku"]]
     carts = events.loc[(etype == "add_to_cart") & events["session_id"].notna(), ["session_id", "sku"]]
     keys = pd.concat(["b:" + orders["basket_id"].astype(str), "s:" + carts["session_id"].astype(str)])
-    skus = pd.concat([orders["sku"], carts["sku"]]).astype(str)
     codes, _ = pd.factorize(keys)
-    items = catalog.indices(skus.tolist())
+    items = catalog.indices(pd.concat([orders["sku"], carts["sku"]]))
     ok = items >= 0
     matrix = basket_matrix(codes[ok], items[ok], len(catalog))
     model = CoPurchase().fit(matrix)
@@ -230,14 +233,14 @@ def _fit_copurchase(events: pd.DataFrame, catalog: Catalog) -> _CoPurchaseResult
 
 
 def _fit_trending(events: pd.DataFrame, catalog: Catalog, settings: Settings) -> Trending:
-    weights = events["type"].astype(str).map(type_weights_from_settings(settings)).fillna(0.0)
+    weights = as_str(events["type"]).map(type_weights_from_settings(settings)).fillna(0.0)
     keep = events["sku"].notna() & (weights > 0)
     ev = events.loc[keep, ["sku", "timestamp", "channel", "store_id"]]  # only the columns trending reads
     frame = pd.DataFrame(
         {
-            "item": catalog.indices(ev["sku"].astype(str).tolist()),
-            "timestamp": ev["timestamp"].to_numpy(),
-            "channel": ev["channel"].astype(str).array,
+            "item": catalog.indices(ev["sku"]),
+            "timestamp": ev["timestamp"].array,  # to_numpy() of tz-aware times: a Timestamp object per event
+            "channel": as_str(ev["channel"]).array,
             "store_id": ev["store_id"].array,
             "weight": weights[keep].to_numpy(),
         }

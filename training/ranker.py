@@ -25,7 +25,7 @@ def popularity(events: pd.DataFrame, catalog: Catalog) -> np.ndarray:
     """Units purchased per item over the whole history (any channel)."""
     buys = events.loc[(events["type"] == "purchase") & events["sku"].notna(), ["sku", "quantity"]]
     counts = np.zeros(len(catalog))
-    items = catalog.indices(buys["sku"].astype(str).tolist())
+    items = catalog.indices(buys["sku"])
     ok = items >= 0
     np.add.at(counts, items[ok], buys["quantity"].to_numpy(dtype=np.float64)[ok])
     return counts
@@ -33,7 +33,7 @@ def popularity(events: pd.DataFrame, catalog: Catalog) -> np.ndarray:
 
 def logged_queries(events: pd.DataFrame, max_queries: int, seed: int) -> pd.DataFrame:
     """Distinct logged queries with the set of skus clicked from them."""
-    clicks = events[(events["type"].astype(str) == "search_click") & events["query"].notna() & events["sku"].notna()]
+    clicks = events[(events["type"] == "search_click") & events["query"].notna() & events["sku"].notna()]
     grouped = clicks.groupby(clicks["query"].astype(str).str.strip().str.lower())["sku"].agg(lambda s: set(s.astype(str)))
     frame = grouped.reset_index().rename(columns={"query": "query", "sku": "clicked"})
     if len(frame) > max_queries:

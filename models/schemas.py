@@ -208,8 +208,9 @@ JUDGMENTS = TableSpec(
 TABLES: dict[str, TableSpec] = {
     t.name: t for t in (PRODUCTS, STORES, INVENTORY, CUSTOMERS, UNSUBSCRIBES, EVENTS, QUERIES, JUDGMENTS)
 }
-REQUIRED_TABLES = ("products", "events")
-"""The minimum to train: everything else improves results but may be missing."""
+REQUIRED_TABLES = ("products",)
+"""The minimum to train: everything else improves results but may be missing. Without events the
+bundle is search-only (no customers to resolve, no behaviour to learn recommendations from)."""
 
 TABLE_SUFFIXES = (".parquet", ".csv")
 EVENT_SUFFIXES = (".jsonl.gz", ".jsonl", ".csv", ".parquet")

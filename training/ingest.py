@@ -320,6 +320,8 @@ def _ingest_events(
     data_dir: Path, skus: pa.Array, store_ids: pa.Array, q: Quarantine, batch_size: int
 ) -> pd.DataFrame:
     path = schemas.find_table_file(data_dir, "events")
+    if path is None:  # a catalog alone: the pipeline trains a search-only bundle
+        return pd.DataFrame(columns=[c.name for c in schemas.EVENTS.columns])
     categories = _event_categories(skus)
     parts = []
     with tqdm(desc="ingest events", unit=" events", unit_scale=True) as bar:

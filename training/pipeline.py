@@ -19,7 +19,7 @@ import pandas as pd
 from rich.console import Console
 
 from models import artifacts as A
-from models.bundle import BundleWriter, fingerprint_files
+from models.bundle import ALL_COMPONENTS, SEARCH, BundleWriter, fingerprint_files
 from models.catalog import Catalog
 from models.columns import as_str
 from models.config import Settings
@@ -81,25 +81,29 @@ def train(
             data = ingest.ingest(data_dir, out.file(A.QUARANTINE))
             metrics["ingest"] = data.report()
 
-        with timer.stage("identity resolution"):
-            graph = identity.resolve(data.customers, data.events, settings.pii_salt, data.unsubscribes["email"])
-            data.events["customer_id"] = graph.customer_of(data.events, settings.pii_salt)
-            graph.hash_memo.clear()  # millions of raw -> hash entries at scale; not needed any more
-            graph.identity_map.to_parquet(out.file(A.IDENTITY_MAP), index=False)
-            graph.customers.to_parquet(out.file(A.CUSTOMERS), index=False)
-            truth = Path(data_dir) / "truth" / "identities.parquet"
-            metrics["identity"] = {
-                "customers": int(len(graph.customers)),
-                "identified_event_share": float(data.events["customer_id"].notna().mean()),
-            }
-            if truth.exists():  # evaluation only: the sample's hidden ground truth
-                evidence = pd.concat([data.customers[["loyalty_id", "email", "phone"]], data.events[["loyalty_id", "email", "phone"]]])
-                metrics["identity"].update(
-                    identity.merge_quality(graph.identity_map, pd.read_parquet(truth), settings.pii_salt, evidence)
-                )
-            # No later stage reads event ids or raw identifiers: dropping them keeps raw PII out of
-            # the rest of training and frees ~1 GB per 20M events before the CF stage.
-            data.events = data.events.drop(columns=["event_id", *IDENTIFIER_TYPES])
+        # A catalog without customer events (a retailer starting with search) trains a search-only
+        # bundle: identity, CF, co-purchase and trending need events; the service answers search.
+        has_history = not data.events.empty
+        if has_history:
+            with timer.stage("identity resolution"):
+                graph = identity.resolve(data.customers, data.events, settings.pii_salt, data.unsubscribes["email"])
+                data.events["customer_id"] = graph.customer_of(data.events, settings.pii_salt)
+                graph.hash_memo.clear()  # millions of raw -> hash entries at scale; not needed any more
+                graph.identity_map.to_parquet(out.file(A.IDENTITY_MAP), index=False)
+                graph.customers.to_parquet(out.file(A.CUSTOMERS), index=False)
+                truth = Path(data_dir) / "truth" / "identities.parquet"
+                metrics["identity"] = {
+                    "customers": int(len(graph.customers)),
+                    "identified_event_share": float(data.events["customer_id"].notna().mean()),
+                }
+                if truth.exists():  # evaluation only: the sample's hidden ground truth
+                    evidence = pd.concat([data.customers[["loyalty_id", "email", "phone"]], data.events[["loyalty_id", "email", "phone"]]])
+                    metrics["identity"].update(
+                        identity.merge_quality(graph.identity_map, pd.read_parquet(truth), settings.pii_salt, evidence)
+                    )
+                # No later stage reads event ids or raw identifiers: dropping them keeps raw PII out of
+                # the rest of training and frees ~1 GB per 20M events before the CF stage.
+                data.events = data.events.drop(columns=["event_id", *IDENTIFIER_TYPES])
 
         with timer.stage("catalog"):
             catalog = Catalog.build(data.products, data.inventory, data.stores["store_id"].astype(str).tolist())
@@ -138,31 +142,33 @@ def train(
             # The default rules ship in the (immutable) bundle; the service edits its own live copy.
             out.file(A.RULES).write_text(RuleSet.from_synonyms(qu.synonyms_).to_json(), encoding="utf-8")
 
-        with timer.stage("collaborative filtering"):
-            cf_result = cf.train_cf(data.events, catalog.skus.astype(str), settings, evaluate=evaluate)
-            metrics["recommendations"] = cf_result.metrics
-            cf_result.blend.save(out.file(A.BLEND_DIR + "/x").parent)
-            _save_user_items(out, cf_result.interactions)
-            als_index, metrics["als_index"] = embed.build_vector_index(
-                np.asarray(cf_result.als.item_factors_, dtype=np.float32), catalog.skus.tolist(),
-                settings.exact_index_max_items, settings.hnsw_m, settings.hnsw_ef_search,
-            )
-            als_index.save(out.file(A.ALS_INDEX_DIR + "/x").parent)
-            cf.category_affinity(data.events, catalog.products, cf_result.interactions).to_parquet(
-                out.file(A.CATEGORY_AFFINITY), index=False
-            )
-            # Saved: the fitted models and matrices (~1 GB at 1M customers) are not needed by any later stage.
-            del cf_result, als_index
-            release_unused_memory()
-            history_table(data.events, catalog).to_parquet(out.file(A.HISTORY), index=False)
+        if has_history:
+            with timer.stage("collaborative filtering"):
+                cf_result = cf.train_cf(data.events, catalog.skus.astype(str), settings, evaluate=evaluate)
+                metrics["recommendations"] = cf_result.metrics
+                cf_result.blend.save(out.file(A.BLEND_DIR + "/x").parent)
+                _save_user_items(out, cf_result.interactions)
+                als_index, metrics["als_index"] = embed.build_vector_index(
+                    np.asarray(cf_result.als.item_factors_, dtype=np.float32), catalog.skus.tolist(),
+                    settings.exact_index_max_items, settings.hnsw_m, settings.hnsw_ef_search,
+                )
+                als_index.save(out.file(A.ALS_INDEX_DIR + "/x").parent)
+                cf.category_affinity(data.events, catalog.products, cf_result.interactions).to_parquet(
+                    out.file(A.CATEGORY_AFFINITY), index=False
+                )
+                # Saved: the fitted models and matrices (~1 GB at 1M customers) are not needed by any later stage.
+                del cf_result, als_index
+                release_unused_memory()
+                history_table(data.events, catalog).to_parquet(out.file(A.HISTORY), index=False)
 
         with timer.stage("search ranker"):
             np.save(out.file(A.POPULARITY), popularity(data.events, catalog))
             metrics["search_ranker"] = train_search_ranker(out.path, catalog, data.events, settings)
 
-        with timer.stage("co-purchase and trending"):
-            metrics["copurchase"] = _fit_copurchase(data.events, catalog).save_to(out)
-            _fit_trending(data.events, catalog, settings).save(out.file(A.TRENDING))
+        if has_history:
+            with timer.stage("co-purchase and trending"):
+                metrics["copurchase"] = _fit_copurchase(data.events, catalog).save_to(out)
+                _fit_trending(data.events, catalog, settings).save(out.file(A.TRENDING))
 
         int8 = out.file(A.ENCODER_DIR + "/" + A.INT8_MODEL_FILE)
         if evaluate and data.queries is not None and data.judgments is not None:
@@ -185,6 +191,7 @@ def train(
         path = out.publish(
             data_fingerprint=fingerprint_files(data.input_files), parameters=parameters, metrics=metrics,
             extra={"catalog_size": len(catalog), "stores": catalog.store_ids},
+            components=ALL_COMPONENTS if has_history else (SEARCH,),
         )
     console.print(f"[bold green]bundle {path.name} published[/] at {path}")
     return path

@@ -122,3 +122,38 @@ def test_crash_mid_run_keeps_previous_bundle_serving(trained_bundle, sample_dir,
         pipeline.train(sample_dir, bundles, Settings(), evaluate=False)
     assert Bundle.open(bundles, verify=True).version == before
     assert not list(bundles.glob(".tmp-*"))
+
+
+def test_a_catalog_alone_trains_a_search_only_bundle_the_service_answers(sample_dir, tmp_path):
+    """No events and no customers (a retailer starting with search): the bundle holds search, the
+    service searches it with store stock, and nothing customer-side is written."""
+    from models.config import Settings
+    from models.search_engine import SearchFilters
+    from service.state import ServingState
+    from training.pipeline import train
+
+    data = tmp_path / "catalog-only"
+    data.mkdir()
+    products = pd.read_parquet(sample_dir / "products.parquet").head(300)
+    products.to_parquet(data / "products.parquet", index=False)
+    pd.read_parquet(sample_dir / "stores.parquet").to_parquet(data / "stores.parquet", index=False)
+    inventory = pd.read_parquet(sample_dir / "inventory.parquet")
+    inventory[inventory["sku"].isin(products["sku"])].to_parquet(data / "inventory.parquet", index=False)
+
+    path = train(data, tmp_path / "bundles", Settings(), evaluate=False)
+    bundle = Bundle.open(path, verify=True)
+    assert bundle.components == {"search"}
+    for rel in (A.PRODUCT_EMBEDDINGS, A.BM25_DIR + "/params.index.json", A.QUERY_DIR + "/query_understanding.json"):
+        assert bundle.has(rel), rel
+    assert not any(f.startswith(("recs/", "identity/")) for f in bundle.manifest["files"])
+
+    settings = Settings(bundles_dir=tmp_path / "bundles", event_store_path=tmp_path / "ev.sqlite3", rules_path=tmp_path / "rules.json")
+    state = ServingState.load(settings)
+    assert state.recs is None
+    title = products["title"].iloc[0]
+    result = state.search.search(title, k=5)
+    assert result.hits and products["sku"].iloc[0] in state.catalog.skus[[h.item for h in result.hits]]
+    store = state.catalog.store_ids[0]
+    in_store = state.search.search(title, k=20, filters=SearchFilters(store_id=store))
+    assert all(state.catalog.stock_in(store, h.item) > 0 for h in in_store.hits)
+    state.events.close()

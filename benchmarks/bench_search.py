@@ -6,15 +6,17 @@ Three catalog scales, each with two baselines measured in the same run:
   clients, each with 1 worker process and with 2 in the same run: ``--workers``), plus the same
   ``SearchEngine`` in-process, so the HTTP + JSON overhead is visible;
 * ``home_depot``: 54,667 real product titles (../shared/datasets/home_depot) with real ONNX
-  embeddings (cached under var/cache) and their own real queries;
+  embeddings (cached under var/cache; ~4 minutes to encode on 2 quiet cores) and their own real
+  queries;
 * ``generated``: 100k / 1M products recombined from the sample catalog's titles and attributes;
   embeddings are the source product's real embedding plus gaussian noise (re-normalised), because
   encoding 1M texts is out of reach on 2 cores.
 
 For the large scales the real ``SearchEngine`` is assembled in-process from the same classes a bundle
 loads (Catalog, BM25Index, VectorIndex with the index type the pipeline would choose, OnnxEncoder,
-the sample bundle's QueryUnderstanding). Baselines: BM25-only (``BM25Index.search``) and FAISS-only
-(``encode_query`` + ``VectorIndex.search``). Targets: search p99 <= 15 ms at <= 100k products and
+the sample bundle's QueryUnderstanding), then the same indexes are published as a search-only bundle
+(hard links, cached) and served by uvicorn for the HTTP rows (``--no-http-large`` skips them).
+Baselines: BM25-only (``BM25Index.search``) and FAISS-only (``encode_query`` + ``VectorIndex.search``). Targets: search p99 <= 15 ms at <= 100k products and
 <= 30 ms at 1M; suggest p99 <= 5 ms.
 
 Run: ``.venv/bin/python benchmarks/bench_search.py --bundle /tmp/trial_bundles`` (see --help).
@@ -120,7 +122,7 @@ def cached_title_embeddings(
     csv_path: Path, encoder_dir: Path, model_file: str = "model.onnx", threads: int = 2
 ) -> np.ndarray:
     """Real ONNX embeddings of a catalog's titles, cached under var/cache keyed by file + model hash
-    (encoding 54k titles takes 15-30 minutes on 2 shared cores; a rerun should not pay it)."""
+    (encoding 54k titles takes ~4 minutes on 2 quiet cores, 13 on busy ones; a rerun should not pay it)."""
     key = file_hash(csv_path, extra=file_hash(encoder_dir / model_file))
     path = CACHE / f"title-embeddings-{key}.npy"
     if path.exists():

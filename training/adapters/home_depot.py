@@ -3,7 +3,8 @@
 The dataset has titles only: no brand, category, price or events. Products get the one category
 "Home Improvement" and price 0 (unknown), which the search side ignores; the judgments map the
 raters' 1..3 mean onto WANDS labels. It is search-evaluation data: there is no behaviour to train
-recommendations on, so ``omnirank eval-search`` is the command to use it with.
+recommendations on, so ``omnirank eval-search`` compares retrievers on it, and ``omnirank train``
+on the converted directory publishes a search-only bundle (evaluated on the judged queries).
 """
 
 from __future__ import annotations

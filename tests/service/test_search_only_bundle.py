@@ -88,3 +88,15 @@ def test_a_bundle_without_search_is_refused(trained_bundle: Path, tmp_path: Path
     settings = Settings(bundles_dir=path, event_store_path=tmp_path / "ev.sqlite3", rules_path=tmp_path / "rules.json")
     with pytest.raises(BundleError, match="needs 'search'"):
         ServingState.load(settings)
+
+
+def test_events_are_still_collected_for_the_first_full_training(search_only: TestClient) -> None:
+    """A shop that starts with search records behaviour from day one; the next training uses it."""
+    import uuid
+
+    import pandas as pd
+
+    sku = search_only.get("/v1/search", params={"q": "tee"}).json()["hits"][0]["product"]["sku"]
+    event = {"event_id": uuid.uuid4().hex, "type": "view", "timestamp": pd.Timestamp.now(tz="UTC").isoformat(),
+             "channel": "web", "sku": sku, "email": "first.visitor@example.com"}
+    assert search_only.post("/v1/events", json={"events": [event]}).status_code == 202

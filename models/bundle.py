@@ -38,7 +38,7 @@ TMP_PREFIX = ".tmp-"
 SEARCH = "search"
 RECOMMENDATIONS = "recommendations"
 ALL_COMPONENTS = (SEARCH, RECOMMENDATIONS)
-"""What a bundle can serve. A bundle indexed from a catalog alone (no customers, no events: a
+"""What a bundle can serve. A bundle trained from a catalog alone (no customers, no events: a
 retailer starting with search, or a benchmark's large catalog) holds only ``search``."""
 
 LIBRARIES = (

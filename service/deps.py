@@ -30,8 +30,8 @@ async def require_recs(state: ServingState = Depends(get_state)) -> ServingState
     if state.recs is None:
         raise HTTPException(
             503,
-            f"bundle {state.bundle.version} is search-only (indexed from a catalog without customer "
-            "events): recommendations and customer profiles need a bundle from `omnirank train`",
+            f"bundle {state.bundle.version} is search-only (trained from a catalog without customer "
+            "events): recommendations and customer profiles need a bundle trained with an events table",
         )
     return state
 

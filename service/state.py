@@ -47,7 +47,7 @@ class ServingState:
     bundle: Bundle
     catalog: Catalog
     search: SearchEngine
-    recs: RecommendationEngine | None  # None for a search-only bundle (indexed from a catalog alone)
+    recs: RecommendationEngine | None  # None for a search-only bundle (trained from a catalog alone)
     identity: dict[str, str]  # identifier hash -> customer_id
     customers: pd.DataFrame  # indexed by customer_id
     affinity: dict[str, dict[str, float]]

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service.event_store import EventStore, StoredEvent  # noqa: E402
+from models.store import LiveStore, StoredEvent  # noqa: E402
 
 TYPES = ("view", "view", "view", "add_to_cart", "purchase", "search_click", "email_click")
 CHANNELS = ("web", "app", "store", "email")
@@ -71,7 +71,7 @@ def _run_threads(target, args) -> float:
 
 def bench_batched(path: Path, events: list[StoredEvent], batch_size: int, threads: int, sync: str) -> dict:
     """Each thread appends its own slice in batches; returns sustained events/s and batch latency."""
-    store = EventStore(path, synchronous=sync)  # type: ignore[arg-type]
+    store = LiveStore(path, synchronous=sync)  # type: ignore[arg-type]
     slices = [events[t::threads] for t in range(threads)]
     latencies: list[float] = []
     lock = threading.Lock()
@@ -106,7 +106,7 @@ def bench_batched(path: Path, events: list[StoredEvent], batch_size: int, thread
 
 def bench_per_event(path: Path, events: list[StoredEvent], sync: str) -> dict:
     """Baseline: one transaction (one commit) per event."""
-    store = EventStore(path, synchronous=sync)  # type: ignore[arg-type]
+    store = LiveStore(path, synchronous=sync)  # type: ignore[arg-type]
     latencies = []
     start = time.perf_counter()
     for event in tqdm(events, desc=f"per-event {sync}", unit="ev", leave=False):
@@ -127,7 +127,7 @@ def bench_per_event(path: Path, events: list[StoredEvent], sync: str) -> dict:
     }
 
 
-class _SingleConnectionStore(EventStore):
+class _SingleConnectionStore(LiveStore):
     """The alternative design: one connection shared by all threads, every call behind one lock."""
 
     def __init__(self, path: Path) -> None:
@@ -148,7 +148,7 @@ class _SingleConnectionStore(EventStore):
 
 
 def bench_reads(
-    store: EventStore,
+    store: LiveStore,
     keys: list[str],
     threads: int,
     per_thread: int,
@@ -238,7 +238,7 @@ def main() -> None:
         reads = []
         loaded = root / "b4-NORMAL.db"  # 100k events over 10k customers, written above
         keys = sorted({e.customer_key for e in events})
-        for design, factory in (("conn per thread", EventStore), ("1 conn + lock", _SingleConnectionStore)):
+        for design, factory in (("conn per thread", LiveStore), ("1 conn + lock", _SingleConnectionStore)):
             store = factory(loaded)
             for threads in (1, 4):
                 reads.append(bench_reads(store, keys, threads, args.reads // threads, design))

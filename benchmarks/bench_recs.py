@@ -52,7 +52,7 @@ from models.bundle import resolve_bundle_path  # noqa: E402
 from models.config import Settings  # noqa: E402
 from models.recommend import Context, Interaction  # noqa: E402
 from models.recommenders.base import Recommender, top_n  # noqa: E402
-from service.event_store import EventStore  # noqa: E402
+from models.store import LiveStore  # noqa: E402
 
 RECS_P99_TARGET = 10.0
 PROFILE_P99_TARGET = 20.0
@@ -243,7 +243,7 @@ def bench_http(args: argparse.Namespace, bundle_root: Path, bundle: Path) -> tup
             )
         client.close()
     # The server has stopped: count what reached the disk, through the store's own reader.
-    store = EventStore(state_dir / "events.sqlite3")
+    store = LiveStore(state_dir / "events.sqlite3")
     stored = store.count()
     store.close()
     tmp.cleanup()

@@ -394,7 +394,7 @@ def row(
 def bench_sample(
     bundle_root: Path, args: argparse.Namespace, settings: Settings, notes: list[str]
 ) -> tuple[list[dict], dict]:
-    from service.state import ServingState
+    from service.state import BundleView
 
     bundle = resolve_bundle_path(bundle_root)
     queries = pd.read_parquet(args.queries)["query"].astype(str).tolist()
@@ -416,7 +416,7 @@ def bench_sample(
         )
         gc.collect()
         before = rss_mb()
-        state = ServingState.load(s, bundle)
+        state = BundleView.load(s, bundle)
         gc.collect()
         extra["inprocess_state_rss_mb"] = rss_mb() - before
         engine = state.search
@@ -429,7 +429,6 @@ def bench_sample(
             rows.append(row("sample", n, "Suggester.suggest", st, SUGGEST_P99_TARGET, False))
         for name, st in baselines(engine, bundle, one, args.max_seconds, settings):
             rows.append(row("sample", n, name, st, None, False))
-        state.events.close()
     http = next(
         r
         for r in rows

@@ -3,10 +3,16 @@
 Row ``i`` of every item-indexed artifact in a bundle (embeddings, factors, co-purchase) is the
 product at position ``i`` here, so one integer index flows through search, recommendations and
 batch jobs, and store/channel filters are boolean masks over it.
+
+The service serves a *live* catalog (``models/live/overlay.py``): the bundle's rows first, in the
+same order, then products added since training; live stock, web stock, prices and discontinued
+products are arrays over that index, swapped in by :meth:`Catalog.with_live` without re-reading
+the products.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.live.prices import PriceBook, PriceView
 from models.schemas import SALES_CHANNELS
 
 PRODUCTS_FILE = "products.parquet"
@@ -29,6 +36,13 @@ class Catalog:
     products: pd.DataFrame
     store_ids: list[str]
     stock: np.ndarray  # (n_stores, n_items) int32 units on hand
+    web_stock: np.ndarray | None = field(default=None, repr=False)
+    """(n_items,) int32 units the web shop can ship, -1 where nobody reports it (then the product
+    is sold online as long as it is listed there)."""
+    active: np.ndarray | None = field(default=None, repr=False)
+    """(n_items,) False for a product discontinued since training: it is in no answer."""
+    price_book: PriceBook | None = field(default=None, repr=False)
+    """Live base prices and channel/store/timed overrides; ``None``: the trained prices."""
     sku_index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -38,7 +52,6 @@ class Catalog:
         self.sku_index = {sku: i for i, sku in enumerate(self.products["sku"].tolist())}
         self._store_pos = {s: i for i, s in enumerate(self.store_ids)}
         self.skus = self.products["sku"].to_numpy(dtype=object)
-        self.prices = self.products["price"].to_numpy(dtype=np.float64)
         # Plain numpy columns, built once: per-request code never touches pandas (Arrow-backed
         # string columns cost milliseconds per operation on the hot path).
         self.column = {
@@ -62,12 +75,47 @@ class Catalog:
             if "replenishment_days" in self.products.columns
             else np.full(len(self.products), np.nan)
         )
-        self._available = {
-            ch: self.products[f"available_{ch}"].to_numpy(dtype=bool)
+        self._listed = {
+            ch: self.products[f"available_{ch}"].fillna(ch != "marketplace").to_numpy(dtype=bool)
             if f"available_{ch}" in self.products.columns
             else np.ones(len(self.products), dtype=bool)
             for ch in SALES_CHANNELS
         }
+        n = len(self.products)
+        self.web_stock = np.full(n, -1, np.int32) if self.web_stock is None else self.web_stock
+        self.active = np.ones(n, dtype=bool) if self.active is None else self.active
+        if self.price_book is None:
+            listed = self.products["list_price"] if "list_price" in self.products.columns else None
+            self.price_book = PriceBook.from_catalog(self.products["price"].to_numpy(np.float64), listed)
+        self._derive_live()
+
+    def _derive_live(self) -> None:
+        """What follows from stock, web stock, prices and discontinued products: the masks and
+        prices every request reads, computed once per change instead of once per request."""
+        self.prices = self.price_book.base
+        online = self.active & (self.web_stock != 0)
+        self._available = {ch: self._listed[ch] & (self.active if ch == "store" else online) for ch in SALES_CHANNELS}
+
+    def with_live(
+        self,
+        stock: np.ndarray | None = None,
+        web_stock: np.ndarray | None = None,
+        active: np.ndarray | None = None,
+        price_book: PriceBook | None = None,
+    ) -> Catalog:
+        """A copy sharing the products and their indexes with new live arrays (the old catalog is
+        untouched, so a request still using it sees a consistent state)."""
+        live = copy.copy(self)
+        live.stock = self.stock if stock is None else stock
+        live.web_stock = self.web_stock if web_stock is None else web_stock
+        live.active = self.active if active is None else active
+        live.price_book = self.price_book if price_book is None else price_book
+        live._derive_live()
+        return live
+
+    def price_view(self, channel: str | None, store_id: str | None, now: float) -> PriceView:
+        """Every product's price (and list price when on sale) for this channel and store now."""
+        return self.price_book.view(channel, store_id, now)
 
     @classmethod
     def build(cls, products: pd.DataFrame, inventory: pd.DataFrame, store_ids: list[str]) -> Catalog:
@@ -102,8 +150,11 @@ class Catalog:
     def has_store(self, store_id: str) -> bool:
         return store_id in self._store_pos
 
+    def store_position(self, store_id: str) -> int:
+        return self._store_pos[store_id]
+
     def in_stock(self, store_id: str) -> np.ndarray:
-        """Boolean mask of items with stock > 0 in ``store_id`` (sold in stores at all)."""
+        """Boolean mask of items with stock > 0 in ``store_id`` (sold in stores, not discontinued)."""
         if store_id not in self._store_pos:
             raise KeyError(store_id)
         return (self.stock[self._store_pos[store_id]] > 0) & self._available["store"]

@@ -142,7 +142,13 @@ class Settings(BaseSettings):
     max_query_chars: int = 256
     max_k: int = 100
     default_k: int = 20
-    event_store_path: Path = Field(Path("var/events.sqlite3"), description="SQLite (WAL) live event store.")
+    event_store_path: Path = Field(
+        Path("var/events.sqlite3"),
+        description="SQLite (WAL) live store: events, live stock, prices, products and identity links",
+    )
+    reload_poll_seconds: float = Field(
+        2.0, ge=0, description="how often each worker checks whether `latest` moved to a new bundle (0: never)"
+    )
     event_store_synchronous: str = Field(
         "NORMAL",
         description="NORMAL survives a process crash; FULL also survives power loss (fsync per batch)",

@@ -56,7 +56,8 @@ class BM25Index:
         tokens = tokenize(text)
         return stem_tokens(tokens) if self.stemming else tokens
 
-    def _doc_tokens(self, row: Mapping[str, Any]) -> list[str]:
+    def document_tokens(self, row: Mapping[str, Any]) -> list[str]:
+        """The field-weighted tokens this index stores for one product (title x3, brand x2, ...)."""
         tokens: list[str] = []
         for field, weight in self.field_weights.items():
             for key in _FIELD_ALIASES.get(field, (field,)):
@@ -73,12 +74,13 @@ class BM25Index:
             raise ValueError(f"{len(records)} documents but {len(ids)} ids")
         if not records:
             raise ValueError("cannot index an empty catalog")
-        corpus = [self._doc_tokens(r) for r in records]
+        corpus = [self.document_tokens(r) for r in records]
         # bm25s cannot index a corpus where every document is empty; a placeholder keeps ids aligned.
         corpus = [toks if toks else ["\x00empty"] for toks in corpus]
         model = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
         model.index(corpus, show_progress=False)
         self.model_ = model
+        self.avgdl_ = float(np.mean([len(toks) for toks in corpus]))
         self.ids_ = np.asarray([str(i) for i in ids], dtype=object)
         return self
 
@@ -88,6 +90,28 @@ class BM25Index:
         if not token_ids:
             return np.zeros(len(self.ids_), dtype=np.float32)
         return self.model_.get_scores_from_ids(token_ids)
+
+    def query_tokens(self, query: str) -> list[str]:
+        """The tokens a query is scored with (stemmed like the documents)."""
+        return self._tokens(query)
+
+    def idf(self, tokens: Sequence[str]) -> dict[str, float]:
+        """Lucene idf of each token from this index's document frequencies.
+
+        Used to score products added since training (``models/live/delta.py``) with the index's own
+        statistics, so their scores rank against indexed products' as if they had been indexed. A
+        token the index never saw gets the idf of a word in no document (a new brand's name is as
+        specific as a word gets).
+        """
+        n_docs = int(self.model_.scores["num_docs"])
+        indptr = self.model_.scores["indptr"]
+        vocab = self.model_.vocab_dict
+        out = {}
+        for t in set(tokens):
+            tid = vocab.get(t)
+            df = 0 if tid is None else int(indptr[tid + 1] - indptr[tid])
+            out[t] = float(np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5)))
+        return out
 
     def search(
         self, query: str, k: int = 10, allowed: np.ndarray | None = None
@@ -122,6 +146,7 @@ class BM25Index:
             "b": self.b,
             "field_weights": self.field_weights,
             "stemming": self.stemming,
+            "avgdl": self.avgdl_,
             "ids": self.ids_.tolist(),
         }
         (directory / _META_FILE).write_text(json.dumps(meta), encoding="utf-8")
@@ -139,4 +164,5 @@ class BM25Index:
         )
         index.model_ = bm25s.BM25.load(str(directory), show_progress=False, allow_pickle=False)
         index.ids_ = np.asarray(meta["ids"], dtype=object)
+        index.avgdl_ = meta.get("avgdl")  # None in bundles written before live products existed
         return index

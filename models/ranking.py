@@ -73,6 +73,43 @@ class CandidateContext:
             title_tokens=[frozenset(tokenize(t)) for t in products["title"].astype(str)],
         )
 
+    def with_products(self, products, items: np.ndarray) -> CandidateContext:
+        """This context with the rows of live products (added or changed since training) written
+        at ``items``; a changed product keeps its popularity."""
+        items = np.asarray(items, dtype=np.int64)
+        part = CandidateContext.from_products(products, np.zeros(len(products)))
+        n = max(len(self.prices), int(items.max()) + 1 if items.size else 0)
+
+        def put(base: np.ndarray, new: np.ndarray) -> np.ndarray:
+            out = np.empty(n, dtype=base.dtype)
+            out[: len(base)] = base
+            out[items] = new
+            return out
+
+        popularity = np.zeros(n)
+        popularity[: len(self.popularity)] = self.popularity
+        # A product new since training has no purchases yet, which is not evidence that nobody wants
+        # it: it gets the median popularity of its category (of the catalog when the category is new).
+        trained = len(self.popularity)
+        for item, category in zip(items.tolist(), part.categories, strict=True):
+            if item >= trained:
+                peers = self.popularity[self.categories == category]
+                popularity[item] = float(np.median(peers if peers.size else self.popularity))
+        title_tokens = [*self.title_tokens, *([frozenset()] * (n - len(self.title_tokens)))]
+        for item, tokens in zip(items.tolist(), part.title_tokens, strict=True):
+            title_tokens[item] = tokens
+        return CandidateContext(
+            categories=put(self.categories, part.categories),
+            top_categories=put(self.top_categories, part.top_categories),
+            colors=put(self.colors, part.colors),
+            brands=put(self.brands, part.brands),
+            sizes=put(self.sizes, part.sizes),
+            targets=put(self.targets, part.targets),
+            prices=put(self.prices, part.prices),
+            popularity=popularity,
+            title_tokens=title_tokens,
+        )
+
 
 def _rank_reciprocal(scores: np.ndarray) -> np.ndarray:
     order = np.argsort(-scores, kind="stable")

@@ -3,12 +3,16 @@
 The blended recommender proposes; the rules here dispose: nothing out of stock in the shopper's
 store or unavailable in their channel, nothing returned, nothing bought recently unless it is a
 replenishment item whose cycle is due, and at most a few items per category.
+
+The catalog may be the service's live one: the trained items first (``n_trained``, what the models
+know), then products added since training, which only content similarity can recommend until the
+next training; stock, prices and discontinued products are always the live ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +42,7 @@ class Interaction:
     timestamp: pd.Timestamp
     channel: str
     weight: float = 1.0
+    store_id: str | None = None
 
 
 @dataclass
@@ -114,6 +119,15 @@ class RecommendationEngine:
         candidates = self.model.candidates(userids, rows, self.candidates_per_model, items=allowed)
         return self.model.rank_candidates(userids, rows, candidates, N=n, filter_already_liked_items=False, items=allowed)
 
+    @property
+    def n_trained(self) -> int:
+        """Items the models were trained on: the first ``n_trained`` of the (live) catalog."""
+        return int(self.user_items.shape[1])
+
+    def with_catalog(self, catalog: Catalog) -> RecommendationEngine:
+        """This engine over a live catalog (same models; live stock, prices, products)."""
+        return replace(self, catalog=catalog)
+
     # --- rules --------------------------------------------------------------------------------
     def eligible(self, ctx: Context) -> np.ndarray:
         mask = self.catalog.available(ctx.channel).copy()
@@ -186,13 +200,13 @@ class RecommendationEngine:
     # --- public -------------------------------------------------------------------------------
     def history_row(self, customer_id: str | None, extra: list[Interaction], weights: dict[str, float]) -> sp.csr_matrix:
         """The customer's trained history plus events received since training (no retraining)."""
-        row = sp.csr_matrix((1, len(self.catalog)), dtype=np.float32)
+        row = sp.csr_matrix((1, self.n_trained), dtype=np.float32)
         if customer_id is not None and customer_id in self.user_index:
             row = self.user_items[self.user_index[customer_id]].astype(np.float32)
         if extra:
             cols = np.array([e.item for e in extra])
             vals = np.array([weights.get(e.type, 0.0) for e in extra], dtype=np.float32)
-            ok = vals > 0
+            ok = (vals > 0) & (cols < self.n_trained)  # products added since training are unknown to the models
             add = sp.csr_matrix((vals[ok], (np.zeros(ok.sum(), dtype=np.int64), cols[ok])), shape=row.shape)
             row = (row + add).tocsr()
         return row
@@ -203,7 +217,7 @@ class RecommendationEngine:
         """Personalised list; returns (recommendations, cold_start)."""
         if row.nnz == 0:
             return self.trending_list(ctx, k, cold_start=True), True
-        allowed = np.flatnonzero(self.eligible(ctx) & ~self._excluded(history, ctx))
+        allowed = np.flatnonzero((self.eligible(ctx) & ~self._excluded(history, ctx))[: self.n_trained])
         ids, scores = self.rank(np.array([-1]), row, min(len(allowed), CANDIDATES_PER_SLOT * k), allowed)
         keep = ids[0] >= 0
         items, scores = self._diversify(ids[0][keep], scores[0][keep], k)
@@ -222,7 +236,7 @@ class RecommendationEngine:
         keeps the result equal to filtering the candidates first.
         """
         n = len(userids)
-        allowed = np.flatnonzero(self.eligible(ctx))
+        allowed = np.flatnonzero(self.eligible(ctx)[: self.n_trained])
         if n == 0 or allowed.size == 0:
             return np.full((n, k), -1, np.int32), np.full((n, k), -np.inf, np.float32)
         excluded = sp.csr_matrix(excluded, dtype=np.float32)
@@ -241,6 +255,8 @@ class RecommendationEngine:
         """Item -> the most recent interaction it complements (one co-purchase lookup per event)."""
         sources: dict[int, Interaction] = {}
         for ev in recent[:20]:
+            if ev.item >= self.n_trained:
+                continue
             for comp in self.copurchase.bought_together(ev.item, 50)[0].tolist():
                 sources.setdefault(comp, ev)
         return sources
@@ -268,8 +284,8 @@ class RecommendationEngine:
     def similar(self, item: int, ctx: Context, k: int, content: np.ndarray | None = None) -> list[Recommendation]:
         """Behavioural neighbours first, then content neighbours (reach new products with no behaviour)."""
         eligible = self.eligible(ctx)
-        ids, scores = self.model.similar_items(np.array([item]), N=4 * k)
         out: dict[int, Recommendation] = {}
+        ids, scores = self.model.similar_items(np.array([item]), N=4 * k) if item < self.n_trained else (np.empty((1, 0), np.int64), np.empty((1, 0)))
         for i, s in zip(ids[0], scores[0], strict=True):
             if i >= 0 and eligible[i] and np.isfinite(s) and s > 0:
                 out.setdefault(int(i), Recommendation(int(i), float(s), "similar_behaviour", "Shoppers who liked this also liked"))
@@ -280,6 +296,8 @@ class RecommendationEngine:
         return list(out.values())[:k]
 
     def bought_together(self, item: int, ctx: Context, k: int) -> list[Recommendation]:
+        if item >= self.n_trained:  # added since training: nobody has bought it with anything yet
+            return []
         ids, scores = self.copurchase.bought_together(item, 50)
         eligible = self.eligible(ctx)
         return [
@@ -289,6 +307,7 @@ class RecommendationEngine:
         ][:k]
 
     def complete_cart(self, items: np.ndarray, ctx: Context, k: int) -> list[Recommendation]:
+        items = items[items < self.n_trained]
         ids, scores = self.copurchase.for_basket(items, n=4 * k)
         eligible = self.eligible(ctx)
         return [

@@ -7,7 +7,7 @@ what shoppers get.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +17,18 @@ from models.catalog import Catalog
 from models.encoder import OnnxEncoder
 from models.fusion import rrf
 from models.lexical import BM25Index
+from models.live.delta import DeltaIndex, ItemVectors
 from models.query import ParsedQuery, QueryUnderstanding
 from models.ranking import CandidateContext, LinearRanker, ranking_features
 from models.rules import RuleSet
+from models.text import tokenize
 from models.vector_index import VectorIndex
 
 FACET_FIELDS = ("top_category", "brand", "color", "size")
 PRICE_BUCKETS = (0, 25, 50, 100, 250, 500, 1000, float("inf"))
+POST_FILTER_MAX = 256
+"""Up to this many trained products excluded (discontinued, say), FAISS searches unfiltered for
+k + that many and drops them: a filtered search over nearly the whole catalog costs far more."""
 
 
 @dataclass
@@ -78,6 +83,34 @@ class SearchEngine:
     embeddings: np.ndarray | None = None  # (n_items, dim), memory-mapped from the bundle
     ranker: LinearRanker | None = None
     ranking_context: CandidateContext | None = None
+    delta: DeltaIndex | None = None  # products added or changed since training (the live overlay)
+    item_vectors: ItemVectors | None = None  # embeddings over the live item index (trained + delta)
+    avgdl: float | None = None  # BM25 average document length, for scoring the delta
+
+    def with_live(self, catalog: Catalog, delta: DeltaIndex) -> SearchEngine:
+        """This engine over a live catalog (trained items first, then added ones) and the delta
+        index of live product texts. Call it on the bundle's own engine: the ranking context is
+        extended from the trained one, never from an earlier live copy."""
+        context = self.ranking_context
+        if context is not None and len(delta):
+            context = context.with_products(catalog.products.iloc[delta.items], delta.items)
+        avgdl = self.bm25.avgdl_
+        if avgdl is None and len(delta):  # a bundle written before the average was stored
+            avgdl = float(np.mean([len(self.bm25.document_tokens(r)) for r in self.catalog.products.to_dict("records")]))
+        return replace(
+            self,
+            catalog=catalog,
+            delta=delta,
+            item_vectors=ItemVectors(self.embeddings, delta, len(catalog)) if self.embeddings is not None else None,
+            ranking_context=context,
+            avgdl=avgdl,
+        )
+
+    def vectors_of(self, items: np.ndarray) -> np.ndarray:
+        """Product vectors of ``items`` over the live item index."""
+        if self.item_vectors is not None:
+            return self.item_vectors.rows(items)
+        return np.asarray(self.embeddings[items], dtype=np.float32)
 
     @classmethod
     def load(cls, bundle_dir: Path, catalog: Catalog, model_file: str = "model.onnx", threads: int = 1) -> SearchEngine:
@@ -94,10 +127,11 @@ class SearchEngine:
         )
 
     # --- masks --------------------------------------------------------------------------------
-    def _mask(self, filters: SearchFilters, constraints: dict[str, object]) -> np.ndarray:
-        """Items allowed by availability (store, channel: never relaxed) and the given constraints."""
+    def _mask(self, filters: SearchFilters, constraints: dict[str, object], prices: np.ndarray) -> np.ndarray:
+        """Items allowed by availability (store, channel: never relaxed) and the given constraints;
+        price constraints read ``prices`` (the live price in the shopper's channel and store)."""
         catalog = self.catalog
-        mask = np.ones(len(catalog), dtype=bool)
+        mask = catalog.active.copy()
         if filters.store_id:
             mask &= catalog.in_stock(filters.store_id)
         if filters.channel:
@@ -111,9 +145,9 @@ class SearchEngine:
                     values |= {"unisex"}
                 mask &= catalog.value_mask(col, values)
         if (v := constraints.get("price_min")) is not None:
-            mask &= catalog.prices >= float(v)
+            mask &= prices >= float(v)
         if (v := constraints.get("price_max")) is not None:
-            mask &= catalog.prices <= float(v)
+            mask &= prices <= float(v)
         return mask
 
     @staticmethod
@@ -166,22 +200,65 @@ class SearchEngine:
             matching = matching[np.argpartition(-lexical[matching], n - 1)[:n]]
         lex_top = matching
         query_vec = self.encoder.encode_query(text or " ")
-        dense_items, dense_scores = self.vectors.search_positions(
-            query_vec, n, None if n_allowed == len(mask) else mask, matrix=self.embeddings
-        )
+        dense_items, dense_scores = self.dense_search(query_vec, n, mask)
         floor = self.min_dense_score if min_dense is None else min_dense
         dense_items = dense_items[dense_scores >= floor]
         items = np.unique(np.concatenate([lex_top, dense_items]))
         # exact cosine for every candidate, also those the lexical side brought in
-        return items, lexical[items].astype(np.float64), np.asarray(self.embeddings[items] @ query_vec, dtype=np.float64)
+        return items, lexical[items].astype(np.float64), np.asarray(self.vectors_of(items) @ query_vec, dtype=np.float64)
+
+    def dense_search(self, query_vec: np.ndarray, n: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` items within ``mask`` by cosine: the bundle's FAISS index over trained items,
+        and an exhaustive pass over the delta (products added or changed since training)."""
+        n_trained = len(self.vectors)
+        trained = mask[:n_trained]
+        excluded = n_trained - int(np.count_nonzero(trained))
+        if excluded == 0:
+            items, scores = self.vectors.search_positions(query_vec, n, None, matrix=self.embeddings)
+        elif excluded <= POST_FILTER_MAX:
+            items, scores = self.vectors.search_positions(query_vec, n + excluded, None, matrix=self.embeddings)
+            keep = trained[items]
+            items, scores = items[keep][:n], scores[keep][:n]
+        else:
+            items, scores = self.vectors.search_positions(query_vec, n, trained, matrix=self.embeddings)
+        if self.delta is None or not len(self.delta):
+            return items, scores
+        live = mask[self.delta.items]
+        extra_items = self.delta.items[live]
+        extra_scores = (self.delta.embeddings[live] @ query_vec).astype(np.float32)
+        stale = np.isin(items, extra_items)  # trained items whose text changed: the delta's vector wins
+        items = np.concatenate([items[~stale], extra_items])
+        scores = np.concatenate([scores[~stale], extra_scores])
+        top = np.argsort(-scores, kind="stable")[:n]
+        return items[top], scores[top]
+
+    def content_neighbours(self, item: int, k: int, mask: np.ndarray) -> np.ndarray:
+        """The ``k`` products within ``mask`` closest to ``item`` by text meaning (itself excluded):
+        how a product with no behaviour yet, or one added since training, finds its neighbours."""
+        query_vec = self.vectors_of(np.array([item]))[0]
+        mask = mask.copy()
+        mask[item] = False
+        items, _ = self.dense_search(query_vec, k, mask)
+        return items
 
     def lexical_scores(self, text: str, expansions: list[str] | tuple[str, ...] = ()) -> np.ndarray:
         """BM25 score of every product, the best over the text and its synonym rewrites."""
         if not text.strip():
             return np.zeros(len(self.catalog), np.float32)
-        scores = np.asarray(self.bm25.scores(text), dtype=np.float32)
+        scores = self._bm25(text)
         for alt in expansions:  # synonym rewrites: matching any phrasing makes a candidate
-            scores = np.maximum(scores, self.bm25.scores(alt))
+            scores = np.maximum(scores, self._bm25(alt))
+        return scores
+
+    def _bm25(self, text: str) -> np.ndarray:
+        """BM25 over the live item index: the bundle's index, and the delta's live texts (which
+        replace the trained text of a product changed since training)."""
+        trained = np.asarray(self.bm25.scores(text), dtype=np.float32)
+        if self.delta is None or (not len(self.delta) and trained.size == len(self.catalog)):
+            return trained
+        scores = np.zeros(len(self.catalog), np.float32)
+        scores[: trained.size] = trained
+        scores[self.delta.items] = self.delta.lexical(self.bm25, text, self.avgdl or 1.0)
         return scores
 
     def _add_category_candidates(
@@ -270,8 +347,13 @@ class SearchEngine:
         page: int = 1,
         filters: SearchFilters | None = None,
         affinity: dict[str, float] | None = None,
+        prices: np.ndarray | None = None,
     ) -> SearchResult:
+        """``prices``: every product's price for this shopper (live, channel and store overrides,
+        sales: ``Catalog.price_view``); price filters, "under 50" and the price facet read it.
+        Without it, the catalog's base prices."""
         filters = filters or SearchFilters()
+        prices = self.catalog.prices if prices is None else prices
         parsed = self.query.parse(q)
         rules = self.rules  # read once: a PUT swaps it between requests, never during one
         if rules is not None:
@@ -284,14 +366,14 @@ class SearchEngine:
         relaxed: list[str] = []
         while True:
             constraints = dict(stated + chosen)  # explicit filters win over parsed ones
-            mask = self._mask(filters, constraints)
+            mask = self._mask(filters, constraints, prices)
             items, lexical, dense = self._retrieve(text, mask, lexical=full)
             if items.size or not (stated or chosen):
                 break
             name, value = (stated or chosen).pop()
             relaxed.append(f"no results with {name}={value}; relaxed it")
         if items.size == 0 and text.strip():
-            items, lexical, dense = self._retrieve(text, self._mask(filters, {}), dense_only=True, min_dense=0.0)
+            items, lexical, dense = self._retrieve(text, self._mask(filters, {}, prices), dense_only=True, min_dense=0.0)
             if items.size:
                 relaxed.append("no keyword match; showing the closest products by meaning")
         self._confirm_category(parsed, items, dense)
@@ -306,6 +388,7 @@ class SearchEngine:
             boost = np.array([affinity.get(c, 0.0) for c in cats])
             scores = scores * (1.0 + self.personal_weight * boost)
             personalised = bool(boost.any())
+        scores = self._known_item_first(q, items, scores)
         order = np.argsort(-scores, kind="stable")
         items, scores, lexical, dense = items[order], scores[order], lexical[order], dense[order]
         rules_fired, redirect = [], None
@@ -325,7 +408,7 @@ class SearchEngine:
             total=int(items.size),
             intent=parsed,
             applied_filters=applied,
-            facets=self.facets(items),
+            facets=self.facets(items, prices),
             did_you_mean=parsed.corrected,
             relaxed=relaxed,
             personalised=personalised,
@@ -333,15 +416,37 @@ class SearchEngine:
             redirect=redirect,
         )
 
-    def facets(self, items: np.ndarray) -> dict[str, dict[str, int]]:
-        """Counts over the whole result set, not only the page shown."""
+    def _known_item_first(self, q: str, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """A shopper who types a product's whole title (any order, any case) or its sku means that
+        product: it goes first, whatever the ranker makes of its popularity. This matters most for
+        products added since training, which have no behaviour for the ranker to go on."""
+        if items.size == 0:
+            return scores
+        words = frozenset(tokenize(q))
+        if not words:
+            return scores
+        titles = self.ranking_context.title_tokens if self.ranking_context is not None else None
+        exact = np.array(
+            [
+                (titles[i] if titles is not None else frozenset(tokenize(self.catalog.column["title"][i]))) == words
+                or str(self.catalog.skus[i]).casefold() == q.strip().casefold()
+                for i in items.tolist()
+            ],
+            dtype=bool,
+        )
+        if not exact.any():
+            return scores
+        return np.where(exact, scores.max() + 1.0 + scores, scores)
+
+    def facets(self, items: np.ndarray, prices: np.ndarray | None = None) -> dict[str, dict[str, int]]:
+        """Counts over the whole result set, not only the page shown (price buckets of ``prices``)."""
         out: dict[str, dict[str, int]] = {}
         for f in FACET_FIELDS:
             values = [v for v in self.catalog.column[f][items] if isinstance(v, str) and v]
             names, counts = np.unique(np.asarray(values, dtype=str), return_counts=True) if values else ([], [])
             top = np.argsort(-np.asarray(counts), kind="stable")[:20]
             out[f] = {str(names[i]): int(counts[i]) for i in top}
-        prices = self.catalog.prices[items]
+        prices = (self.catalog.prices if prices is None else prices)[items]
         edges = np.asarray(PRICE_BUCKETS)
         bucket = np.searchsorted(edges, prices, side="right") - 1
         out["price"] = {}

@@ -1,4 +1,5 @@
-"""The FastAPI application factory: ``create_app(settings)`` loads the bundle in the lifespan."""
+"""The FastAPI application factory: ``create_app(settings, clock)`` loads the bundle in the lifespan
+and starts the watcher that swaps in new bundles (``service/serving.py``)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,27 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from models.bundle import BundleError
+from models.clock import Clock, system_clock
 from models.config import Settings
-from service.routers import admin, customers, events, health, recommendations, search, suggest
-from service.state import ServingState
+from service.routers import admin, customers, events, health, live, recommendations, search, suggest
+from service.serving import BundleWatcher, Serving
 from service.worker_header import WorkerHeader
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
-        app.state.serving = ServingState.load(settings)
+        app.state.serving = serving = Serving.start(settings, clock)
+        watcher = BundleWatcher(serving, settings.reload_poll_seconds) if settings.reload_poll_seconds > 0 else None
+        if watcher is not None:
+            watcher.start()
         yield
-        app.state.serving.events.close()
+        if watcher is not None:
+            watcher.stop()
+        serving.close()
 
     app = FastAPI(
         title="omnirank",
@@ -47,6 +54,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in (health.router, search.router, recommendations.router, events.router, customers.router):
         app.include_router(router)
-    for router in (suggest.router, admin.router):
+    for router in (suggest.router, live.router, admin.router):
         app.include_router(router)
     return app

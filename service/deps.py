@@ -1,43 +1,54 @@
-"""Dependencies shared by routers: the serving state and request-level validation helpers."""
+"""Dependencies shared by routers: the current serving view, settings, the clock, validation helpers.
+
+The dependencies here are ``async`` because they never wait: FastAPI runs a sync dependency in the
+thread pool, and each such hop costs more than the dependency itself under load.
+"""
 
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime
 
 from fastapi import Depends, HTTPException, Request
 
 from models.config import Settings
-from service.state import ServingState
+from service.serving import Serving
+from service.state import ServingView
 
 
-async def get_state(request: Request) -> ServingState:
-    """The serving state, with the live rules brought up to date first (one ``stat``): a rules PUT
-    answered by another worker process is in effect from this process's next request on.
-
-    The dependencies here are ``async`` because they never wait: FastAPI runs a sync dependency in
-    the thread pool, and each such hop costs more than the dependency itself under load."""
-    state: ServingState = request.app.state.serving
-    state.refresh_rules()
-    return state
+async def get_serving(request: Request) -> Serving:
+    return request.app.state.serving
 
 
-async def require_recs(state: ServingState = Depends(get_state)) -> ServingState:
-    """The serving state of a bundle that has recommendation models; 503 for a search-only one.
+async def get_view(request: Request) -> ServingView:
+    """The view this request reads from start to end, with live rules, stock, prices and products
+    brought up to date first (one ``stat`` and one indexed read when nothing changed): a change
+    written by any worker process is in effect from this process's next request on."""
+    return request.app.state.serving.current()
+
+
+async def require_recs(view: ServingView = Depends(get_view)) -> ServingView:
+    """The view of a bundle that has recommendation models; 503 for a search-only one.
 
     Why 503 and not 404: the route and the customer may well exist; this deployment cannot answer
     until a bundle trained on customer events is served.
     """
-    if state.recs is None:
+    if view.recs is None:
         raise HTTPException(
             503,
-            f"bundle {state.bundle.version} is search-only (trained from a catalog without customer "
+            f"bundle {view.bundle.version} is search-only (trained from a catalog without customer "
             "events): recommendations and customer profiles need a bundle trained with an events table",
         )
-    return state
+    return view
 
 
 async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
+
+
+async def get_now(request: Request) -> datetime:
+    """The service clock's now (injected in ``create_app``, so tests pin it)."""
+    return request.app.state.serving.clock()
 
 
 def clean_text(value: str, field: str, max_chars: int, allow_empty: bool = False) -> str:
@@ -54,35 +65,14 @@ def clean_text(value: str, field: str, max_chars: int, allow_empty: bool = False
     return value
 
 
-def check_store(state: ServingState, store_id: str | None) -> None:
-    if store_id is not None and not state.catalog.has_store(store_id):
-        raise HTTPException(404, f"unknown store_id {store_id!r}; known stores: {state.catalog.store_ids}")
+def check_store(view: ServingView, store_id: str | None) -> None:
+    if store_id is not None and not view.catalog.has_store(store_id):
+        raise HTTPException(404, f"unknown store_id {store_id!r}; known stores: {view.catalog.store_ids}")
 
 
-def item_of(state: ServingState, sku: str) -> int:
-    item = state.catalog.sku_index.get(sku)
-    if item is None:
-        raise HTTPException(404, f"unknown sku {sku!r}")
+def item_of(view: ServingView, sku: str) -> int:
+    """The live item index of a product that is on sale (404 for an unknown or discontinued sku)."""
+    item = view.catalog.sku_index.get(sku)
+    if item is None or not view.catalog.active[item]:
+        raise HTTPException(404, f"unknown sku {sku!r}" if item is None else f"sku {sku!r} is discontinued")
     return item
-
-
-def resolve_identifier(state: ServingState, settings: Settings, identifier: str) -> tuple[str, bool]:
-    """(customer key, known) for a customer id, loyalty id, email or phone.
-
-    An identifier never seen before still gets a stable key (its salted hash), so events of a
-    first-time visitor accumulate under one key until the next training run merges them.
-    """
-    from models.pii import identifier_key
-
-    if identifier in state.customers.index:
-        return identifier, True
-    kinds = ("email",) if "@" in identifier else ("loyalty_id", "phone")
-    for kind in kinds:
-        key = identifier_key(kind, identifier, settings.pii_salt)
-        if key is not None and key in state.identity:
-            return state.identity[key], True
-    for kind in kinds:
-        key = identifier_key(kind, identifier, settings.pii_salt)
-        if key is not None:
-            return key, False
-    return identifier, False

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.schemas import CHANNELS
 
@@ -18,7 +18,8 @@ class Product(BaseModel):
     title: str
     brand: str | None = None
     category: str
-    price: float
+    price: float = Field(description="The live price for the caller's channel and store (sales included).")
+    list_price: float | None = Field(None, description="The price it is reduced from, when on sale.")
     color: str | None = None
     size: str | None = None
     stock_in_store: int | None = Field(None, description="Units on hand in the requested store.")
@@ -103,6 +104,21 @@ class TimelineEntry(BaseModel):
     product: Product
 
 
+class CustomerLookup(BaseModel):
+    """Who the associate is looking at: any identifiers the customer gives, and the store."""
+
+    model_config = ConfigDict(extra="forbid")
+    customer_id: str | None = Field(None, max_length=128)
+    loyalty_id: str | None = Field(None, max_length=128)
+    email: str | None = Field(None, max_length=254)
+    phone: str | None = Field(None, max_length=64)
+    store_id: str | None = Field(None, description="The associate's store: offers are in stock here.")
+    k: int = Field(10, ge=1, le=50)
+
+    def identifiers(self) -> dict[str, str | None]:
+        return {"customer_id": self.customer_id, "loyalty_id": self.loyalty_id, "email": self.email, "phone": self.phone}
+
+
 class ProfileResponse(BaseModel):
     customer_id: str
     masked_loyalty_id: str | None = None
@@ -113,11 +129,124 @@ class ProfileResponse(BaseModel):
     offers: list[RecommendationOut]
 
 
+class LiveStats(BaseModel):
+    version: int = Field(description="Live version of stock, prices and products applied by this worker.")
+    added_products: int
+    changed_products: int
+    discontinued_products: int
+    stock_levels: int
+    price_overrides: int
+
+
+class RefusedBundle(BaseModel):
+    path: str
+    reason: str
+    at: datetime
+
+
 class Health(BaseModel):
     status: str
     bundle_version: str
-    products: int
+    products: int = Field(description="Products in the live catalog (trained and added since).")
     components: list[str] = Field(description="What the served bundle answers: search, recommendations.")
+    live: LiveStats
+    refused_bundles: list[RefusedBundle] = Field(
+        default_factory=list, description="Bundles this worker would not serve (newest last), and why."
+    )
+
+
+class ReloadResponse(BaseModel):
+    status: Literal["loaded", "unchanged", "refused"]
+    bundle_version: str = Field(description="The bundle served after the attempt.")
+    detail: str = ""
+
+
+WEB_LOCATIONS = ("web", "warehouse")
+"""Locations meaning the web shop's own stock in ``PUT /v1/inventory``."""
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StockIn(_Row):
+    store_id: str = Field(min_length=1, max_length=64, description="A store id, or 'web' / 'warehouse' for the web shop.")
+    sku: str = Field(min_length=1, max_length=128)
+    quantity: int = Field(ge=0, le=10_000_000, description="Units on hand now (absolute, not a delta).")
+
+
+class PriceIn(_Row):
+    sku: str = Field(min_length=1, max_length=128)
+    price: float = Field(ge=0, le=1e9, allow_inf_nan=False)
+    list_price: float | None = Field(None, ge=0, le=1e9, allow_inf_nan=False, description="The price it is reduced from.")
+    channel: Literal["store", "web", "app", "marketplace"] | None = None
+    store_id: str | None = Field(None, min_length=1, max_length=64)
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> PriceIn:
+        if self.list_price is not None and self.list_price < self.price:
+            raise ValueError(f"list_price {self.list_price} is below price {self.price}")
+        if self.valid_from and self.valid_to and _utc(self.valid_to) <= _utc(self.valid_from):
+            raise ValueError("valid_to must be after valid_from")
+        return self
+
+
+class ProductIn(_Row):
+    """A product as in the import format's products table (``data_samples/README.md``)."""
+
+    sku: str = Field(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")
+    title: str = Field(min_length=1, max_length=500)
+    category: str = Field(min_length=1, max_length=300, description="Levels separated by ' > '.")
+    price: float = Field(ge=0, le=1e9, allow_inf_nan=False)
+    description: str | None = Field(None, max_length=10_000)
+    brand: str | None = Field(None, max_length=200)
+    color: str | None = Field(None, max_length=64)
+    size: str | None = Field(None, max_length=64)
+    material: str | None = Field(None, max_length=64)
+    target: Literal["men", "women", "kids", "unisex"] | None = None
+    list_price: float | None = Field(None, ge=0, le=1e9, allow_inf_nan=False)
+    available_store: bool | None = None
+    available_web: bool | None = None
+    available_app: bool | None = None
+    available_marketplace: bool | None = None
+    replenishment_days: float | None = Field(None, gt=0, le=3650)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ProductIn:
+        if self.list_price is not None and self.list_price < self.price:
+            raise ValueError(f"list_price {self.list_price} is below price {self.price}")
+        return self
+
+
+class LiveUpdateResponse(BaseModel):
+    applied: int = Field(description="Rows stored and applied.")
+    rejected: list[dict] = Field(default_factory=list, description="Index and reason of each rejected row.")
+    version: int = Field(description="Live version that includes the applied rows.")
+
+
+class StoreStock(BaseModel):
+    store_id: str
+    quantity: int
+
+
+class Availability(BaseModel):
+    sku: str
+    stores: list[StoreStock] = Field(description="Stores with units on hand, most first.")
+    web_quantity: int | None = Field(None, description="The web shop's stock, when it is reported.")
+    channels: dict[str, bool] = Field(description="Where it can be bought now.")
+
+
+class PriceDifference(BaseModel):
+    sku: str
+    title: str
+    channels: dict[str, float] = Field(description="The price now in each channel that sells it.")
+    stores: dict[str, float] = Field(description="Stores whose price differs from the store channel's.")
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 class SuggestionOut(BaseModel):

@@ -1,131 +1,126 @@
-"""Everything the service reads from one bundle, loaded once at start-up into ``app.state``.
+"""What the service serves: one immutable :class:`ServingView` per (bundle, live version, rules).
 
-A reload of a new bundle builds a new ``ServingState`` and swaps the reference, so requests in
-flight finish on the state they started with.
-
-With several worker processes (``omnirank serve --workers N``) each holds its own ``ServingState``.
-The bundle is immutable and events are read from the shared SQLite store on every request, so the
-only mutable thing a process keeps in memory is its copy of the live merchandising rules; it is kept
-in step with the shared rules file by :meth:`ServingState.refresh_rules`.
+A view is a bundle's models (:class:`BundleView`, loaded and verified once) seen through the live
+overlay (stock, prices, products added or discontinued since training) with the live
+merchandising rules. Nothing in a view changes after it is built: a stock PUT, a rules PUT or a new
+bundle builds a new view and :class:`service.serving.Serving` swaps its one reference, so a request
+that started on a view finishes on it (every route reads the view once, through
+``service.deps.get_view``).
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
-from pydantic import ValidationError
 
 from models import artifacts as A
 from models.bundle import RECOMMENDATIONS, SEARCH, Bundle, BundleError
 from models.catalog import Catalog
 from models.config import Settings
+from models.live.overlay import LiveOverlay
 from models.recommend import Interaction, RecommendationEngine, load_history
 from models.recommenders.interactions import type_weights_from_settings
-from models.rules import RuleSet, describe, load_live_rules
+from models.rules import RuleSet
 from models.search_engine import SearchEngine
+from models.store import LiveStore
 from models.suggest import Suggester
-from service.event_store import EventStore
-
-logger = logging.getLogger(__name__)
-FileSignature = tuple[int, int, int]  # (inode, mtime in ns, size)
 
 
-def file_signature(st: os.stat_result) -> FileSignature:
-    """What changes whenever the rules file is replaced. The inode is there besides mtime and size
-    because a save is a rename of a fresh file (a new inode), so two saves of equal size within one
-    coarse filesystem timestamp tick still differ."""
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
+@dataclass(frozen=True)
+class BundleView:
+    """Everything read from one verified bundle; shared by every view built on that bundle."""
 
-
-@dataclass
-class ServingState:
     bundle: Bundle
-    catalog: Catalog
-    search: SearchEngine
+    catalog: Catalog  # as trained
+    search: SearchEngine  # over the trained catalog; live views use ``search.with_live``
     recs: RecommendationEngine | None  # None for a search-only bundle (trained from a catalog alone)
     identity: dict[str, str]  # identifier hash -> customer_id
     customers: pd.DataFrame  # indexed by customer_id
     affinity: dict[str, dict[str, float]]
-    events: EventStore
     type_weights: dict[str, float]
     history: dict[str, list[Interaction]]
-    suggester: Suggester | None = None
-    rules_path: Path | None = None  # the live rules file; search.rules is its in-memory copy
-    rules_lock: threading.Lock = field(default_factory=threading.Lock)  # one rules writer/reloader at a time
-    rules_signature: FileSignature | None = None  # the rules file version search.rules was read from
+    suggester: Suggester
 
     @classmethod
-    def load(cls, settings: Settings, bundle_path: Path | None = None) -> ServingState:
+    def load(cls, settings: Settings, bundle_path: Path | None = None) -> BundleView:
+        """Open, verify every checksum and load; raises ``BundleError`` for a bundle not to serve."""
         bundle = Bundle.open(bundle_path or settings.bundles_dir, verify=True)
         if SEARCH not in bundle.components:
             raise BundleError(f"bundle {bundle.version} holds {sorted(bundle.components)}; the service needs {SEARCH!r}")
         catalog = Catalog.load(bundle.path / A.CATALOG_DIR)
-        Path(settings.event_store_path).parent.mkdir(parents=True, exist_ok=True)
-        state = cls(
+        customer_side = _customer_side(bundle, catalog, settings) if RECOMMENDATIONS in bundle.components else _no_customer_side()
+        return cls(
             bundle=bundle,
             catalog=catalog,
-            search=SearchEngine.load(
-                bundle.path, catalog, model_file=A.query_model_file(bundle.manifest), threads=settings.onnx_threads
-            ),
-            events=EventStore(settings.event_store_path, synchronous=settings.event_store_synchronous),
+            search=SearchEngine.load(bundle.path, catalog, model_file=A.query_model_file(bundle.manifest), threads=settings.onnx_threads),
             type_weights=type_weights_from_settings(settings),
-            **(_customer_side(bundle, catalog, settings) if RECOMMENDATIONS in bundle.components else _no_customer_side()),
+            suggester=load_suggester(bundle, catalog, settings),
+            **customer_side,
         )
-        state.rules_path = Path(settings.rules_path)
-        state.search.rules = load_live_rules(state.rules_path, bundle.path / A.RULES, catalog, state.search.query.synonyms_)
-        state.refresh_rules()  # records which version of the file is in memory (another worker may have just PUT)
-        state.suggester = load_suggester(bundle, catalog, settings)
-        return state
 
-    def refresh_rules(self) -> bool:
-        """Re-read the live rules file if another process replaced it since this one read it.
+    @property
+    def default_rules(self) -> Path:
+        """The rules the bundle ships, copied to the live rules file on a first start."""
+        return self.bundle.path / A.RULES
 
-        Why: ``PUT /v1/admin/rules`` swaps the rules in memory of the worker that served it only; the
-        file is what every worker shares. Called once per request (see ``service.deps.get_state``), it
-        costs one ``stat`` when nothing changed; the file is parsed only after a change. The PUT path
-        leaves ``rules_signature`` at the old version on purpose, so its own process re-reads the file
-        too and ends on whatever the last writer of any process saved. Returns True when it reloaded.
-        """
-        if self.rules_path is None:
-            return False
-        try:
-            seen = file_signature(os.stat(self.rules_path))
-        except OSError:  # deleted or unreadable: keep serving the rules in memory
-            return False
-        if seen == self.rules_signature:
-            return False
-        with self.rules_lock:
-            return self._reload_rules()
+    def trained_overlay(self) -> LiveOverlay:
+        return LiveOverlay.trained(self.catalog, dim=int(self.search.embeddings.shape[1]))
 
-    def _reload_rules(self) -> bool:
-        """Read the file through one descriptor, so the signature recorded is that of the bytes parsed
-        even if another process replaces the file meanwhile. Call with ``rules_lock`` held."""
-        try:
-            with open(self.rules_path, "rb") as fh:  # type: ignore[arg-type]
-                signature = file_signature(os.fstat(fh.fileno()))
-                if signature == self.rules_signature:  # another thread of this process reloaded it
-                    return False
-                text = fh.read()
-        except OSError as exc:
-            logger.error("cannot read the live rules file %s: %s; keeping the rules in memory", self.rules_path, exc)
-            return False
-        try:
-            rules = RuleSet.model_validate_json(text)
-        except ValidationError as exc:
-            logger.error("live rules file %s is invalid (%s); keeping the previous rules", self.rules_path, describe(exc))
-            self.rules_signature = signature  # reported once per version of the file, not once per request
-            return False
-        for problem in rules.problems(self.catalog):
-            logger.warning("%s (in %s)", problem, self.rules_path)
-        self.search.rules = rules
-        # Only now: a request that sees the new signature without the lock must also see the new rules.
-        self.rules_signature = signature
-        return True
+
+@dataclass(frozen=True)
+class ServingView:
+    """One bundle through one live overlay with one set of rules: what a request reads."""
+
+    base: BundleView
+    overlay: LiveOverlay
+    rules: RuleSet
+    search: SearchEngine  # the bundle's engine over the live catalog, with ``rules``
+    recs: RecommendationEngine | None
+    store: LiveStore
+
+    @classmethod
+    def build(cls, base: BundleView, overlay: LiveOverlay, rules: RuleSet, store: LiveStore) -> ServingView:
+        search = replace(base.search.with_live(overlay.catalog, overlay.delta), rules=rules)
+        recs = None if base.recs is None else base.recs.with_catalog(overlay.catalog)
+        return cls(base=base, overlay=overlay, rules=rules, search=search, recs=recs, store=store)
+
+    def with_rules(self, rules: RuleSet) -> ServingView:
+        return ServingView.build(self.base, self.overlay, rules, self.store)
+
+    # the names every router reads
+    @property
+    def bundle(self) -> Bundle:
+        return self.base.bundle
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.overlay.catalog
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return self.base.identity
+
+    @property
+    def customers(self) -> pd.DataFrame:
+        return self.base.customers
+
+    @property
+    def affinity(self) -> dict[str, dict[str, float]]:
+        return self.base.affinity
+
+    @property
+    def history(self) -> dict[str, list[Interaction]]:
+        return self.base.history
+
+    @property
+    def type_weights(self) -> dict[str, float]:
+        return self.base.type_weights
+
+    @property
+    def suggester(self) -> Suggester:
+        return self.base.suggester
 
 
 def _customer_side(bundle: Bundle, catalog: Catalog, settings: Settings) -> dict:

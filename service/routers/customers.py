@@ -1,35 +1,37 @@
+"""The associate's view of one person across channels: masked ids, timeline, offers in stock here."""
+
+from datetime import datetime
+
+import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from models.recommend import Context
-from service.deps import check_store, get_settings, require_recs, resolve_identifier
-from service.products import optional_text, product
-from service.routers.recommendations import _out, customer_history
-from service.schemas import ProfileResponse, TimelineEntry
-from service.state import ServingState
+from service.deps import check_store, get_now, get_settings, require_recs
+from service.identity import Resolved, resolve, resolve_one
+from service.products import optional_text, prices_for, product
+from service.routers.recommendations import customer_history, render
+from service.schemas import CustomerLookup, ProfileResponse, TimelineEntry
+from service.state import ServingView
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
+NOT_FOUND = "no customer with that loyalty id, email, phone or customer id"
 
 
-@router.get("/{identifier}/profile", response_model=ProfileResponse)
-def profile(
-    identifier: str,
-    store_id: str | None = Query(None, description="The associate's store: offers are in stock here."),
-    k: int = Query(10, ge=1, le=50),
-    state: ServingState = Depends(require_recs),
-    settings=Depends(get_settings),
-) -> ProfileResponse:
-    """The associate's view: one person across channels, masked ids, timeline and what to offer."""
+def build_profile(state: ServingView, found: Resolved, store_id: str | None, k: int, now: datetime) -> ProfileResponse:
     check_store(state, store_id)
-    key, known = resolve_identifier(state, settings, identifier)
+    key = found.key
     history, live = customer_history(state, key)
-    if not known and not history:
-        raise HTTPException(404, "no customer with that loyalty id, email, phone or customer id")
+    if not found.known and not history:
+        raise HTTPException(404, NOT_FOUND)
     info = state.customers.loc[key] if key in state.customers.index else None
-    ctx = Context(channel="store" if store_id else "web", store_id=store_id)
+    ctx = Context(channel="store" if store_id else "web", store_id=store_id, now=pd.Timestamp(now))
     row = state.recs.history_row(key, live, state.type_weights)
     offers, _ = state.recs.for_customer(row, history, ctx, k)
+    prices = prices_for(state, ctx.channel, store_id, now)
     timeline = [
-        TimelineEntry(timestamp=e.timestamp.to_pydatetime(), type=e.type, channel=e.channel, product=product(state, e.item))
+        TimelineEntry(
+            timestamp=e.timestamp.to_pydatetime(), type=e.type, channel=e.channel, store_id=e.store_id, product=product(state, e.item, prices)
+        )
         for e in sorted(history, key=lambda e: e.timestamp, reverse=True)[:50]
     ]
     masked = {f: None if info is None else optional_text(info.get(f)) for f in ("masked_loyalty_id", "masked_email", "masked_phone")}
@@ -38,5 +40,34 @@ def profile(
         **masked,
         top_categories=state.affinity.get(key, {}),
         timeline=timeline,
-        offers=_out(state, offers, store_id),
+        offers=render(state, offers, prices, store_id),
     )
+
+
+@router.get("/{identifier}/profile", response_model=ProfileResponse)
+def profile(
+    identifier: str,
+    store_id: str | None = Query(None, description="The associate's store: offers are in stock here."),
+    k: int = Query(10, ge=1, le=50),
+    state: ServingView = Depends(require_recs),
+    settings=Depends(get_settings),
+    now: datetime = Depends(get_now),
+) -> ProfileResponse:
+    """The associate's view: one person across channels, masked ids, timeline and what to offer."""
+    return build_profile(state, resolve_one(state, identifier, settings.pii_salt), store_id, k, now)
+
+
+@router.post("/lookup", response_model=ProfileResponse)
+def lookup(
+    body: CustomerLookup,
+    state: ServingView = Depends(require_recs),
+    settings=Depends(get_settings),
+    now: datetime = Depends(get_now),
+) -> ProfileResponse:
+    """The profile by any identifiers the customer gives (in the body, never in a URL). Given two
+    (the card and the email said at the till), they are linked now: the web history of the card
+    holder shows at once, without waiting for the next training."""
+    found = resolve(state, body.identifiers(), settings.pii_salt, now.timestamp())
+    if found is None:
+        raise HTTPException(422, "give at least one valid customer_id, loyalty_id, email or phone")
+    return build_profile(state, found, body.store_id, body.k, now)

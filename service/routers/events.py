@@ -1,13 +1,20 @@
-from datetime import timezone
+"""Live events from every channel: validated per event, stored durably before the answer.
+
+An event may name a product added since training (the live catalog accepts it at once) and carry
+several identifiers; those are linked live (``service.identity``).
+"""
+
+from datetime import datetime, timezone
 
 from fastapi import APIRouter, Body, Depends, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from service.deps import get_settings, get_state, resolve_identifier
-from service.event_store import StoredEvent
+from models.store import StoredEvent
+from service.deps import get_now, get_settings, get_view
+from service.identity import resolve
 from service.schemas import EventIn, EventsResponse
-from service.state import ServingState
+from service.state import ServingView
 
 router = APIRouter(prefix="/v1", tags=["events"])
 MAX_BATCH = 5000
@@ -17,8 +24,9 @@ MAX_BATCH = 5000
 def ingest_events(
     payload: dict = Body(..., examples=[{"events": [{"event_id": "e1", "type": "purchase", "timestamp": "2026-10-01T10:00:00Z",
                                                      "channel": "store", "sku": "SKU-1", "loyalty_id": "L123", "store_id": "S01"}]}]),
-    state: ServingState = Depends(get_state),
+    state: ServingView = Depends(get_view),
     settings=Depends(get_settings),
+    now: datetime = Depends(get_now),
 ):
     """Validate each event; store the valid ones durably before answering; reject the rest by index."""
     raw = payload.get("events") if isinstance(payload, dict) else None
@@ -39,14 +47,19 @@ def ingest_events(
         if ev.store_id is not None and not state.catalog.has_store(ev.store_id):
             rejected.append({"index": i, "reason": f"unknown store_id {ev.store_id!r}"})
             continue
-        identifier = ev.customer_id or ev.loyalty_id or ev.email or ev.phone
-        if not identifier:
-            rejected.append({"index": i, "reason": "one of customer_id, loyalty_id, email, phone is required"})
+        found = resolve(
+            state,
+            {"customer_id": ev.customer_id, "loyalty_id": ev.loyalty_id, "email": ev.email, "phone": ev.phone},
+            settings.pii_salt,
+            now.timestamp(),
+        )
+        if found is None:
+            rejected.append({"index": i, "reason": "one valid customer_id, loyalty_id, email or phone is required"})
             continue
-        key, _ = resolve_identifier(state, settings, identifier)
+        key = found.key
         ts = ev.timestamp if ev.timestamp.tzinfo else ev.timestamp.replace(tzinfo=timezone.utc)
         stored.append(StoredEvent(ev.event_id, key, ev.type, ts, ev.channel, ev.sku, ev.store_id, ev.quantity, ev.price))
-    result = state.events.append(stored) if stored else None
+    result = state.store.append(stored) if stored else None
     body = EventsResponse(
         accepted=len(result.accepted) if result else 0,
         duplicates=len(result.duplicates) if result else 0,

@@ -1,12 +1,21 @@
 from fastapi import APIRouter, Depends
 
-from service.deps import get_state
-from service.schemas import Health
-from service.state import ServingState
+from service.deps import get_serving
+from service.schemas import Health, LiveStats, RefusedBundle
+from service.serving import Serving
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=Health)
-def health(state: ServingState = Depends(get_state)) -> Health:
-    return Health(status="ok", bundle_version=state.bundle.version, products=len(state.catalog), components=sorted(state.bundle.components))
+def health(serving: Serving = Depends(get_serving)) -> Health:
+    view = serving.current()
+    stats = view.overlay.stats
+    return Health(
+        status="ok",
+        bundle_version=view.bundle.version,
+        products=len(view.catalog),
+        components=sorted(view.bundle.components),
+        live=LiveStats(version=view.overlay.version, **vars(stats)),
+        refused_bundles=[RefusedBundle(path=r.path, reason=r.reason, at=r.at) for r in serving.refusals],
+    )

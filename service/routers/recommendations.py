@@ -1,28 +1,40 @@
+"""Recommendations for a customer, an item, a cart, and what is trending, on the live catalog."""
+
+from datetime import datetime
+
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from models.recommend import Context, Interaction
-from service.deps import check_store, get_settings, item_of, require_recs, resolve_identifier
-from service.products import product
+from models.live.prices import PriceView
+from models.recommend import Context, Interaction, Recommendation
+from service.deps import check_store, get_now, get_settings, item_of, require_recs
+from service.identity import resolve_one
+from service.products import prices_for, product
 from service.schemas import CartRequest, Channel, RecommendationOut, RecommendationsResponse
-from service.state import ServingState
+from service.state import ServingView
 
 router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"])
 
 
-def _out(state: ServingState, recs, store_id: str | None) -> list[RecommendationOut]:
-    return [RecommendationOut(product=product(state, r.item, store_id), score=r.score, reason_code=r.reason_code, reason=r.reason) for r in recs]
+def render(view: ServingView, recs: list[Recommendation], prices: PriceView, store_id: str | None) -> list[RecommendationOut]:
+    return [
+        RecommendationOut(product=product(view, r.item, prices, store_id), score=r.score, reason_code=r.reason_code, reason=r.reason)
+        for r in recs
+    ]
 
 
-def customer_history(state: ServingState, customer_key: str) -> tuple[list[Interaction], list[Interaction]]:
-    """(all known interactions, those received live since training) for one customer."""
-    trained = state.history.get(customer_key, [])
+def customer_history(view: ServingView, customer_key: str) -> tuple[list[Interaction], list[Interaction]]:
+    """(all known interactions, those received live since training) for one customer, including
+    events stored under identifiers linked to them live (first seen alone, linked later)."""
+    trained = view.history.get(customer_key, [])
+    keys = [customer_key, *view.store.aliases(customer_key)]
+    events = [ev for events in view.store.recent_for_customers(keys, limit=500).values() for ev in events]
     live = []
-    for ev in state.events.recent_for_customer(customer_key, limit=500):
-        item = state.catalog.sku_index.get(ev.sku or "")
+    for ev in sorted(events, key=lambda e: (e.timestamp, e.event_id)):
+        item = view.catalog.sku_index.get(ev.sku or "")
         if item is not None:
-            live.append(Interaction(item, ev.type, pd.Timestamp(ev.timestamp), ev.channel, 1.0))
+            live.append(Interaction(item, ev.type, pd.Timestamp(ev.timestamp), ev.channel, 1.0, ev.store_id))
     return trained + live, live
 
 
@@ -32,57 +44,69 @@ def for_customer(
     k: int = Query(20, ge=1, le=100),
     channel: Channel = "web",
     store_id: str | None = None,
-    state: ServingState = Depends(require_recs),
+    state: ServingView = Depends(require_recs),
     settings=Depends(get_settings),
+    now: datetime = Depends(get_now),
 ) -> RecommendationsResponse:
     check_store(state, store_id)
-    key, _ = resolve_identifier(state, settings, customer_id)
+    key = resolve_one(state, customer_id, settings.pii_salt).key
     history, live = customer_history(state, key)
     row = state.recs.history_row(key, live, state.type_weights)
-    recs, cold = state.recs.for_customer(row, history, Context(channel=channel, store_id=store_id), k)
-    return RecommendationsResponse(items=_out(state, recs, store_id), cold_start=cold, customer_id=key, strategy="trending" if cold else "blend")
+    recs, cold = state.recs.for_customer(row, history, Context(channel=channel, store_id=store_id, now=pd.Timestamp(now)), k)
+    prices = prices_for(state, channel, store_id, now)
+    return RecommendationsResponse(items=render(state, recs, prices, store_id), cold_start=cold, customer_id=key, strategy="trending" if cold else "blend")
 
 
 @router.get("/items/{sku}/similar", response_model=RecommendationsResponse)
 def similar(
-    sku: str, k: int = Query(10, ge=1, le=100), channel: Channel = "web", store_id: str | None = None,
-    state: ServingState = Depends(require_recs),
+    sku: str,
+    k: int = Query(10, ge=1, le=100),
+    channel: Channel = "web",
+    store_id: str | None = None,
+    state: ServingView = Depends(require_recs),
+    now: datetime = Depends(get_now),
 ) -> RecommendationsResponse:
     check_store(state, store_id)
     item = item_of(state, sku)
-    vec = state.search.vectors.vector(sku)
-    ids, _ = state.search.vectors.search(vec[None, :], 4 * k + 1)
-    content = state.catalog.indices(list(ids[0]))
-    recs = state.recs.similar(item, Context(channel=channel, store_id=store_id), k, content=content)
-    return RecommendationsResponse(items=_out(state, recs, store_id), strategy="similar")
+    ctx = Context(channel=channel, store_id=store_id, now=pd.Timestamp(now))
+    content = state.search.content_neighbours(item, 4 * k, state.recs.eligible(ctx))
+    recs = state.recs.similar(item, ctx, k, content=content)
+    return RecommendationsResponse(items=render(state, recs, prices_for(state, channel, store_id, now), store_id), strategy="similar")
 
 
 @router.get("/items/{sku}/bought-together", response_model=RecommendationsResponse)
 def bought_together(
-    sku: str, k: int = Query(10, ge=1, le=100), channel: Channel = "web", store_id: str | None = None,
-    state: ServingState = Depends(require_recs),
+    sku: str,
+    k: int = Query(10, ge=1, le=100),
+    channel: Channel = "web",
+    store_id: str | None = None,
+    state: ServingView = Depends(require_recs),
+    now: datetime = Depends(get_now),
 ) -> RecommendationsResponse:
     check_store(state, store_id)
-    recs = state.recs.bought_together(item_of(state, sku), Context(channel=channel, store_id=store_id), k)
-    return RecommendationsResponse(items=_out(state, recs, store_id), strategy="bought_together")
+    recs = state.recs.bought_together(item_of(state, sku), Context(channel=channel, store_id=store_id, now=pd.Timestamp(now)), k)
+    return RecommendationsResponse(items=render(state, recs, prices_for(state, channel, store_id, now), store_id), strategy="bought_together")
 
 
 @router.post("/cart", response_model=RecommendationsResponse)
-def cart(body: CartRequest, state: ServingState = Depends(require_recs)) -> RecommendationsResponse:
+def cart(body: CartRequest, state: ServingView = Depends(require_recs), now: datetime = Depends(get_now)) -> RecommendationsResponse:
     check_store(state, body.store_id)
     unknown = [s for s in body.skus if s not in state.catalog.sku_index]
     if unknown:
         raise HTTPException(404, f"unknown sku(s) in cart: {unknown[:10]}")
     items = np.array([state.catalog.sku_index[s] for s in body.skus])
-    recs = state.recs.complete_cart(items, Context(channel=body.channel, store_id=body.store_id), body.k)
-    return RecommendationsResponse(items=_out(state, recs, body.store_id), strategy="cart")
+    recs = state.recs.complete_cart(items, Context(channel=body.channel, store_id=body.store_id, now=pd.Timestamp(now)), body.k)
+    return RecommendationsResponse(items=render(state, recs, prices_for(state, body.channel, body.store_id, now), body.store_id), strategy="cart")
 
 
 @router.get("/trending", response_model=RecommendationsResponse)
 def trending(
-    k: int = Query(20, ge=1, le=100), channel: Channel = "web", store_id: str | None = None,
-    state: ServingState = Depends(require_recs),
+    k: int = Query(20, ge=1, le=100),
+    channel: Channel = "web",
+    store_id: str | None = None,
+    state: ServingView = Depends(require_recs),
+    now: datetime = Depends(get_now),
 ) -> RecommendationsResponse:
     check_store(state, store_id)
-    recs = state.recs.trending_list(Context(channel=channel, store_id=store_id), k)
-    return RecommendationsResponse(items=_out(state, recs, store_id), strategy="trending")
+    recs = state.recs.trending_list(Context(channel=channel, store_id=store_id, now=pd.Timestamp(now)), k)
+    return RecommendationsResponse(items=render(state, recs, prices_for(state, channel, store_id, now), store_id), strategy="trending")

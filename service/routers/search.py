@@ -1,10 +1,12 @@
+from datetime import datetime
+
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from models.search_engine import SearchFilters
-from service.deps import check_store, clean_text, get_settings, get_state
-from service.products import product
+from service.deps import check_store, clean_text, get_now, get_settings, get_view
+from service.products import prices_for, product
 from service.schemas import Channel, SearchHitOut, SearchResponse
-from service.state import ServingState
+from service.state import ServingView
 
 router = APIRouter(prefix="/v1", tags=["search"])
 KNOWN_PARAMS = {"q", "k", "page", "category", "brand", "color", "size", "price_min", "price_max", "store_id", "channel", "customer_id"}
@@ -25,8 +27,9 @@ def search(
     channel: Channel | None = None,
     customer_id: str | None = Query(None, description="Re-rank by this customer's cross-channel affinity."),
     request: Request = None,
-    state: ServingState = Depends(get_state),
+    state: ServingView = Depends(get_view),
     settings=Depends(get_settings),
+    now: datetime = Depends(get_now),
 ) -> SearchResponse:
     unknown = sorted(set(request.query_params) - KNOWN_PARAMS)
     if unknown:
@@ -37,13 +40,14 @@ def search(
         raise HTTPException(422, "price_min must not exceed price_max")
     filters = SearchFilters(category, brand, color, size, price_min, price_max, store_id, channel)
     affinity = state.affinity.get(customer_id) if customer_id else None
-    result = state.search.search(q, k=k, page=page, filters=filters, affinity=affinity)
+    prices = prices_for(state, channel, store_id, now)
+    result = state.search.search(q, k=k, page=page, filters=filters, affinity=affinity, prices=prices.price)
     return SearchResponse(
         query=q,
         total=result.total,
         page=page,
         k=k,
-        hits=[SearchHitOut(product=product(state, h.item, store_id), score=h.score, bm25=h.bm25, dense=h.dense) for h in result.hits],
+        hits=[SearchHitOut(product=product(state, h.item, prices, store_id), score=h.score, bm25=h.bm25, dense=h.dense) for h in result.hits],
         intent=result.intent.model_dump(),
         intent_label=result.intent.explain,
         applied_filters=result.applied_filters,

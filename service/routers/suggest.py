@@ -16,7 +16,7 @@ async def suggest(
     q: str = Query(..., description="What the shopper has typed so far.", examples=["runn"]),
     k: int = Query(10, ge=1, description="How many completions (at most the bundle's max_k, 20 by default)."),
 ) -> SuggestResponse:
-    state, settings = request.app.state.serving, request.app.state.settings
+    state, settings = request.app.state.serving.view, request.app.state.settings
     raw = clean_text(q, "q", settings.max_query_chars)
     prefix = f"{raw} " if q[-1:].isspace() else raw  # "red " means the word "red" is complete
     suggester = state.suggester

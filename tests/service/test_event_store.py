@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from models.pii import identifier_key
-from service.event_store import EventStore, StoredEvent
+from models.store import LiveStore, StoredEvent
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
@@ -30,36 +30,36 @@ def _event(event_id: str, customer: str = "C1", minutes: int = 0, **kw) -> Store
 
 @pytest.fixture()
 def event_store(tmp_path: Path):
-    store = EventStore(tmp_path / "events.sqlite3")
+    store = LiveStore(tmp_path / "events.sqlite3")
     yield store
     store.close()
 
 
 def test_opens_in_wal_mode_with_the_requested_durability(tmp_path: Path) -> None:
-    with EventStore(tmp_path / "a.db") as normal:
+    with LiveStore(tmp_path / "a.db") as normal:
         conn = normal._conn()
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1
-    with EventStore(tmp_path / "b.db", synchronous="FULL") as full:
+    with LiveStore(tmp_path / "b.db", synchronous="FULL") as full:
         assert full._conn().execute("PRAGMA synchronous").fetchone()[0] == 2
         assert full.append([_event("e1")]).accepted == ["e1"]
     with pytest.raises(ValueError, match="synchronous"):
-        EventStore(tmp_path / "c.db", synchronous="OFF")  # type: ignore[arg-type]
+        LiveStore(tmp_path / "c.db", synchronous="OFF")  # type: ignore[arg-type]
 
 
 def test_round_trip_and_persistence_across_reopen(tmp_path: Path) -> None:
     path = tmp_path / "events.sqlite3"
-    with EventStore(path) as store:
+    with LiveStore(path) as store:
         result = store.append([_event("e1", price=None, sku="SKU-9", store_id=None, quantity=3)])
         assert result.accepted == ["e1"] and result.duplicates == []
-    with EventStore(path) as reopened:
+    with LiveStore(path) as reopened:
         (got,) = reopened.recent_for_customer("C1")
     assert (got.event_id, got.sku, got.store_id, got.quantity, got.price) == ("e1", "SKU-9", None, 3, None)
     assert got.timestamp == T0 and got.received_at is not None
     assert got.received_at.tzinfo is not None
 
 
-def test_replay_is_reported_as_duplicate_and_not_stored_twice(event_store: EventStore) -> None:
+def test_replay_is_reported_as_duplicate_and_not_stored_twice(event_store: LiveStore) -> None:
     batch = [_event(f"e{i}", minutes=i) for i in range(5)]
     first = event_store.append(batch)
     assert first.accepted == [f"e{i}" for i in range(5)] and first.duplicates == []
@@ -75,14 +75,14 @@ def test_replay_is_reported_as_duplicate_and_not_stored_twice(event_store: Event
     assert event_store.count() == 7
 
 
-def test_a_replay_does_not_overwrite_the_first_version(event_store: EventStore) -> None:
+def test_a_replay_does_not_overwrite_the_first_version(event_store: LiveStore) -> None:
     event_store.append([_event("e1", price=10.0)])
     event_store.append([_event("e1", price=99.0, type="return")])
     (got,) = event_store.recent_for_customer("C1")
     assert (got.type, got.price) == ("purchase", 10.0)
 
 
-def test_an_invalid_event_rejects_the_whole_batch(event_store: EventStore) -> None:
+def test_an_invalid_event_rejects_the_whole_batch(event_store: LiveStore) -> None:
     good = _event("ok")
     cases = [
         (_event("x", type="teleport"), "type"),
@@ -98,7 +98,7 @@ def test_an_invalid_event_rejects_the_whole_batch(event_store: EventStore) -> No
     assert event_store.count() == 0
 
 
-def test_recent_for_customer_is_newest_first_with_since_and_limit(event_store: EventStore) -> None:
+def test_recent_for_customer_is_newest_first_with_since_and_limit(event_store: LiveStore) -> None:
     event_store.append([_event(f"a{i}", "A", minutes=i) for i in range(10)] + [_event("b0", "B")])
     recent = event_store.recent_for_customer("A", limit=3)
     assert [e.event_id for e in recent] == ["a9", "a8", "a7"]
@@ -114,7 +114,7 @@ def test_recent_for_customer_is_newest_first_with_since_and_limit(event_store: E
     }
 
 
-def test_recent_for_customers_handles_more_keys_than_sqlite_parameters(event_store: EventStore) -> None:
+def test_recent_for_customers_handles_more_keys_than_sqlite_parameters(event_store: LiveStore) -> None:
     keys = [f"K{i}" for i in range(2_000)]
     event_store.append([_event(f"e{i}", k, minutes=i) for i, k in enumerate(keys)])
     got = event_store.recent_for_customers(keys)
@@ -124,7 +124,7 @@ def test_recent_for_customers_handles_more_keys_than_sqlite_parameters(event_sto
 def test_hashed_identifier_is_found_again_and_raw_pii_never_hits_disk(tmp_path: Path) -> None:
     path = tmp_path / "events.sqlite3"
     key = identifier_key("email", "  Ana.Silva@Example.com ", salt="s3cret")
-    with EventStore(path) as store:
+    with LiveStore(path) as store:
         store.append([_event("e1", key)])
         lookup = identifier_key("email", "ana.silva@example.com", salt="s3cret")
         assert [e.event_id for e in store.recent_for_customer(lookup)] == ["e1"]
@@ -132,7 +132,7 @@ def test_hashed_identifier_is_found_again_and_raw_pii_never_hits_disk(tmp_path: 
     assert b"ana.silva" not in raw.lower() and key.encode() in raw
 
 
-def test_iter_since_streams_every_event_once_across_pages(event_store: EventStore) -> None:
+def test_iter_since_streams_every_event_once_across_pages(event_store: LiveStore) -> None:
     # Two batches share one received_at each, so pages must break ties on event_id.
     event_store.append([_event(f"a{i:02d}", minutes=-i) for i in range(25)])
     event_store.append([_event(f"b{i:02d}", minutes=100 + i) for i in range(25)])
@@ -152,7 +152,7 @@ def test_iter_since_streams_every_event_once_across_pages(event_store: EventStor
     assert list(event_store.iter_since(T0 + timedelta(days=1), by="ts")) == []
 
 
-def test_threads_appending_and_reading_concurrently(event_store: EventStore) -> None:
+def test_threads_appending_and_reading_concurrently(event_store: LiveStore) -> None:
     n_threads, n_batches, batch_size = 4, 10, 100
     errors: list[BaseException] = []
     stop = threading.Event()
@@ -191,9 +191,9 @@ def test_two_store_instances_on_one_file_split_duplicates_exactly(tmp_path: Path
     path = tmp_path / "events.sqlite3"
     ids = [f"e{i}" for i in range(400)]
     results = []
-    with EventStore(path) as one, EventStore(path) as two:
+    with LiveStore(path) as one, LiveStore(path) as two:
 
-        def send(store: EventStore) -> None:
+        def send(store: LiveStore) -> None:
             for start in range(0, len(ids), 50):
                 results.append(store.append([_event(i) for i in ids[start : start + 50]]))
 
@@ -213,9 +213,9 @@ _CHILD = textwrap.dedent(
     import sys
     from datetime import datetime, timezone
     from pathlib import Path
-    from service.event_store import EventStore, StoredEvent
+    from models.store import LiveStore, StoredEvent
 
-    store = EventStore(Path(sys.argv[1]))
+    store = LiveStore(Path(sys.argv[1]))
     ts = datetime(2024, 5, 1, tzinfo=timezone.utc)
     batch_no = 0
     while True:
@@ -253,7 +253,7 @@ def test_every_acknowledged_event_survives_sigkill(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)  # a plain reader first: recovery from the WAL must just work
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
-    with EventStore(path) as store:
+    with LiveStore(path) as store:
         assert store.integrity_check() == "ok"
         stored = {e.event_id for e in store.iter_since(0.0)}
         assert store.count() == len(stored) >= 30 * 200
@@ -266,4 +266,4 @@ def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path: Path) -> No
     path = tmp_path / "events.sqlite3"
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(RuntimeError, match="not a usable SQLite event store"):
-        EventStore(path)
+        LiveStore(path)

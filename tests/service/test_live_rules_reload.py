@@ -1,13 +1,11 @@
-"""``ServingState.refresh_rules``: a worker picks up a rules file another worker process replaced.
+"""``Serving.refresh_rules``: a worker picks up a rules file another worker process replaced.
 
-Each test works on a copy of the session's served state with its own rules file and its own
-``SearchEngine`` reference (shallow copy), so the session ``client`` never sees these rules.
+Each test builds its own ``Serving`` over the session's loaded bundle with its own rules file, so the
+session ``client`` never sees these rules.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import logging
 import os
 import threading
@@ -16,33 +14,28 @@ from pathlib import Path
 import pytest
 
 from models.rules import RuleSet
-from service.state import ServingState
+from service.serving import Serving
 
 
 @pytest.fixture()
-def state(client, tmp_path: Path) -> ServingState:
-    served: ServingState = client.app.state.serving
-    return dataclasses.replace(
-        served,
-        search=copy.copy(served.search),
-        rules_path=tmp_path / "rules.json",
-        rules_signature=None,
-        rules_lock=threading.Lock(),
-    )
+def state(client, tmp_path: Path) -> Serving:
+    served: Serving = client.app.state.serving
+    settings = served.settings.model_copy(update={"rules_path": tmp_path / "rules.json"})
+    return Serving(settings, served.store, served.view.base, served.clock)
 
 
-def _pin(state: ServingState, rule_id: str, query: str = "zqx promo") -> RuleSet:
-    sku = str(state.catalog.skus[0])
+def _pin(state: Serving, rule_id: str, query: str = "zqx promo") -> RuleSet:
+    sku = str(state.view.catalog.skus[0])
     return RuleSet.model_validate(
         {"rules": [{"id": rule_id, "match": {"exact": query}, "pin": [{"sku": sku, "position": 1}]}]}
     )
 
 
-def _ids(state: ServingState) -> list[str]:
-    return [r.id for r in state.search.rules.rules]
+def _ids(state: Serving) -> list[str]:
+    return [r.id for r in state.view.rules.rules]
 
 
-def test_reloads_only_when_the_file_changed(state: ServingState) -> None:
+def test_reloads_only_when_the_file_changed(state: Serving) -> None:
     _pin(state, "first").save(state.rules_path)
     assert state.refresh_rules() is True and _ids(state) == ["first"]
     assert state.refresh_rules() is False  # unchanged: one stat, no parse
@@ -50,7 +43,7 @@ def test_reloads_only_when_the_file_changed(state: ServingState) -> None:
     assert state.refresh_rules() is True and _ids(state) == ["second"]
 
 
-def test_a_replace_within_one_timestamp_tick_and_of_equal_size_is_seen(state: ServingState) -> None:
+def test_a_replace_within_one_timestamp_tick_and_of_equal_size_is_seen(state: Serving) -> None:
     _pin(state, "rule-a").save(state.rules_path)
     state.refresh_rules()
     before = os.stat(state.rules_path)
@@ -62,12 +55,12 @@ def test_a_replace_within_one_timestamp_tick_and_of_equal_size_is_seen(state: Se
 
 
 def test_an_invalid_or_missing_file_keeps_the_rules_and_logs_once(
-    state: ServingState, caplog: pytest.LogCaptureFixture
+    state: Serving, caplog: pytest.LogCaptureFixture
 ) -> None:
     _pin(state, "good").save(state.rules_path)
     state.refresh_rules()
     Path(state.rules_path).write_text('{"rules": [{"id": "bad"}]}', encoding="utf-8")
-    with caplog.at_level(logging.ERROR, logger="service.state"):
+    with caplog.at_level(logging.ERROR, logger="service.serving"):
         assert state.refresh_rules() is False
         assert state.refresh_rules() is False
     assert _ids(state) == ["good"]
@@ -76,7 +69,7 @@ def test_an_invalid_or_missing_file_keeps_the_rules_and_logs_once(
     assert state.refresh_rules() is False and _ids(state) == ["good"]
 
 
-def test_concurrent_requests_reload_once_and_none_serves_the_old_rules(state: ServingState) -> None:
+def test_concurrent_requests_reload_once_and_none_serves_the_old_rules(state: Serving) -> None:
     # Every request must see the new rules as soon as its own check returns, not only the one that
     # reloaded (a thread that saw the new signature while another was still parsing once served old rules).
     _pin(state, "v1").save(state.rules_path)

@@ -127,9 +127,10 @@ def test_crash_mid_run_keeps_previous_bundle_serving(trained_bundle, sample_dir,
 def test_a_catalog_alone_trains_a_search_only_bundle_the_service_answers(sample_dir, tmp_path):
     """No events and no customers (a retailer starting with search): the bundle holds search, the
     service searches it with store stock, and nothing customer-side is written."""
+    from models.clock import system_clock
     from models.config import Settings
     from models.search_engine import SearchFilters
-    from service.state import ServingState
+    from service.serving import Serving
     from training.pipeline import train
 
     data = tmp_path / "catalog-only"
@@ -148,7 +149,8 @@ def test_a_catalog_alone_trains_a_search_only_bundle_the_service_answers(sample_
     assert not any(f.startswith(("recs/", "identity/")) for f in bundle.manifest["files"])
 
     settings = Settings(bundles_dir=tmp_path / "bundles", event_store_path=tmp_path / "ev.sqlite3", rules_path=tmp_path / "rules.json")
-    state = ServingState.load(settings)
+    serving = Serving.start(settings, system_clock)
+    state = serving.view
     assert state.recs is None
     title = products["title"].iloc[0]
     result = state.search.search(title, k=5)
@@ -156,4 +158,4 @@ def test_a_catalog_alone_trains_a_search_only_bundle_the_service_answers(sample_
     store = state.catalog.store_ids[0]
     in_store = state.search.search(title, k=20, filters=SearchFilters(store_id=store))
     assert all(state.catalog.stock_in(store, h.item) > 0 for h in in_store.hits)
-    state.events.close()
+    serving.close()

@@ -1,4 +1,7 @@
-"""Durable, idempotent store of the live events the service receives (``POST /v1/events``).
+"""Durable store of everything live: the events the service receives (``POST /v1/events``) and,
+through :class:`models.store.live_tables.LiveTables`, stock, prices, products added or discontinued
+since training, and identifiers linked at the till. One SQLite file, so one commit makes any of them
+durable and every worker process reads the same truth.
 
 Why SQLite in WAL mode: the service must not answer 202 before an event is on disk, and it must
 read a customer's latest events on the recommendation path without a server to operate. WAL lets
@@ -16,7 +19,7 @@ Idempotency: ``event_id`` is the primary key; a replayed id is ignored and repor
 so a client may retry a batch after a timeout without double-counting a purchase.
 
 No raw PII reaches this module: the router resolves an identifier to a customer id or to the keyed
-hash from :func:`models.pii.identifier_key` before calling :meth:`EventStore.append`.
+hash from :func:`models.pii.identifier_key` before calling :meth:`LiveStore.append`.
 """
 
 from __future__ import annotations
@@ -25,14 +28,16 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
 from models.schemas import CHANNELS, EVENT_TYPES
+from models.store.live_tables import LIVE_SCHEMA, LiveTables
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # v2: live stock, prices, products, identity links (models/store/live_tables.py)
 SYNCHRONOUS_MODES = ("NORMAL", "FULL")
 _MAX_PARAMS = 900  # below SQLite's historical 999 host-parameter limit
 
@@ -52,7 +57,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_customer_ts ON events (customer_key, ts, event_id);
 CREATE INDEX IF NOT EXISTS events_received_at ON events (received_at, event_id);
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts, event_id);
-"""
+""" + LIVE_SCHEMA
 _COLUMNS = "event_id, customer_key, type, ts, channel, sku, store_id, quantity, price, received_at"
 
 
@@ -147,8 +152,8 @@ class AppendResult:
     duplicates: list[str] = field(default_factory=list)
 
 
-class EventStore:
-    """Thread-safe event store on one SQLite file.
+class LiveStore(LiveTables):
+    """Thread-safe live store (events, stock, prices, products, identity links) on one SQLite file.
 
     Each thread gets its own connection (``threading.local``) so reads on FastAPI's threadpool run
     in parallel under WAL; writes are serialised by a process lock and, across processes (several
@@ -226,7 +231,7 @@ class EventStore:
                 conn.close()
             self._connections.clear()
 
-    def __enter__(self) -> EventStore:
+    def __enter__(self) -> LiveStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -248,28 +253,33 @@ class EventStore:
             return result
         # Whole microseconds, so the float round-trips exactly through datetime (a usable watermark).
         received_at = time.time_ns() // 1_000 / 1_000_000
+        with self._write() as conn:
+            existing = self._existing_ids(conn, [e.event_id for e in events])
+            rows = []
+            for event in events:
+                if event.event_id in existing:
+                    result.duplicates.append(event.event_id)
+                else:
+                    existing.add(event.event_id)  # a repeat within the batch is a duplicate too
+                    result.accepted.append(event.event_id)
+                    rows.append(event._row(received_at))
+            conn.executemany(f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        return result
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``), committed (durable) when the block ends,
+        rolled back if it raises: the only way anything is written to the store."""
         conn = self._conn()
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                existing = self._existing_ids(conn, [e.event_id for e in events])
-                rows = []
-                for event in events:
-                    if event.event_id in existing:
-                        result.duplicates.append(event.event_id)
-                    else:
-                        existing.add(event.event_id)  # a repeat within the batch is a duplicate too
-                        result.accepted.append(event.event_id)
-                        rows.append(event._row(received_at))
-                conn.executemany(
-                    f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows
-                )
+                yield conn
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        return result
 
     @staticmethod
     def _existing_ids(conn: sqlite3.Connection, ids: list[str]) -> set[str]:

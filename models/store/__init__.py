@@ -1,0 +1,10 @@
+"""The live store: events and live catalog state (stock, prices, products, identity links).
+
+Both sides read it: the service writes and reads it on every request; training and batch jobs read
+it as input besides ``--data``. SQLite (WAL) is the embedded default.
+"""
+
+from models.store.live_tables import LiveChanges, PriceEntry, ProductRecord, StockLevel
+from models.store.sqlite import AppendResult, LiveStore, StoredEvent
+
+__all__ = ["AppendResult", "LiveChanges", "LiveStore", "PriceEntry", "ProductRecord", "StockLevel", "StoredEvent"]

@@ -61,8 +61,11 @@ class LiveOverlay:
             price_overrides=self.catalog.price_book.n_overrides,
         )
 
-    def apply(self, changes: LiveChanges, document_tokens: DocumentTokens, encode: Encode) -> LiveOverlay:
-        """This overlay with ``changes`` (rows written after ``self.version``) applied."""
+    def apply(self, changes: LiveChanges, document_tokens: DocumentTokens | None = None, encode: Encode | None = None) -> LiveOverlay:
+        """This overlay with ``changes`` (rows written after ``self.version``) applied.
+
+        ``document_tokens`` and ``encode`` index live product texts for search; without them (a
+        batch job that only needs stock, prices and what is on sale) the delta index stays empty."""
         if changes.since != self.version:
             raise ValueError(f"changes since version {changes.since} cannot apply to an overlay at version {self.version}")
         overlay = self._with_products(changes.products, document_tokens, encode) if changes.products else self
@@ -82,7 +85,9 @@ class LiveOverlay:
             stock_levels=self.stock_levels + len(changes.stock),
         )
 
-    def _with_products(self, records: list[ProductRecord], document_tokens: DocumentTokens, encode: Encode) -> LiveOverlay:
+    def _with_products(
+        self, records: list[ProductRecord], document_tokens: DocumentTokens | None, encode: Encode | None
+    ) -> LiveOverlay:
         catalog = self.catalog
         active = catalog.active.copy()
         updated: dict[int, dict] = {}
@@ -127,6 +132,9 @@ class LiveOverlay:
         base = _base_prices(records)
         book = catalog.price_book.with_entries(base, pd.Index(products["sku"]).get_indexer([e.sku for e in base]), n_items=n_new)
         live = Catalog(products, catalog.store_ids, stock, web_stock=web_stock, active=active, price_book=book)
+        changed = self.changed | {i for i in updated if i < self.n_trained}
+        if document_tokens is None or encode is None:
+            return LiveOverlay(self.version, live, self.delta, self.n_trained, frozenset(changed), self.stock_levels)
         missing = [j for j, r in enumerate(rows) if vectors.get(r["sku"]) is None]
         matrix = np.empty((len(rows), self.delta.dim), dtype=np.float32)
         for j, r in enumerate(rows):
@@ -135,7 +143,6 @@ class LiveOverlay:
         if missing:
             matrix[missing] = encode([product_text(rows[j]) for j in missing])
         delta = self.delta.updated(items, [document_tokens(r) for r in rows], matrix)
-        changed = self.changed | {i for i in updated if i < self.n_trained}
         return LiveOverlay(self.version, live, delta, self.n_trained, frozenset(changed), self.stock_levels)
 
 

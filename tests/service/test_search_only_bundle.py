@@ -13,7 +13,7 @@ from models import artifacts as A
 from models.bundle import SEARCH, Bundle, BundleError, BundleWriter, resolve_bundle_path
 from models.config import Settings
 from service.app import create_app
-from service.state import ServingState
+from service.state import BundleView
 
 SEARCH_SIDE = (A.CATALOG_DIR, A.ENCODER_DIR, "search")
 
@@ -87,7 +87,7 @@ def test_a_bundle_without_search_is_refused(trained_bundle: Path, tmp_path: Path
     path = publish_search_only(trained_bundle, tmp_path, components=("recommendations",))
     settings = Settings(bundles_dir=path, event_store_path=tmp_path / "ev.sqlite3", rules_path=tmp_path / "rules.json")
     with pytest.raises(BundleError, match="needs 'search'"):
-        ServingState.load(settings)
+        BundleView.load(settings)
 
 
 def test_events_are_still_collected_for_the_first_full_training(search_only: TestClient) -> None:

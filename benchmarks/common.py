@@ -221,6 +221,7 @@ class LiveServer:
             os.environ
             | {
                 "OMNIRANK_BUNDLES_DIR": str(self.bundles_dir),
+                "OMNIRANK_DEV_MODE": "1",
                 "OMNIRANK_EVENT_STORE_PATH": str(self.state_dir / "events.sqlite3"),
                 "OMNIRANK_RULES_PATH": str(self.state_dir / "rules.json"),
                 "HF_HUB_OFFLINE": "1",

@@ -93,6 +93,7 @@ class Catalog:
         """What follows from stock, web stock, prices and discontinued products: the masks and
         prices every request reads, computed once per change instead of once per request."""
         self.prices = self.price_book.base
+        self.all_active = bool(self.active.all())
         online = self.active & (self.web_stock != 0)
         self._available = {ch: self._listed[ch] & (self.active if ch == "store" else online) for ch in SALES_CHANNELS}
 
@@ -112,6 +113,11 @@ class Catalog:
         live.price_book = self.price_book if price_book is None else price_book
         live._derive_live()
         return live
+
+    def is_active(self, sku: str) -> bool:
+        """Known and not discontinued."""
+        item = self.sku_index.get(sku)
+        return item is not None and bool(self.active[item])
 
     def price_view(self, channel: str | None, store_id: str | None, now: float) -> PriceView:
         """Every product's price (and list price when on sale) for this channel and store now."""

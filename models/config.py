@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PII_SALT = "omnirank-dev-salt"
+"""Public, so never safe for real customers: the service warns at start while it is in use."""
 
 
 class Settings(BaseSettings):
@@ -156,5 +159,16 @@ class Settings(BaseSettings):
 
     # --- salts -------------------------------------------------------------------------------
     pii_salt: str = Field(
-        "omnirank-dev-salt", description="Salt for PII hashes; set a secret per retailer in production."
+        DEFAULT_PII_SALT, description="Salt for PII hashes; set a secret per retailer in production."
+    )
+    # --- security ------------------------------------------------------------------------------
+    admin_key: SecretStr | None = Field(
+        None, description="the first admin API key (more keys: `omnirank keys create`); required unless dev_mode"
+    )
+    dev_mode: bool = Field(
+        False, description="a developer's machine: callers without a key are admin, and no admin key is required"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='origins allowed to call the API from a browser, e.g. ["https://shop.example"] (JSON list)',
     )

@@ -3,22 +3,29 @@ and starts the watcher that swaps in new bundles (``service/serving.py``)."""
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from models.bundle import BundleError
 from models.clock import Clock, system_clock
 from models.config import Settings
+from service.logs import REQUEST_ID_HEADER, RequestLog, configure_logging
+from service.metrics import ServiceMetrics
 from service.routers import admin, customers, events, health, live, recommendations, search, suggest
 from service.serving import BundleWatcher, Serving
 from service.worker_header import WorkerHeader
 
+logger = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or Settings()
+    configure_logging()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -39,6 +46,27 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         lifespan=lifespan,
     )
     app.add_middleware(WorkerHeader)
+    if settings.cors_origins:
+        # Browsers on these origins may call the API; what each call may do is still the key's scope.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(RequestLog)  # outermost: every answer, errors included, has a request id
+    app.state.metrics = ServiceMetrics(app)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        """A bug: logged with its traceback (redacted), answered without internals."""
+        request_id = request.scope.get("state", {}).get("request_id", "")
+        logger.exception("unhandled error in %s", getattr(request.scope.get("route"), "path", "?"))
+        return JSONResponse(
+            status_code=500, content={"detail": "internal error; quote the request id", "request_id": request_id},
+            headers={REQUEST_ID_HEADER: request_id},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -129,6 +129,11 @@ class ProfileResponse(BaseModel):
     offers: list[RecommendationOut]
 
 
+class Probe(BaseModel):
+    status: Literal["ok", "unavailable"]
+    detail: str = ""
+
+
 class LiveStats(BaseModel):
     version: int = Field(description="Live version of stock, prices and products applied by this worker.")
     added_products: int

@@ -28,10 +28,11 @@ from pydantic import ValidationError
 
 from models.bundle import BundleError, resolve_bundle_path
 from models.clock import Clock
-from models.config import Settings
+from models.config import DEFAULT_PII_SALT, Settings
 from models.live.overlay import LiveOverlay
 from models.rules import RuleSet, describe, load_live_rules
 from models.store import LiveStore
+from service.security import InsecureStart, KeyRing
 from service.state import BundleView, ServingView
 
 logger = logging.getLogger(__name__)
@@ -79,15 +80,41 @@ class Serving:
         self.rules_signature: FileSignature | None = None
         self._view = ServingView.build(base, self._overlay_for(base), rules, store)
         self.refresh_rules()  # records which version of the file is in memory (another worker may have just PUT)
+        self._keyring = self._load_keys()
 
     @classmethod
     def start(cls, settings: Settings, clock: Clock) -> Serving:
+        """Open the store, load the bundle, and refuse to start open to anyone (see service.security)."""
         store = LiveStore(settings.event_store_path, synchronous=settings.event_store_synchronous)  # type: ignore[arg-type]
         try:
-            return cls(settings, store, BundleView.load(settings), clock)
+            serving = cls(settings, store, BundleView.load(settings), clock)
+            if not serving.keyring().has_admin and not settings.dev_mode:
+                raise InsecureStart(
+                    "no admin API key: set OMNIRANK_ADMIN_KEY (or create one with `omnirank keys create --scope admin`), "
+                    "or OMNIRANK_DEV_MODE=1 on a developer's machine, where every caller is admin"
+                )
         except BaseException:
             store.close()
             raise
+        if settings.dev_mode:
+            logger.warning("OMNIRANK_DEV_MODE=1: callers without an API key are admin; never expose this service")
+        if settings.pii_salt == DEFAULT_PII_SALT:
+            logger.warning(
+                "OMNIRANK_PII_SALT is the public default: anyone can hash a guessed email and match it. "
+                "Set a secret salt per retailer before storing real customers"
+            )
+        return serving
+
+    # --- keys ------------------------------------------------------------------------------------
+    def _load_keys(self) -> KeyRing:
+        admin = self.settings.admin_key.get_secret_value() if self.settings.admin_key else None
+        return KeyRing(self.store.api_keys(), admin, self.settings.dev_mode, self.store.keys_version())
+
+    def keyring(self) -> KeyRing:
+        """The keys this worker accepts, re-read once after any key was created or revoked."""
+        if self.store.keys_version() != self._keyring.version:
+            self._keyring = self._load_keys()
+        return self._keyring
 
     @property
     def view(self) -> ServingView:

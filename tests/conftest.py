@@ -43,7 +43,10 @@ def service_settings(trained_bundle: Path, tmp_path_factory: pytest.TempPathFact
     from models.config import Settings
 
     state = tmp_path_factory.mktemp("service-state")
-    return Settings(bundles_dir=trained_bundle, event_store_path=state / "events.sqlite3", rules_path=state / "rules.json")
+    # dev_mode: callers without a key are admin; tests/service/test_security.py checks the keys themselves
+    return Settings(
+        bundles_dir=trained_bundle, event_store_path=state / "events.sqlite3", rules_path=state / "rules.json", dev_mode=True
+    )
 
 
 @pytest.fixture(scope="session")

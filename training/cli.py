@@ -164,6 +164,13 @@ def batch_recommend(
     engine: str = typer.Option("local", "--engine", help="local, or ray (same output, partitions as Ray tasks)."),
     now: str = typer.Option(None, "--now", help="Reference time (ISO 8601); default: the latest event in --data."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Discard parts of a different previous job in --out."),
+    store: Path = typer.Option(
+        None,
+        "--store",
+        help="The service's live store (read, never written): live stock, web stock and discontinued or new "
+        "products. Default: OMNIRANK_EVENT_STORE_PATH when that file exists.",
+    ),
+    no_store: bool = typer.Option(False, "--no-store", help="Ignore the live store: score the bundle's catalog as trained."),
 ) -> None:
     """Pick who gets a campaign email and which products it shows, for every person, in resumable chunks."""
     import pandas as pd
@@ -171,14 +178,22 @@ def batch_recommend(
     from models.bundle import BundleError
     from training.batch.campaigns import CampaignError
     from training.batch.job import BatchOptions, run_batch
+    from training.batch.live import LiveStoreError
     from training.batch.writer import ResumeError
     from training.ingest import DataError
 
     cfg = settings()
+    if store is not None and no_store:
+        typer.echo("error: --store and --no-store contradict each other", err=True)
+        raise typer.Exit(code=2)
+    if store is None and not no_store and Path(cfg.event_store_path).is_file():
+        store = Path(cfg.event_store_path)
+    if store is not None:
+        typer.echo(f"live store: {store}", err=True)
     try:
         options = BatchOptions.from_settings(campaign, cfg, now=pd.Timestamp(now) if now else None)
-        run_batch(bundle, data, out, options, cfg, engine=engine, overwrite=overwrite)
-    except (CampaignError, BundleError, DataError, ResumeError, ValueError) as exc:
+        run_batch(bundle, data, out, options, cfg, engine=engine, overwrite=overwrite, store=store)
+    except (CampaignError, BundleError, DataError, LiveStoreError, ResumeError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc
 
@@ -219,6 +234,8 @@ def serve(
         host=host or cfg.host,
         port=port or cfg.port,
         workers=workers or cfg.workers,
+        access_log=False,  # the service logs each request itself, as JSON and without raw identifiers
+        log_config=None,
     )
 
 
@@ -236,6 +253,14 @@ def quickstart(
         typer.echo(f"using the existing bundle in {cfg.bundles_dir} (delete it or run 'omnirank train' to retrain)")
     except BundleError:
         train(data=data, out=cfg.bundles_dir, finetune=False, evaluate=True)
+    if cfg.admin_key is None and not cfg.dev_mode:
+        import os
+
+        os.environ["OMNIRANK_DEV_MODE"] = "1"
+        typer.echo(
+            "quickstart serves in development mode (OMNIRANK_DEV_MODE=1): requests need no API key and are admin. "
+            "Set OMNIRANK_ADMIN_KEY before serving anyone else (README: Running in production)."
+        )
     serve(bundle=cfg.bundles_dir, host=None, port=port, workers=None)
 
 
@@ -293,3 +318,68 @@ def import_dataset(
 
 if __name__ == "__main__":
     app()
+
+
+keys_app = typer.Typer(help="API keys: create (printed once), list, revoke. They live in the live store.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _store():
+    from models.store import LiveStore
+
+    cfg = settings()
+    return LiveStore(cfg.event_store_path, synchronous=cfg.event_store_synchronous)  # type: ignore[arg-type]
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: str = typer.Option(..., "--scope", help="search | personalize | associate | admin"),
+    name: str = typer.Option(..., "--name", help="Who uses it, e.g. 'storefront' or 'tablet ST-SAO'."),
+    store: list[str] = typer.Option([], "--store", help="Associate keys: limit to this store (repeatable)."),
+    expires_days: float = typer.Option(None, "--expires-days", help="The key stops working after this many days."),
+) -> None:
+    """Create a key and print it: it is shown this once and stored only as a salted hash."""
+    import time
+
+    from models.store import KeyRequestError
+
+    now = time.time()
+    with _store() as live:
+        try:
+            key = live.create_key(name, scope, now, tuple(store), now + expires_days * 86400 if expires_days else None)
+        except KeyRequestError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from exc
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key: id, name, scope, stores, created, expires, revoked (never the secret)."""
+    from datetime import datetime, timezone
+
+    def when(t: float | None) -> str:
+        return "-" if t is None else datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+    with _store() as live:
+        for k in live.api_keys():
+            typer.echo(
+                f"{k.key_id}  {k.scope:<11}  {k.name}  stores={','.join(k.stores) or 'all'}  "
+                f"created={when(k.created_at)}  expires={when(k.expires_at)}  revoked={when(k.revoked_at)}"
+            )
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="The key id (the part after ork_ and before the dot).")) -> None:
+    """Revoke a key: every worker refuses it from its next request on."""
+    import time
+
+    from models.store import KeyRequestError
+
+    with _store() as live:
+        try:
+            live.revoke_key(key_id, time.time())
+        except KeyRequestError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from exc
+    typer.echo(f"revoked {key_id}")

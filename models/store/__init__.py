@@ -4,7 +4,12 @@ Both sides read it: the service writes and reads it on every request; training a
 it as input besides ``--data``. SQLite (WAL) is the embedded default.
 """
 
+from models.store.keys import SCOPES, ApiKey, KeyRequestError
 from models.store.live_tables import LiveChanges, PriceEntry, ProductRecord, StockLevel
 from models.store.sqlite import AppendResult, LiveStore, StoredEvent
 
-__all__ = ["AppendResult", "LiveChanges", "LiveStore", "PriceEntry", "ProductRecord", "StockLevel", "StoredEvent"]
+__all__ = [
+    "SCOPES",
+    "ApiKey",
+    "KeyRequestError",
+    "AppendResult", "LiveChanges", "LiveStore", "PriceEntry", "ProductRecord", "StockLevel", "StoredEvent"]

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Literal
 
 from models.schemas import CHANNELS, EVENT_TYPES
+from models.store.keys import KEYS_SCHEMA, KeyTable
 from models.store.live_tables import LIVE_SCHEMA, LiveTables
 
 SCHEMA_VERSION = 2  # v2: live stock, prices, products, identity links (models/store/live_tables.py)
@@ -57,7 +58,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_customer_ts ON events (customer_key, ts, event_id);
 CREATE INDEX IF NOT EXISTS events_received_at ON events (received_at, event_id);
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts, event_id);
-""" + LIVE_SCHEMA
+""" + LIVE_SCHEMA + KEYS_SCHEMA
 _COLUMNS = "event_id, customer_key, type, ts, channel, sku, store_id, quantity, price, received_at"
 
 
@@ -152,13 +153,18 @@ class AppendResult:
     duplicates: list[str] = field(default_factory=list)
 
 
-class LiveStore(LiveTables):
+class LiveStore(LiveTables, KeyTable):
     """Thread-safe live store (events, stock, prices, products, identity links) on one SQLite file.
 
     Each thread gets its own connection (``threading.local``) so reads on FastAPI's threadpool run
     in parallel under WAL; writes are serialised by a process lock and, across processes (several
     uvicorn workers on one file), by ``BEGIN IMMEDIATE`` with a busy timeout.
     """
+
+    def versions(self) -> tuple[int, int]:
+        """(live version, keys version): what a request checks, in one indexed read."""
+        rows = dict(self._conn().execute("SELECT key, value FROM live_meta WHERE key IN ('live_version', 'keys_version')").fetchall())
+        return int(rows["live_version"]), int(rows["keys_version"])
 
     def __init__(
         self,

@@ -9,24 +9,17 @@ active. Other worker processes pick the new file up on their next request (``Ser
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Security
 from fastapi.concurrency import run_in_threadpool
 
 from models.rules import RuleSet
 from service.deps import get_serving, get_view
 from service.schemas import ReloadResponse
+from service.security import admin_scope
 from service.serving import Serving
 from service.state import ServingView
 
-
-def require_admin() -> None:
-    """Authorisation hook for every admin route. It allows all callers for now: API keys arrive in a
-    later issue and will be checked here (raise HTTPException(401/403)), so deploy the admin routes
-    behind a private network until then."""
-    return None
-
-
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Security(admin_scope)])
 
 
 @router.get("/rules", response_model=RuleSet)

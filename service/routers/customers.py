@@ -11,6 +11,7 @@ from service.identity import Resolved, resolve, resolve_one
 from service.products import optional_text, prices_for, product
 from service.routers.recommendations import customer_history, render
 from service.schemas import CustomerLookup, ProfileResponse, TimelineEntry
+from service.security import AssociateKey
 from service.state import ServingView
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
@@ -47,6 +48,7 @@ def build_profile(state: ServingView, found: Resolved, store_id: str | None, k: 
 @router.get("/{identifier}/profile", response_model=ProfileResponse)
 def profile(
     identifier: str,
+    principal: AssociateKey,
     store_id: str | None = Query(None, description="The associate's store: offers are in stock here."),
     k: int = Query(10, ge=1, le=50),
     state: ServingView = Depends(require_recs),
@@ -54,12 +56,14 @@ def profile(
     now: datetime = Depends(get_now),
 ) -> ProfileResponse:
     """The associate's view: one person across channels, masked ids, timeline and what to offer."""
+    store_id = principal.store_for(store_id)
     return build_profile(state, resolve_one(state, identifier, settings.pii_salt), store_id, k, now)
 
 
 @router.post("/lookup", response_model=ProfileResponse)
 def lookup(
     body: CustomerLookup,
+    principal: AssociateKey,
     state: ServingView = Depends(require_recs),
     settings=Depends(get_settings),
     now: datetime = Depends(get_now),
@@ -67,7 +71,8 @@ def lookup(
     """The profile by any identifiers the customer gives (in the body, never in a URL). Given two
     (the card and the email said at the till), they are linked now: the web history of the card
     holder shows at once, without waiting for the next training."""
+    store_id = principal.store_for(body.store_id)
     found = resolve(state, body.identifiers(), settings.pii_salt, now.timestamp())
     if found is None:
         raise HTTPException(422, "give at least one valid customer_id, loyalty_id, email or phone")
-    return build_profile(state, found, body.store_id, body.k, now)
+    return build_profile(state, found, store_id, body.k, now)

@@ -6,7 +6,7 @@ several identifiers; those are linked live (``service.identity``).
 
 from datetime import datetime, timezone
 
-from fastapi import APIRouter, Body, Depends, HTTPException
+from fastapi import APIRouter, Body, Depends, HTTPException, Security
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -14,13 +14,14 @@ from models.store import StoredEvent
 from service.deps import get_now, get_settings, get_view
 from service.identity import resolve
 from service.schemas import EventIn, EventsResponse
+from service.security import personalize_scope
 from service.state import ServingView
 
 router = APIRouter(prefix="/v1", tags=["events"])
 MAX_BATCH = 5000
 
 
-@router.post("/events", response_model=EventsResponse, status_code=202)
+@router.post("/events", response_model=EventsResponse, status_code=202, dependencies=[Security(personalize_scope)])
 def ingest_events(
     payload: dict = Body(..., examples=[{"events": [{"event_id": "e1", "type": "purchase", "timestamp": "2026-10-01T10:00:00Z",
                                                      "channel": "store", "sku": "SKU-1", "loyalty_id": "L123", "store_id": "S01"}]}]),

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import numpy as np
-from fastapi import APIRouter, Body, Depends, HTTPException, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Security
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
@@ -33,6 +33,7 @@ from service.schemas import (
     StockIn,
     StoreStock,
 )
+from service.security import admin_scope, search_scope
 from service.serving import Serving
 from service.state import ServingView
 
@@ -78,7 +79,7 @@ def _unknown_sku(view: ServingView, sku: str) -> str | None:
     return None if sku in view.catalog.sku_index else f"unknown sku {sku!r} (PUT /v1/products first)"
 
 
-@router.put("/inventory", response_model=LiveUpdateResponse, responses={422: {"model": LiveUpdateResponse}})
+@router.put("/inventory", response_model=LiveUpdateResponse, responses={422: {"model": LiveUpdateResponse}}, dependencies=[Security(admin_scope)])
 def put_inventory(
     rows: list[Any] = Body(..., examples=[[{"store_id": "ST-SAO", "sku": "SKU-1", "quantity": 0}, {"store_id": "web", "sku": "SKU-1", "quantity": 12}]]),
     view: ServingView = Depends(get_view),
@@ -99,7 +100,7 @@ def put_inventory(
     return _answer(serving, len(levels), rejected, version)
 
 
-@router.put("/prices", response_model=LiveUpdateResponse, responses={422: {"model": LiveUpdateResponse}})
+@router.put("/prices", response_model=LiveUpdateResponse, responses={422: {"model": LiveUpdateResponse}}, dependencies=[Security(admin_scope)])
 def put_prices(
     rows: list[Any] = Body(
         ...,
@@ -126,7 +127,7 @@ def put_prices(
     return _answer(serving, len(entries), rejected, version)
 
 
-@router.put("/products", response_model=LiveUpdateResponse, responses={422: {"model": LiveUpdateResponse}})
+@router.put("/products", response_model=LiveUpdateResponse, responses={422: {"model": LiveUpdateResponse}}, dependencies=[Security(admin_scope)])
 def put_products(
     rows: list[Any] = Body(
         ...,
@@ -149,7 +150,7 @@ def put_products(
     return _answer(serving, len(records), rejected, version)
 
 
-@router.delete("/products/{sku}", response_model=LiveUpdateResponse)
+@router.delete("/products/{sku}", response_model=LiveUpdateResponse, dependencies=[Security(admin_scope)])
 def discontinue_product(
     sku: str,
     view: ServingView = Depends(get_view),
@@ -164,7 +165,7 @@ def discontinue_product(
     return _answer(serving, 1, [], version)
 
 
-@router.get("/products/{sku}/availability", response_model=Availability)
+@router.get("/products/{sku}/availability", response_model=Availability, dependencies=[Security(search_scope)])
 def availability(sku: str, view: ServingView = Depends(get_view)) -> Availability:
     """Where the product can be bought now: stores with units on hand, and the online channels."""
     item = item_of(view, sku)
@@ -180,7 +181,7 @@ def availability(sku: str, view: ServingView = Depends(get_view)) -> Availabilit
     )
 
 
-@router.get("/prices/differences", response_model=list[PriceDifference])
+@router.get("/prices/differences", response_model=list[PriceDifference], dependencies=[Security(admin_scope)])
 def price_differences(
     limit: int = Query(100, ge=1, le=10_000),
     view: ServingView = Depends(get_view),

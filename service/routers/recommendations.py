@@ -4,7 +4,7 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Security
 
 from models.live.prices import PriceView
 from models.recommend import Context, Interaction, Recommendation
@@ -12,6 +12,7 @@ from service.deps import check_store, get_now, get_settings, item_of, require_re
 from service.identity import resolve_one
 from service.products import prices_for, product
 from service.schemas import CartRequest, Channel, RecommendationOut, RecommendationsResponse
+from service.security import personalize_scope, search_scope
 from service.state import ServingView
 
 router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"])
@@ -38,7 +39,7 @@ def customer_history(view: ServingView, customer_key: str) -> tuple[list[Interac
     return trained + live, live
 
 
-@router.get("/customers/{customer_id}", response_model=RecommendationsResponse)
+@router.get("/customers/{customer_id}", response_model=RecommendationsResponse, dependencies=[Security(personalize_scope)])
 def for_customer(
     customer_id: str,
     k: int = Query(20, ge=1, le=100),
@@ -57,7 +58,7 @@ def for_customer(
     return RecommendationsResponse(items=render(state, recs, prices, store_id), cold_start=cold, customer_id=key, strategy="trending" if cold else "blend")
 
 
-@router.get("/items/{sku}/similar", response_model=RecommendationsResponse)
+@router.get("/items/{sku}/similar", response_model=RecommendationsResponse, dependencies=[Security(search_scope)])
 def similar(
     sku: str,
     k: int = Query(10, ge=1, le=100),
@@ -74,7 +75,7 @@ def similar(
     return RecommendationsResponse(items=render(state, recs, prices_for(state, channel, store_id, now), store_id), strategy="similar")
 
 
-@router.get("/items/{sku}/bought-together", response_model=RecommendationsResponse)
+@router.get("/items/{sku}/bought-together", response_model=RecommendationsResponse, dependencies=[Security(search_scope)])
 def bought_together(
     sku: str,
     k: int = Query(10, ge=1, le=100),
@@ -88,7 +89,7 @@ def bought_together(
     return RecommendationsResponse(items=render(state, recs, prices_for(state, channel, store_id, now), store_id), strategy="bought_together")
 
 
-@router.post("/cart", response_model=RecommendationsResponse)
+@router.post("/cart", response_model=RecommendationsResponse, dependencies=[Security(personalize_scope)])
 def cart(body: CartRequest, state: ServingView = Depends(require_recs), now: datetime = Depends(get_now)) -> RecommendationsResponse:
     check_store(state, body.store_id)
     unknown = [s for s in body.skus if s not in state.catalog.sku_index]
@@ -99,7 +100,7 @@ def cart(body: CartRequest, state: ServingView = Depends(require_recs), now: dat
     return RecommendationsResponse(items=render(state, recs, prices_for(state, body.channel, body.store_id, now), body.store_id), strategy="cart")
 
 
-@router.get("/trending", response_model=RecommendationsResponse)
+@router.get("/trending", response_model=RecommendationsResponse, dependencies=[Security(search_scope)])
 def trending(
     k: int = Query(20, ge=1, le=100),
     channel: Channel = "web",

@@ -6,6 +6,7 @@ from models.search_engine import SearchFilters
 from service.deps import check_store, clean_text, get_now, get_settings, get_view
 from service.products import prices_for, product
 from service.schemas import Channel, SearchHitOut, SearchResponse
+from service.security import SearchKey
 from service.state import ServingView
 
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -27,6 +28,7 @@ def search(
     channel: Channel | None = None,
     customer_id: str | None = Query(None, description="Re-rank by this customer's cross-channel affinity."),
     request: Request = None,
+    principal: SearchKey = None,
     state: ServingView = Depends(get_view),
     settings=Depends(get_settings),
     now: datetime = Depends(get_now),
@@ -34,6 +36,8 @@ def search(
     unknown = sorted(set(request.query_params) - KNOWN_PARAMS)
     if unknown:
         raise HTTPException(422, f"unknown parameter(s) {unknown}; known: {sorted(KNOWN_PARAMS)}")
+    if customer_id is not None and not principal.allows("personalize"):
+        raise HTTPException(403, "personalising search by customer_id needs a personalize key")
     q = clean_text(q, "q", settings.max_query_chars)
     check_store(state, store_id)
     if price_min is not None and price_max is not None and price_min > price_max:
@@ -42,6 +46,10 @@ def search(
     affinity = state.affinity.get(customer_id) if customer_id else None
     prices = prices_for(state, channel, store_id, now)
     result = state.search.search(q, k=k, page=page, filters=filters, affinity=affinity, prices=prices.price)
+    metrics = request.app.state.metrics
+    metrics.searches.inc()
+    if result.total == 0:
+        metrics.zero_results.inc()
     return SearchResponse(
         query=q,
         total=result.total,

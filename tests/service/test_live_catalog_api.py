@@ -254,3 +254,14 @@ def _remove_file(bundle: Path) -> None:
 
 def _remove_manifest(bundle: Path) -> None:
     (bundle / "manifest.json").unlink()
+
+
+def test_a_discontinued_product_is_not_suggested(live, products):
+    suggestions = live.get("/v1/suggest", params={"q": "stridex", "k": 10}).json()["suggestions"]
+    sku = next(s["sku"] for s in suggestions if s["kind"] == "product")
+    live.delete(f"/v1/products/{sku}")
+    after = live.get("/v1/suggest", params={"q": "stridex", "k": 10}).json()["suggestions"]
+    assert sku not in [s["sku"] for s in after] and len(after) == min(10, len(suggestions))
+    row = products[products["sku"] == sku].iloc[0]
+    put(live, "/v1/products", [{k: row[k] for k in ("sku", "title", "category", "price")}])
+    assert sku in [s["sku"] for s in live.get("/v1/suggest", params={"q": "stridex", "k": 10}).json()["suggestions"]]

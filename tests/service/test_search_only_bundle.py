@@ -39,7 +39,7 @@ def search_only(trained_bundle: Path, tmp_path_factory: pytest.TempPathFactory) 
     bundles = tmp_path_factory.mktemp("search-only")
     publish_search_only(trained_bundle, bundles)
     state = tmp_path_factory.mktemp("search-only-state")
-    settings = Settings(bundles_dir=bundles, event_store_path=state / "ev.sqlite3", rules_path=state / "rules.json")
+    settings = Settings(bundles_dir=bundles, event_store_path=state / "ev.sqlite3", rules_path=state / "rules.json", dev_mode=True)
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -85,7 +85,7 @@ def test_item_recommendations_are_503_too(search_only: TestClient) -> None:
 
 def test_a_bundle_without_search_is_refused(trained_bundle: Path, tmp_path: Path) -> None:
     path = publish_search_only(trained_bundle, tmp_path, components=("recommendations",))
-    settings = Settings(bundles_dir=path, event_store_path=tmp_path / "ev.sqlite3", rules_path=tmp_path / "rules.json")
+    settings = Settings(bundles_dir=path, event_store_path=tmp_path / "ev.sqlite3", rules_path=tmp_path / "rules.json", dev_mode=True)
     with pytest.raises(BundleError, match="needs 'search'"):
         BundleView.load(settings)
 

@@ -148,7 +148,7 @@ def test_a_catalog_alone_trains_a_search_only_bundle_the_service_answers(sample_
         assert bundle.has(rel), rel
     assert not any(f.startswith(("recs/", "identity/")) for f in bundle.manifest["files"])
 
-    settings = Settings(bundles_dir=tmp_path / "bundles", event_store_path=tmp_path / "ev.sqlite3", rules_path=tmp_path / "rules.json")
+    settings = Settings(bundles_dir=tmp_path / "bundles", event_store_path=tmp_path / "ev.sqlite3", rules_path=tmp_path / "rules.json", dev_mode=True)
     serving = Serving.start(settings, system_clock)
     state = serving.view
     assert state.recs is None

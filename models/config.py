@@ -149,6 +149,11 @@ class Settings(BaseSettings):
         Path("var/events.sqlite3"),
         description="SQLite (WAL) live store: events, live stock, prices, products and identity links",
     )
+    memory_budget_mb: float | None = Field(
+        None,
+        description="memory a worker may use for one bundle; a bundle estimated larger is refused at load "
+        "(unset: the system's available memory at that moment)",
+    )
     reload_poll_seconds: float = Field(
         2.0, ge=0, description="how often each worker checks whether `latest` moved to a new bundle (0: never)"
     )

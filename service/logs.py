@@ -22,7 +22,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)*")
-_PHONE = re.compile(r"\+?\d[\d ()-]{6,}\d")
+_PHONE = re.compile(r"(?<![\w-])\+?\(?\d[\d ().-]{6,}\d(?!\w)")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_NOT_REDACTED = frozenset({"timestamp", "level", "logger", "method", "route", "request_id"})
 _LOYALTY = re.compile(r"\bLY[A-Z0-9]{5,}\b", re.IGNORECASE)
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _configured = False
@@ -32,12 +34,20 @@ def redact(text: str) -> str:
     """``text`` with emails, phone numbers and loyalty ids replaced by a marker."""
     text = _EMAIL.sub("[email]", text)
     text = _LOYALTY.sub("[loyalty-id]", text)
-    return _PHONE.sub("[phone]", text)
+    return _PHONE.sub(_phone, text)
+
+
+def _phone(match: re.Match) -> str:
+    """A run of 8+ digits (with the separators phone numbers are written with) that is not a date."""
+    found = match.group(0)
+    if sum(ch.isdigit() for ch in found) < 8 or _ISO_DATE.match(found):
+        return found
+    return "[phone]"
 
 
 def _redact_event(_: object, __: str, event: dict) -> dict:
     for key, value in list(event.items()):
-        if isinstance(value, str):
+        if isinstance(value, str) and key not in _NOT_REDACTED:
             event[key] = redact(value)
     return event
 

@@ -132,3 +132,26 @@ SearchKey = Annotated[Principal, Security(search_scope)]
 PersonalizeKey = Annotated[Principal, Security(personalize_scope)]
 AssociateKey = Annotated[Principal, Security(associate_scope)]
 AdminKey = Annotated[Principal, Security(admin_scope)]
+
+
+def route_scopes(app) -> dict[tuple[str, str], str | None]:
+    """(method, path) -> the scope each route declares (``public`` for probes, None when it declares
+    none): what the route x key test walks, so a new route without a scope fails it."""
+    from fastapi.routing import APIRoute
+
+    def scope_of(dependant) -> str | None:
+        for dep in dependant.dependencies:
+            found = getattr(dep.call, "omnirank_scope", None) or scope_of(dep)
+            if found:
+                return found
+        return None
+
+    def walk(routes):
+        for route in routes:
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                yield from walk(inner.routes)
+            elif isinstance(route, APIRoute):
+                yield route
+
+    return {(method, route.path): scope_of(route.dependant) for route in walk(app.router.routes) for method in sorted(route.methods)}

@@ -33,6 +33,9 @@ def trained_bundle(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -
     from models.config import Settings
     from training.pipeline import train
 
+    reuse = os.environ.get("OMNIRANK_TEST_BUNDLES")
+    if reuse:  # a developer's shortcut: a bundles dir trained on the sample by this code, reused across runs
+        return Path(reuse)
     bundles = tmp_path_factory.mktemp("bundles")
     train(sample_dir, bundles, Settings(), evaluate=True)
     return bundles

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from models.recommend import Context
 from service.deps import check_store, get_now, get_settings, require_recs
-from service.identity import Resolved, resolve, resolve_one
+from service.identity import Resolved, resolve
 from service.products import optional_text, prices_for, product
 from service.routers.recommendations import customer_history, render
 from service.schemas import CustomerLookup, ProfileResponse, TimelineEntry
@@ -45,19 +45,21 @@ def build_profile(state: ServingView, found: Resolved, store_id: str | None, k: 
     )
 
 
-@router.get("/{identifier}/profile", response_model=ProfileResponse)
+@router.get("/{customer_id}/profile", response_model=ProfileResponse)
 def profile(
-    identifier: str,
+    customer_id: str,
     principal: AssociateKey,
     store_id: str | None = Query(None, description="The associate's store: offers are in stock here."),
     k: int = Query(10, ge=1, le=50),
     state: ServingView = Depends(require_recs),
-    settings=Depends(get_settings),
     now: datetime = Depends(get_now),
 ) -> ProfileResponse:
-    """The associate's view: one person across channels, masked ids, timeline and what to offer."""
+    """The profile by the opaque ``customer_id`` other answers give (a lookup answer, a
+    recommendation response). Loyalty ids, emails and phones never travel in a URL (URLs end up in
+    proxies' and browsers' logs): look a person up by those with ``POST /v1/customers/lookup``."""
     store_id = principal.store_for(store_id)
-    return build_profile(state, resolve_one(state, identifier, settings.pii_salt), store_id, k, now)
+    known = customer_id in state.customers.index
+    return build_profile(state, Resolved(customer_id, known), store_id, k, now)
 
 
 @router.post("/lookup", response_model=ProfileResponse)

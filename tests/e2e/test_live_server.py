@@ -29,7 +29,7 @@ def test_search_suggest_and_openapi_over_tcp(server):
     suggest = httpx.get(f"{server}/v1/suggest", params={"q": "run"})
     assert suggest.status_code == 200 and suggest.json()
     schema = httpx.get(f"{server}/openapi.json").json()
-    assert {"/v1/search", "/v1/suggest", "/v1/events", "/v1/customers/{identifier}/profile"} <= set(schema["paths"])
+    assert {"/v1/search", "/v1/suggest", "/v1/events", "/v1/customers/{customer_id}/profile", "/v1/customers/lookup"} <= set(schema["paths"])
 
 
 def test_an_event_is_durable_and_changes_recommendations(server):

@@ -265,3 +265,12 @@ def test_a_discontinued_product_is_not_suggested(live, products):
     row = products[products["sku"] == sku].iloc[0]
     put(live, "/v1/products", [{k: row[k] for k in ("sku", "title", "category", "price")}])
     assert sku in [s["sku"] for s in live.get("/v1/suggest", params={"q": "stridex", "k": 10}).json()["suggestions"]]
+
+
+def test_a_bundle_too_large_for_the_memory_budget_is_refused(live_settings):
+    from models.bundle import BundleError
+    from service.state import BundleView
+
+    with pytest.raises(BundleError, match=r"needs about \d+ MB to serve and 1 MB are available"):
+        BundleView.load(live_settings.model_copy(update={"memory_budget_mb": 1}))
+    BundleView.load(live_settings.model_copy(update={"memory_budget_mb": 4096}))

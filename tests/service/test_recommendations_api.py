@@ -145,7 +145,10 @@ def test_recommendation_errors(client, method, url, status):
 def test_associate_profile_by_loyalty_email_or_phone(client, sample_dir):
     customers = pd.read_parquet(sample_dir / "customers.parquet")
     rec = customers.dropna(subset=["loyalty_id", "email", "phone"]).iloc[0]
-    views = [client.get(f"/v1/customers/{value}/profile", params={"store_id": "ST-SAO", "k": 5}) for value in (rec["loyalty_id"], rec["email"], rec["phone"])]
+    views = [
+        client.post("/v1/customers/lookup", json={kind: rec[kind], "store_id": "ST-SAO", "k": 5})
+        for kind in ("loyalty_id", "email", "phone")
+    ]
     assert all(v.status_code == 200 for v in views), [v.text for v in views]
     ids = {v.json()["customer_id"] for v in views}
     assert len(ids) == 1  # the same person whichever identifier the associate typed
@@ -153,12 +156,15 @@ def test_associate_profile_by_loyalty_email_or_phone(client, sample_dir):
     assert body["masked_email"] and "*" in body["masked_email"] and rec["email"].strip().lower() not in str(body)
     assert body["timeline"] and body["top_categories"]
     assert all(o["product"]["stock_in_store"] > 0 for o in body["offers"])
-    assert client.get("/v1/customers/nobody@nowhere.example/profile").status_code == 404
+    assert client.post("/v1/customers/lookup", json={"email": "nobody@nowhere.example"}).status_code == 404
+    by_id = client.get(f"/v1/customers/{body['customer_id']}/profile", params={"store_id": "ST-SAO", "k": 5})
+    assert by_id.status_code == 200 and by_id.json()["customer_id"] == body["customer_id"]
+    assert client.get(f"/v1/customers/{rec['loyalty_id']}/profile").status_code == 404  # ids never go in a URL
 
 
 def test_profile_of_a_customer_without_phone_or_loyalty_card(client, sample_dir):
     customers = pd.read_parquet(sample_dir / "customers.parquet")
     web_only = customers[customers["phone"].isna() & customers["loyalty_id"].isna() & customers["email"].notna()]
-    response = client.get(f"/v1/customers/{web_only['email'].iloc[0]}/profile")
+    response = client.post("/v1/customers/lookup", json={"email": web_only["email"].iloc[0]})
     assert response.status_code == 200, response.text
     assert response.json()["masked_email"]

@@ -170,7 +170,9 @@ def batch_recommend(
         help="The service's live store (read, never written): live stock, web stock and discontinued or new "
         "products. Default: OMNIRANK_EVENT_STORE_PATH when that file exists.",
     ),
-    no_store: bool = typer.Option(False, "--no-store", help="Ignore the live store: score the bundle's catalog as trained."),
+    no_store: bool = typer.Option(
+        False, "--no-store", help="Ignore the live store: score the bundle's catalog as trained."
+    ),
 ) -> None:
     """Pick who gets a campaign email and which products it shows, for every person, in resumable chunks."""
     import pandas as pd

@@ -304,13 +304,26 @@ def _options(campaign: str, chunk: int = 50):
 
 
 def _run(
-    world: dict[str, Path], out: Path, campaign: str, chunk: int = 50, engine: str = "local", **settings
+    world: dict[str, Path],
+    out: Path,
+    campaign: str,
+    chunk: int = 50,
+    engine: str = "local",
+    store: Path | None = None,
+    data: Path | None = None,
+    **settings,
 ) -> pd.DataFrame:
     from models.config import Settings
     from training.batch.job import run_batch
 
     summary = run_batch(
-        world["bundle"], world["data"], out, _options(campaign, chunk), Settings(pii_salt=SALT, **settings), engine=engine
+        world["bundle"],
+        data or world["data"],
+        out,
+        _options(campaign, chunk),
+        Settings(pii_salt=SALT, **settings),
+        engine=engine,
+        store=store,
     )
     return pd.read_parquet(out).assign(first_stage=summary["first_stage"])
 
@@ -413,7 +426,11 @@ def test_cli_batch_recommend(batch_planted_world: dict[str, Path], tmp_path: Pat
     from training.cli import app
 
     w = batch_planted_world
-    env = {"OMNIRANK_PII_SALT": SALT, "OMNIRANK_BATCH_K": "5"}
+    env = {
+        "OMNIRANK_PII_SALT": SALT,
+        "OMNIRANK_BATCH_K": "5",
+        "OMNIRANK_EVENT_STORE_PATH": str(tmp_path / "no-such-store.sqlite3"),  # no default store
+    }
     args = [
         "batch-recommend",
         "--campaign",
@@ -476,8 +493,13 @@ def test_newsletter_two_stage_with_ivf_first_stage_equals_exact(
     w = batch_planted_world
     exact = _run(w, tmp_path / "exact", "newsletter")
     approx = _run(
-        w, tmp_path / "ivf", "newsletter",
-        recs_two_stage_min_cells=1, batch_ann_min_customers=1, batch_ivf_nlist=4, batch_ivf_nprobe=4,
+        w,
+        tmp_path / "ivf",
+        "newsletter",
+        recs_two_stage_min_cells=1,
+        batch_ann_min_customers=1,
+        batch_ivf_nlist=4,
+        batch_ivf_nprobe=4,
     )
     assert (exact["first_stage"] == "exact").all() and (approx["first_stage"] == "ivf").all()
     cols = ["customer_id", "rank", "sku", "reason"]
@@ -495,3 +517,181 @@ def test_partitions_scored_on_threads_write_the_same_parts(
     assert len(parts) == 3 and parts == sorted(p.name for p in (tmp_path / "three").glob("part-*.parquet"))
     for name in parts:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "three" / name).read_bytes()
+
+
+# --- the live store: live stock, discontinued and new products --------------------------------------
+def _live_store(path: Path, stock: list[tuple[str, str, int]] = (), discontinued: list[str] = ()) -> Path:
+    """A live store as the service leaves it: web/store stock levels, discontinued skus."""
+    from models.store import LiveStore, ProductRecord, StockLevel
+
+    with LiveStore(path) as store:
+        if stock:
+            store.put_stock([StockLevel(loc, sku, q) for loc, sku, q in stock], NOW.timestamp())
+        if discontinued:
+            store.put_products(
+                [ProductRecord(sku, {}, None, discontinued=True) for sku in discontinued], NOW.timestamp()
+            )
+    return path
+
+
+def _parts(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.glob("part-*.parquet"))}
+
+
+def test_abandoned_cart_live_web_stock(batch_planted_world: dict[str, Path], tmp_path: Path) -> None:
+    """P03 sold out online: not in alice's reminder, though its complements still are (her P06 is
+    still in stock, so she gets one); P09 is out of stock in every store but the web shop reports
+    units: erin's cart is still in stock now."""
+    w = batch_planted_world
+    store = _live_store(tmp_path / "events.sqlite3", stock=[("web", "P03", 0), ("web", "P09", 3)])
+    before = store.read_bytes()
+    out = _run(w, tmp_path / "cart", "abandoned-cart", store=store)
+    alice, erin = _cid(w, "alice@x.com"), _cid(w, "erin@x.com")
+    assert set(out["customer_id"]) == {alice, erin}
+    rows = out[out["customer_id"] == alice].sort_values("rank")
+    assert "P03" not in set(rows["sku"])
+    assert rows["sku"].iloc[0] == "P06" and rows["reason"].iloc[0] == "Still in your cart"
+    assert (rows["reason"].iloc[1:] != "Still in your cart").all()
+    assert "P04" in set(rows["sku"])  # goes with P03, still a complement of her cart
+    erin_rows = out[out["customer_id"] == erin].sort_values("rank")
+    assert erin_rows["sku"].iloc[0] == "P09" and erin_rows["reason"].iloc[0] == "Still in your cart"
+    assert store.read_bytes() == before  # read, never written
+    job = json.loads((tmp_path / "cart" / "_job.json").read_text())
+    assert job["live"]["version"] == 1
+    assert json.loads((tmp_path / "cart" / "_SUCCESS.json").read_text())["live_version"] == 1
+
+
+def test_abandoned_cart_every_cart_item_sold_out_online_sends_nothing(
+    batch_planted_world: dict[str, Path], tmp_path: Path
+) -> None:
+    w = batch_planted_world
+    store = _live_store(tmp_path / "events.sqlite3", stock=[("web", "P03", 0), ("web", "P06", 0)])
+    out = _run(w, tmp_path / "cart", "abandoned-cart", store=store)
+    assert out.empty  # no in-stock cart item: no reminder, complements or not
+
+
+def test_discontinued_products_never_in_newsletter_or_post_purchase(
+    batch_planted_world: dict[str, Path], tmp_path: Path
+) -> None:
+    w = batch_planted_world
+    base_news = _run(w, tmp_path / "news0", "newsletter")
+    base_post = _run(w, tmp_path / "post0", "post-purchase")
+    gone = sorted(set(base_news["sku"].value_counts().index[:3]) | {"P02", "P06", "P08"})
+    assert set(gone) & set(base_post["sku"]) == {"P02", "P06", "P08"}
+    store = _live_store(tmp_path / "events.sqlite3", discontinued=gone)
+    news = _run(w, tmp_path / "news", "newsletter", store=store)
+    post = _run(w, tmp_path / "post", "post-purchase", store=store)
+    assert not news["sku"].isin(gone).any() and not post["sku"].isin(gone).any()
+    assert set(news["customer_id"]) == set(base_news["customer_id"])
+    assert news.groupby("customer_id").size().eq(5).all()  # the lists are refilled, not shortened
+    assert not news.duplicated(["customer_id", "sku"]).any()
+    dave = _cid(w, "dave@x.com")
+    assert dave not in set(post["customer_id"])  # P06 was his only complement
+
+
+def test_no_store_output_unchanged_and_live_state_pins_resume(
+    batch_planted_world: dict[str, Path], tmp_path: Path
+) -> None:
+    """No store: no live key in the job record; an empty store scores the same bytes. A resume
+    after the live state moved is refused, as with changed --data."""
+    from training.batch.writer import ResumeError
+
+    w = batch_planted_world
+    for campaign in ("abandoned-cart", "post-purchase", "newsletter"):
+        _run(w, tmp_path / f"none-{campaign}", campaign, chunk=1)
+        empty = _live_store(tmp_path / f"empty-{campaign}.sqlite3")
+        _run(w, tmp_path / f"empty-{campaign}", campaign, chunk=1, store=empty)
+        plain, live = _parts(tmp_path / f"none-{campaign}"), _parts(tmp_path / f"empty-{campaign}")
+        assert plain and plain == live
+        assert "live" not in json.loads((tmp_path / f"none-{campaign}" / "_job.json").read_text())
+    store = _live_store(tmp_path / "events.sqlite3", stock=[("S1", "P04", 2)])
+    _run(w, tmp_path / "pinned", "post-purchase", store=store)
+    _run(w, tmp_path / "pinned", "post-purchase", store=store)  # same live state: resumes (nothing to do)
+    _live_store(store, stock=[("web", "P06", 0)])
+    with pytest.raises(ResumeError, match="another job"):
+        _run(w, tmp_path / "pinned", "post-purchase", store=store)
+    with pytest.raises(ResumeError, match="another job"):
+        _run(w, tmp_path / "pinned", "post-purchase")  # nor with no store at all
+
+
+def test_product_added_since_training_is_a_cart_reminder(
+    batch_planted_world: dict[str, Path], tmp_path: Path
+) -> None:
+    """A product PUT live after training, carted by alice (in --data's catalog export too): the
+    models do not know it, but it is in stock online, so it is in her reminder; newsletters run."""
+    import shutil
+
+    from models.store import LiveStore, ProductRecord, StockLevel
+
+    w = batch_planted_world
+    data = Path(shutil.copytree(w["data"], tmp_path / "data"))
+    products = pd.read_parquet(data / "products.parquet")
+    new = {
+        "sku": "P13",
+        "title": "Product 13",
+        "category": "Toys > Blocks",
+        "price": 9.0,
+        "available_web": True,
+    }
+    pd.concat([products, pd.DataFrame([new])], ignore_index=True).to_parquet(
+        data / "products.parquet", index=False
+    )
+    with open(data / "events.jsonl", "a", encoding="utf-8") as fh:
+        when = (NOW - pd.Timedelta(hours=20)).isoformat()
+        event = {"event_id": "new1", "type": "add_to_cart", "timestamp": when, "channel": "web", "sku": "P13"}
+        fh.write(json.dumps({**event, "email": "alice@x.com"}) + "\n")
+    path = tmp_path / "events.sqlite3"
+    with LiveStore(path) as store:
+        store.put_products(
+            [ProductRecord("P13", {k: v for k, v in new.items() if k != "sku"})], NOW.timestamp()
+        )
+        store.put_stock([StockLevel("web", "P13", 4)], NOW.timestamp())
+    out = _run(w, tmp_path / "cart", "abandoned-cart", store=path, data=data)
+    rows = out[out["customer_id"] == _cid(w, "alice@x.com")].sort_values("rank")
+    assert rows["sku"].iloc[0] == "P13" and rows["reason"].iloc[0] == "Still in your cart"
+    assert {"P06", "P03"} <= set(rows.loc[rows["reason"] == "Still in your cart", "sku"])
+    news = _run(w, tmp_path / "news", "newsletter", store=path, data=data)
+    assert news.groupby("customer_id").size().eq(5).all()
+    without = _run(w, tmp_path / "cart0", "abandoned-cart", data=data)  # the bundle's catalog: unknown sku
+    assert "P13" not in set(without["sku"])
+
+
+def test_cli_batch_recommend_reads_the_live_store(
+    batch_planted_world: dict[str, Path], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    w = batch_planted_world
+    store = _live_store(tmp_path / "events.sqlite3", stock=[("web", "P03", 0)])
+    env = {"OMNIRANK_PII_SALT": SALT, "OMNIRANK_BATCH_K": "5", "OMNIRANK_EVENT_STORE_PATH": str(store)}
+    base = [
+        "batch-recommend",
+        "--campaign",
+        "abandoned-cart",
+        "--bundle",
+        str(w["bundle"]),
+        "--data",
+        str(w["data"]),
+    ]
+    runs = {
+        "default": [],
+        "explicit": ["--store", str(store)],
+        "ignored": ["--no-store"],
+    }
+    skus = {}
+    for name, extra in runs.items():
+        result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / name), *extra], env=env)
+        assert result.exit_code == 0, result.output
+        skus[name] = set(pd.read_parquet(tmp_path / name)["sku"])
+    assert "P03" not in skus["default"] and skus["default"] == skus["explicit"]
+    assert "P03" in skus["ignored"]
+    both = CliRunner().invoke(
+        app, [*base, "--out", str(tmp_path / "x"), "--store", str(store), "--no-store"], env=env
+    )
+    assert both.exit_code == 2
+    missing = CliRunner().invoke(
+        app, [*base, "--out", str(tmp_path / "y"), "--store", str(tmp_path / "nope.sqlite3")], env=env
+    )
+    assert missing.exit_code == 2 and "does not exist" in missing.output

@@ -2,7 +2,9 @@
 
 ``prepare`` reads the bundle and ``--data`` (through ``ingest``), resolves every event to a person
 through the bundle's identity map, applies the campaign's selection rules and the engine's
-exclusion rules, and assigns each recipient to a partition by a hash of ``customer_id``.
+exclusion rules, and assigns each recipient to a partition by a hash of ``customer_id``. With a
+live store (``--store``) it scores over the live catalog (``training/batch/live.py``): live stock
+and web stock, discontinued products and products added since training.
 ``score_partition`` is a pure function of (job, partition): the local runner and the Ray runner
 call the same one, which is why their outputs are equal.
 """
@@ -37,6 +39,7 @@ from models.recommend import Context, RecommendationEngine, history_table
 from models.recommenders.ann import IVFScorer
 from models.recommenders.interactions import type_weights_from_settings
 from training.batch import campaigns
+from training.batch.live import read_live_state
 from training.batch.scoring import complement_matrix, incidence, score_complements
 from training.batch.writer import SCHEMA, PartWriter
 from training.identity import IdentityGraph
@@ -98,12 +101,22 @@ def partition_of(customer_ids: pd.Series, n_partitions: int) -> np.ndarray:
 
 
 def prepare(
-    bundle_dir: Path, data_dir: Path, options: BatchOptions, settings: Settings, quarantine: Path
+    bundle_dir: Path,
+    data_dir: Path,
+    options: BatchOptions,
+    settings: Settings,
+    quarantine: Path,
+    store: Path | None = None,
 ) -> BatchJob:
+    """The job over ``bundle_dir`` and ``data_dir``; with ``store``, over its live catalog too."""
     campaigns.check_campaign(options.campaign)
     bundle = Bundle.open(bundle_dir, verify=True)
     catalog = Catalog.load(bundle.path / A.CATALOG_DIR)
     engine = RecommendationEngine.load(bundle.path, catalog, settings)
+    live = read_live_state(store) if store is not None else None
+    if live is not None:
+        catalog = live.catalog(catalog)  # trained rows first, same order: the bundle's item ids hold
+        engine = engine.with_catalog(catalog)
     identity_map = pd.read_parquet(bundle.file(A.IDENTITY_MAP))
     customers = pd.read_parquet(bundle.file(A.CUSTOMERS))
     data = ingest(data_dir, quarantine)
@@ -140,7 +153,8 @@ def prepare(
     )
     who = set(recipients["customer_id"])
     known = events[events["customer_id"].isin(who) & (events["item"] >= 0) & (events["timestamp"] <= now)]
-    new = known[known["timestamp"] > cutoff]
+    # events newer than the bundle fold into the models' rows: products added since training are not there
+    new = known[(known["timestamp"] > cutoff) & (known["item"] < engine.n_trained)]
     weights = new["type"].astype(str).map(type_weights_from_settings(settings)).fillna(0.0)
     delta = pd.DataFrame(
         {"customer_id": new["customer_id"].astype(str), "item": new["item"], "weight": weights}
@@ -179,6 +193,8 @@ def prepare(
         "bundle": bundle.version,
         "data": fingerprint_files(data.input_files),
     }
+    if live is not None:
+        params["live"] = live.fingerprint()  # a resumed job never mixes two live states
     params["fingerprint"] = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
     return BatchJob(
         campaign=options.campaign,
@@ -197,6 +213,7 @@ def prepare(
             "new_events": len(new),
             "first_stage": "ivf" if approximate else "exact",
             "ingest": data.report(),
+            **({"live_version": live.version} if live is not None else {}),
         },
     )
 
@@ -242,8 +259,8 @@ def _compact(
 
 def _complement_source(job: BatchJob, customers: pd.Index, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
     """For each (row, item) output pair, the seed whose complements gave it the most NPMI (-1: none)."""
-    seeds = job.seeds[job.seeds["customer_id"].isin(customers)]
     cp = job.engine.copurchase
+    seeds = job.seeds[job.seeds["customer_id"].isin(customers) & (job.seeds["item"] < cp.ids_.shape[0])]
     seed_rows = np.repeat(_rows_of(seeds, customers), cp.ids_.shape[1])
     seed_items = np.repeat(seeds["item"].to_numpy(np.int64), cp.ids_.shape[1])
     long = pd.DataFrame(
@@ -280,7 +297,7 @@ def score_partition(job: BatchJob, partition: int) -> pa.Table:
         comp = complement_matrix(engine.copurchase, n_items)
         comp_ids, comp_scores = score_complements(seeds, comp, excluded, eligible, k)
         if job.campaign == "abandoned-cart":
-            in_stock = eligible & (catalog.stock.sum(axis=0) > 0) if catalog.stock.shape[0] else eligible
+            in_stock = eligible & still_in_stock(catalog)
             carts = job.seeds[job.seeds["customer_id"].isin(customers)]
             carts = carts[in_stock[carts["item"].to_numpy(np.int64)]]
             cart_rows = _rows_of(carts, customers)
@@ -327,10 +344,19 @@ def score_partition(job: BatchJob, partition: int) -> pa.Table:
     return table.cast(SCHEMA)
 
 
+def still_in_stock(catalog: Catalog) -> np.ndarray:
+    """Can the web shop still ship it? Its live web stock where that is tracked, else units on
+    hand in any store (no stores at all: nothing to check)."""
+    anywhere = catalog.stock.sum(axis=0) > 0 if catalog.stock.shape[0] else np.ones(len(catalog), dtype=bool)
+    return np.where(catalog.web_stock >= 0, catalog.web_stock > 0, anywhere)
+
+
 def _newsletter(
     job: BatchJob, customers: pd.Index, excluded: sp.csr_matrix, eligible: np.ndarray, cats: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    engine, n_items = job.engine, len(job.engine.catalog)
+    engine, n_items = job.engine, job.engine.n_trained  # products added since training: not in the models
+    if excluded.shape[1] > n_items:
+        excluded = excluded[:, :n_items]
     ctx = Context(channel=CHANNEL, now=job.now)
     idx = engine.user_index
     model_row = np.array([idx.get(c, -1) for c in customers], dtype=np.int64)
@@ -457,6 +483,8 @@ def summarise(
         "first_stage": job.stats.get("first_stage", "exact"),
         "reasons": reasons,
     }
+    if "live_version" in job.stats:
+        summary["live_version"] = job.stats["live_version"]
     if summary["complete"]:
         writer.finish(summary)
     return summary
@@ -494,11 +522,15 @@ def run_batch(
     engine: str = "local",
     overwrite: bool = False,
     num_cpus: int = 2,
+    store: Path | None = None,
 ) -> dict[str, Any]:
-    """The CLI entry: prepare, then run locally or on Ray, resuming what a previous run finished."""
+    """The CLI entry: prepare, then run locally or on Ray, resuming what a previous run finished.
+
+    ``store``: the service's live store to read (never written); ``None`` scores the bundle's catalog.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    job = prepare(bundle_dir, data_dir, options, settings, out / "_quarantine.jsonl")
+    job = prepare(bundle_dir, data_dir, options, settings, out / "_quarantine.jsonl", store=store)
     writer = PartWriter(out, job.job_record(), overwrite=overwrite)
     if engine == "ray":
         from training.batch.distributed import run_ray

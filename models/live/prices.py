@@ -59,6 +59,17 @@ class PriceBook:
         self._cache: OrderedDict[tuple, PriceView] = OrderedDict()
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict:
+        """Picklable (a batch job ships the catalog to Ray workers): the lock and cache stay behind."""
+        state = self.__dict__.copy()
+        state.pop("_lock")
+        state["_cache"] = OrderedDict()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @classmethod
     def from_catalog(cls, prices: np.ndarray, list_prices: np.ndarray | None = None) -> PriceBook:
         base = np.asarray(prices, dtype=np.float64).copy()

@@ -161,3 +161,12 @@ def test_the_overlay_applies_stock_web_stock_prices_and_products(tmp_path: Path)
         assert from_scratch.catalog.prices.tolist() == newer.catalog.prices.tolist()
         with pytest.raises(ValueError, match="cannot apply"):
             overlay.apply(store.live_changes(0), _tokens, _encode)
+
+
+def test_a_live_catalog_pickles_for_distributed_jobs() -> None:
+    import pickle
+
+    catalog = _catalog()
+    catalog.price_view("web", None, T0)  # fill the cache
+    copy = pickle.loads(pickle.dumps(catalog))
+    assert copy.price_view("app", None, T0).price.tolist() == catalog.prices.tolist()

@@ -117,8 +117,11 @@ def test_a_price_drop_moves_a_product_into_under_50(live, products):
     assert all(p["price"] <= 50 for p in under)
 
 
-def test_channel_store_and_timed_prices_resolve_by_specificity(live, products):
-    row = products[(products["price"] > 20) & products["available_app"] & products["available_store"]].iloc[3]
+def test_channel_store_and_timed_prices_resolve_by_specificity(live, products, sample_dir):
+    inventory = pd.read_parquet(sample_dir / "inventory.parquet")
+    stocked = inventory[inventory["stock"] > 0].groupby("sku")["store_id"].agg(set)
+    in_both = set(stocked[stocked.map(lambda stores: {"ST-RIO", "ST-SAO"} <= stores)].index)
+    row = products[(products["price"] > 20) & products["available_app"] & products["available_store"] & products["sku"].isin(in_both)].iloc[3]
     sku, base = row["sku"], float(row["price"])
     put(
         live,

@@ -8,6 +8,7 @@ import time
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from models.clock import system_clock
 from models.store import LiveStore
@@ -28,7 +29,7 @@ def secured(service_settings, tmp_path_factory):
             "event_store_path": state / "s.sqlite3",
             "rules_path": state / "r.json",
             "dev_mode": False,
-            "admin_key": ADMIN,
+            "admin_key": SecretStr(ADMIN),
             "reload_poll_seconds": 0,
             "cors_origins": ["https://shop.example"],
         }

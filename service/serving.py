@@ -135,7 +135,7 @@ class Serving:
         changes = self.store.live_changes(overlay.version)
         if changes.version == overlay.version:
             return overlay
-        return overlay.apply(changes, base.search.bm25.document_tokens, base.search.encoder.encode)
+        return overlay.apply(changes, base.search.bm25.document_tokens, base.search.encoder.encode, base.encoder_id)
 
     def refresh_live(self) -> bool:
         """Apply what other requests or workers wrote to the live tables since this view was built.

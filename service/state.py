@@ -66,6 +66,12 @@ class BundleView:
         """The rules the bundle ships, copied to the live rules file on a first start."""
         return self.bundle.path / A.RULES
 
+    @property
+    def encoder_id(self) -> str:
+        """The served query encoder's model file checksum: live product vectors computed by another
+        encoder are recomputed (``LiveOverlay.apply``)."""
+        return self.bundle.manifest["files"][f"{A.ENCODER_DIR}/{A.query_model_file(self.bundle.manifest)}"]["sha256"]
+
     def trained_overlay(self) -> LiveOverlay:
         return LiveOverlay.trained(self.catalog, dim=int(self.search.embeddings.shape[1]))
 

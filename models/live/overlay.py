@@ -61,14 +61,22 @@ class LiveOverlay:
             price_overrides=self.catalog.price_book.n_overrides,
         )
 
-    def apply(self, changes: LiveChanges, document_tokens: DocumentTokens | None = None, encode: Encode | None = None) -> LiveOverlay:
+    def apply(
+        self,
+        changes: LiveChanges,
+        document_tokens: DocumentTokens | None = None,
+        encode: Encode | None = None,
+        encoder: str | None = None,
+    ) -> LiveOverlay:
         """This overlay with ``changes`` (rows written after ``self.version``) applied.
 
         ``document_tokens`` and ``encode`` index live product texts for search; without them (a
-        batch job that only needs stock, prices and what is on sale) the delta index stays empty."""
+        batch job that only needs stock, prices and what is on sale) the delta index stays empty.
+        ``encoder`` names the served encoder: a stored vector computed by another one (a bundle
+        trained with a fine-tuned encoder since) is in another space, so its text is encoded again."""
         if changes.since != self.version:
             raise ValueError(f"changes since version {changes.since} cannot apply to an overlay at version {self.version}")
-        overlay = self._with_products(changes.products, document_tokens, encode) if changes.products else self
+        overlay = self._with_products(changes.products, document_tokens, encode, encoder) if changes.products else self
         catalog = overlay.catalog
         stock, web_stock = _stock_arrays(catalog, changes)
         # Base prices from product PUTs and from price PUTs, in the order they were written.
@@ -86,7 +94,7 @@ class LiveOverlay:
         )
 
     def _with_products(
-        self, records: list[ProductRecord], document_tokens: DocumentTokens | None, encode: Encode | None
+        self, records: list[ProductRecord], document_tokens: DocumentTokens | None, encode: Encode | None, encoder: str | None
     ) -> LiveOverlay:
         catalog = self.catalog
         active = catalog.active.copy()
@@ -101,7 +109,7 @@ class LiveOverlay:
                 added.pop(record.sku, None)
                 continue
             row = product_row(record)
-            vectors[record.sku] = record.embedding
+            vectors[record.sku] = record.embedding if record.encoder == encoder else None
             if item is None:
                 added[record.sku] = row
             else:

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS live_products (
     sku          TEXT PRIMARY KEY,
     fields       TEXT NOT NULL,
     embedding    BLOB,
+    encoder      TEXT,
     discontinued INTEGER NOT NULL DEFAULT 0,
     seq          INTEGER NOT NULL,
     updated_at   REAL NOT NULL
@@ -107,6 +108,7 @@ class ProductRecord:
     embedding: np.ndarray | None = None
     discontinued: bool = False
     seq: int = 0  # the live version that wrote it (set when read back from the store)
+    encoder: str | None = None  # the encoder that computed ``embedding`` (its model file's sha256)
 
 
 @dataclass(frozen=True)
@@ -169,14 +171,16 @@ class LiveTables:
         with self._write() as conn:
             seq = self._bump(conn)
             conn.executemany(
-                "INSERT INTO live_products (sku, fields, embedding, discontinued, seq, updated_at) VALUES (?,?,?,?,?,?) "
+                "INSERT INTO live_products (sku, fields, embedding, encoder, discontinued, seq, updated_at) VALUES (?,?,?,?,?,?,?) "
                 "ON CONFLICT (sku) DO UPDATE SET fields = excluded.fields, embedding = excluded.embedding, "
-                "discontinued = excluded.discontinued, seq = excluded.seq, updated_at = excluded.updated_at",
+                "encoder = excluded.encoder, discontinued = excluded.discontinued, seq = excluded.seq, "
+                "updated_at = excluded.updated_at",
                 [
                     (
                         r.sku,
                         json.dumps(r.fields, sort_keys=True, default=str),
                         None if r.embedding is None else np.asarray(r.embedding, dtype=np.float32).tobytes(),
+                        r.encoder,
                         int(r.discontinued),
                         seq,
                         now,
@@ -215,9 +219,10 @@ class LiveTables:
                     None if blob is None else np.frombuffer(blob, dtype=np.float32).copy(),
                     bool(discontinued),
                     seq,
+                    encoder,
                 )
-                for sku, fields, blob, discontinued, seq in conn.execute(
-                    "SELECT sku, fields, embedding, discontinued, seq FROM live_products WHERE seq > ? ORDER BY seq, sku",
+                for sku, fields, blob, discontinued, seq, encoder in conn.execute(
+                    "SELECT sku, fields, embedding, discontinued, seq, encoder FROM live_products WHERE seq > ? ORDER BY seq, sku",
                     (since,),
                 )
             ]

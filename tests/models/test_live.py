@@ -170,3 +170,14 @@ def test_a_live_catalog_pickles_for_distributed_jobs() -> None:
     catalog.price_view("web", None, T0)  # fill the cache
     copy = pickle.loads(pickle.dumps(catalog))
     assert copy.price_view("app", None, T0).price.tolist() == catalog.prices.tolist()
+
+
+def test_a_vector_from_another_encoder_is_computed_again(tmp_path: Path) -> None:
+    stored = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
+    with LiveStore(tmp_path / "s.db") as store:
+        store.put_products([ProductRecord("N1", {"title": "lamp", "category": "Home", "price": 9.0}, stored, encoder="enc-a")], T0)
+        changes = store.live_changes(0)
+    same = LiveOverlay.trained(_catalog(), dim=4).apply(changes, _tokens, _encode, encoder="enc-a")
+    other = LiveOverlay.trained(_catalog(), dim=4).apply(changes, _tokens, _encode, encoder="enc-b")
+    np.testing.assert_array_equal(same.delta.embeddings[0], stored)
+    np.testing.assert_allclose(other.delta.embeddings[0], _encode(["lamp"])[0])

@@ -62,9 +62,12 @@ def configure_logging(level: str = "INFO") -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    # structlog's own lines go through the standard library too, so one handler renders every line
+    # and any standard tool (pytest's caplog, a log shipper's handler) sees them.
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, _redact_event, structlog.processors.JSONRenderer()],
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        processors=[*shared, structlog.stdlib.add_logger_name, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)

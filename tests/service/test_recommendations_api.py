@@ -91,7 +91,7 @@ def test_event_replay_is_idempotent_and_bad_events_are_rejected_by_index(client,
     assert first.json()["accepted"] == 1
     assert [r["index"] for r in first.json()["rejected"]] == [1, 2]
     again = client.post("/v1/events", json={"events": [good]})
-    assert again.status_code == 202 and again.json() == {"accepted": 0, "duplicates": 1, "rejected": []}
+    assert again.status_code == 202 and again.json() == {"accepted": 0, "duplicates": 1, "conflicts": [], "rejected": []}
 
 
 @pytest.mark.parametrize("body", [{}, {"events": []}, {"events": "nope"}, []])

@@ -27,44 +27,9 @@ def free_port() -> int:
 @contextlib.contextmanager
 def live_server(bundles: Path, state: Path, *args: str, startup_s: float = 120) -> Iterator[str]:
     """``omnirank serve --bundle BUNDLES [ARGS]`` with its events and live rules under ``state``;
-    yields the base URL once ``/health`` answers, and stops the server (all its workers) after."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "OMNIRANK_DEV_MODE": "1",
-        "OMNIRANK_EVENT_STORE_PATH": str(state / "events.sqlite3"),
-        "OMNIRANK_RULES_PATH": str(state / "rules.json"),
-    }
-    cli = Path(sys.executable).with_name("omnirank")
-    proc = subprocess.Popen(
-        [str(cli), "serve", "--bundle", str(bundles), "--port", str(port), *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + startup_s
-    try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited early:\n{proc.stdout.read()}")
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"server did not become healthy in {startup_s:.0f} s")
-        yield base
-    finally:
-        proc.terminate()  # uvicorn's parent process stops its workers on SIGTERM
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    yields the base URL once it is ready, and stops the server (all its workers) after."""
+    with server_process(bundles, state, *args, startup_s=startup_s) as server:
+        yield server.base
 
 
 @pytest.fixture(scope="session")
@@ -148,7 +113,7 @@ def server_process(
             if proc.poll() is not None:
                 pytest.fail(f"server exited early:\n{server.log_tail()}")
             try:
-                if httpx.get(f"{server.base}/health", timeout=5).status_code == 200:
+                if httpx.get(f"{server.base}/health/ready", timeout=5).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

@@ -99,8 +99,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _inside(relative: str) -> bool:
+    """``relative`` names a path below the bundle directory (no absolute path, no ``..``)."""
+    parts = Path(relative).parts
+    return bool(parts) and not Path(relative).is_absolute() and ".." not in parts
+
+
 def _list_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.relative_to(root).as_posix() != MANIFEST)
 
 
 class BundleWriter:
@@ -268,13 +274,30 @@ class Bundle:
         return json.loads(self.file(relative).read_text())
 
     def verify(self) -> None:
-        """Recompute every checksum; raise on a missing, extra-sized or altered file."""
+        """Recompute every checksum; raise on a missing, extra-sized or altered file, on a file the
+        manifest does not list (anything under the version directory but ``manifest.json`` itself:
+        a file slipped in after publishing is never served) and on a listed path outside it."""
         problems = []
-        for relative, meta in self.manifest["files"].items():
+        files = self.manifest.get("files")
+        if not isinstance(files, dict):
+            raise BundleError(f"bundle {self.path.name} failed verification: its manifest lists no files")
+        for relative, meta in files.items():
             p = self.path / relative
-            if not p.is_file():
+            if not _inside(relative):
+                problems.append(f"listed path {relative!r} is outside the bundle")
+            elif not p.is_file():
                 problems.append(f"missing {relative}")
-            elif p.stat().st_size != meta["bytes"] or sha256_file(p) != meta["sha256"]:
+            elif (
+                not isinstance(meta, dict)
+                or p.stat().st_size != meta.get("bytes")
+                or sha256_file(p) != meta.get("sha256")
+            ):
                 problems.append(f"checksum mismatch in {relative}")
+        for p in sorted(self.path.rglob("*")):
+            if p.is_dir() and not p.is_symlink():
+                continue
+            relative = p.relative_to(self.path).as_posix()
+            if relative != MANIFEST and relative not in files:
+                problems.append(f"unlisted file {relative}")
         if problems:
             raise BundleError(f"bundle {self.path.name} failed verification: " + "; ".join(problems))

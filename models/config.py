@@ -177,3 +177,26 @@ class Settings(BaseSettings):
         default_factory=list,
         description='origins allowed to call the API from a browser, e.g. ["https://shop.example"] (JSON list)',
     )
+    # --- hostile input (service/limits.py) -------------------------------------------------------
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        description="largest request body accepted (413 above it, before parsing; chunked bodies are cut there)",
+    )
+    max_in_flight: int = Field(
+        64,
+        ge=1,
+        description="requests one worker handles at once; past it a request gets 503 with Retry-After: 1 at once "
+        "instead of queueing (health probes are exempt)",
+    )
+    max_rules: int = Field(
+        2_000, ge=1, le=10_000, description="most merchandising rules a rules PUT may hold (422 above it)"
+    )
+    max_rules_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, description="largest rules PUT body (413 above it)"
+    )
+    redirect_hosts: list[str] = Field(
+        default_factory=list,
+        description='hosts a rule may redirect to with an https:// URL, e.g. ["shop.example"] (JSON list); '
+        "site paths (/...) are always allowed",
+    )

@@ -13,16 +13,32 @@ File format::
                 "pin": [{"sku": "SKU-1", "position": 1}],
                 "boost": [{"brand": "Acme", "factor": 2}], "bury": [{"attribute": "color", "value": "pink", "factor": 4}],
                 "hide": ["SKU-9"], "redirect": "/pages/drills"}]}
+
+Bounds (a rules PUT is an admin's, but it must not be able to slow every search down): at most
+``max_rules`` rules (``Settings.max_rules``, 2,000 by default, never more than ``MAX_RULES``), match
+phrases of at most ``MAX_MATCH_WORDS`` words, bounded pins / boosts / buries / hides per rule and
+bounded synonym tables; a search applies at most ``MAX_FIRED`` rules (the first in file order),
+finds them with dictionary lookups of the query's phrases (never a scan of every rule) and reads the
+columns its boosts and buries compare once per search. A
+redirect is a site path (``/...``, never ``//``) or an ``https://`` URL whose host is in
+``Settings.redirect_hosts`` (enforced where the service validates a PUT; offline tools accept any
+https host).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import numpy as np
 from pydantic import (
@@ -31,6 +47,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -43,13 +60,100 @@ ATTRIBUTES = ("color", "size", "material", "target")
 logger = logging.getLogger(__name__)
 _NO_STOPWORDS: frozenset[str] = frozenset()
 
+MAX_RULES = 10_000
+"""Ceiling of any rules document; the service refuses more than ``Settings.max_rules`` (<= this)."""
+DEFAULT_MAX_RULES = 2_000
+MAX_MATCH_WORDS = 8
+"""Words in a match phrase (``exact`` or ``contains``) and in a synonym phrase."""
+MAX_FIRED = 16
+"""Rules one query applies at most (the first that fire, in file order): bounds a search's cost."""
+MAX_SYNONYM_GROUPS = 5_000
+MAX_SYNONYM_PHRASES = 20
+"""Phrases in a two-way group, and targets of a one-way synonym."""
+
+
+@dataclass(frozen=True)
+class RuleLimits:
+    """Limits that depend on the deployment (``Settings``); see :func:`rule_limits`."""
+
+    max_rules: int = MAX_RULES
+    redirect_hosts: frozenset[str] | None = None
+    """Hosts an ``https://`` redirect may name; ``None`` (offline tools): any host."""
+
+    @classmethod
+    def of(cls, max_rules: int, redirect_hosts: list[str] | tuple[str, ...]) -> RuleLimits:
+        return cls(
+            min(int(max_rules), MAX_RULES), frozenset(h.strip().lower() for h in redirect_hosts if h.strip())
+        )
+
+
+_DEFAULT_LIMITS = RuleLimits()
+_LIMITS: ContextVar[RuleLimits | None] = ContextVar("omnirank_rule_limits", default=None)
+
+
+@contextmanager
+def rule_limits(limits: RuleLimits | None) -> Iterator[RuleLimits | None]:
+    """Validate rules under ``limits`` inside this block (the service sets them for each request,
+    from its settings, so a PUT is checked against them); a validation ``context={"limits": ...}``
+    takes precedence."""
+    token = _LIMITS.set(limits)
+    try:
+        yield limits
+    finally:
+        _LIMITS.reset(token)
+
+
+def _limits(info: ValidationInfo | None = None) -> RuleLimits:
+    context = info.context if info is not None else None
+    given = context.get("limits") if isinstance(context, dict) else None
+    return given if isinstance(given, RuleLimits) else (_LIMITS.get() or _DEFAULT_LIMITS)
+
 
 def _phrase(text: str) -> tuple[str, ...]:
     return tuple(tokenize(text, stopwords=_NO_STOPWORDS))
 
 
+@functools.lru_cache(maxsize=65_536)
 def _category_key(path: str) -> str:
     return " > ".join(normalize(p) for p in str(path).split(">") if p.strip())
+
+
+_normalized = functools.lru_cache(maxsize=65_536)(normalize)
+
+
+class _Candidates:
+    """The columns a boost or bury compares, read once per search for its candidates (each already
+    normalised), so a rule that fires costs a vectorised comparison per adjustment."""
+
+    def __init__(self, catalog: Catalog, items: np.ndarray) -> None:
+        self.products = catalog.products
+        self.items = items
+        self._columns: dict[str, np.ndarray] = {}
+        self._below: dict[str, list[int]] | None = None
+
+    def column(self, name: str) -> np.ndarray:
+        found = self._columns.get(name)
+        if found is None:
+            if name not in self.products.columns:
+                found = np.full(len(self.items), "", dtype=object)
+            else:
+                values = self.products[name].iloc[self.items].to_numpy(dtype=object)
+                key = {"brand": str.casefold, "category": _category_key}.get(name, _normalized)
+                found = np.array([key(v) if isinstance(v, str) else "" for v in values], dtype=object)
+            self._columns[name] = found
+        return found
+
+    def in_category(self, key: str) -> np.ndarray:
+        """Which candidates are in category ``key`` (a normalised path) or below it."""
+        if self._below is None:
+            self._below = {}
+            for i, path in enumerate(self.column("category")):
+                parts = path.split(" > ") if path else []
+                for depth in range(1, len(parts) + 1):
+                    self._below.setdefault(" > ".join(parts[:depth]), []).append(i)
+        mask = np.zeros(len(self.items), dtype=bool)
+        mask[self._below.get(key, [])] = True
+        return mask
 
 
 class RulesError(ValueError):
@@ -65,19 +169,28 @@ class Match(_Strict):
 
     exact: str | None = Field(None, min_length=1, max_length=200, examples=["drill"])
     contains: str | None = Field(None, min_length=1, max_length=200, examples=["gift"])
+    _tokens: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _one(self) -> Match:
         if (self.exact is None) == (self.contains is None):
             raise ValueError("match needs exactly one of 'exact' or 'contains'")
-        if not _phrase(self.exact or self.contains or ""):
+        tokens = _phrase(self.exact or self.contains or "")
+        if not tokens:
             raise ValueError("match text has no searchable word")
+        if len(tokens) > MAX_MATCH_WORDS:
+            raise ValueError(f"match text has {len(tokens)} words; the limit is {MAX_MATCH_WORDS}")
+        self._tokens = tokens
         return self
 
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        return self._tokens or _phrase(self.exact or self.contains or "")
+
     def matches(self, query_tokens: tuple[str, ...]) -> bool:
+        phrase = self.tokens
         if self.exact is not None:
-            return query_tokens == _phrase(self.exact)
-        phrase = _phrase(self.contains or "")
+            return query_tokens == phrase
         n = len(phrase)
         return any(query_tokens[i : i + n] == phrase for i in range(len(query_tokens) - n + 1))
 
@@ -122,23 +235,14 @@ class Adjust(_Strict):
             return f"category {self.category!r}"
         return f"{self.attribute} {self.value!r}"
 
-    def mask(self, catalog: Catalog, items: np.ndarray) -> np.ndarray:
-        p = catalog.products
+    def mask(self, catalog: Catalog, items: np.ndarray, candidates: _Candidates | None = None) -> np.ndarray:
+        columns = candidates if candidates is not None else _Candidates(catalog, items)
         if self.brand is not None:
-            values = p["brand"].to_numpy(dtype=object)[items]
-            return np.array(
-                [isinstance(v, str) and v.casefold() == self.brand.casefold() for v in values], dtype=bool
-            )
+            return np.asarray(columns.column("brand") == self.brand.casefold(), dtype=bool)
         if self.category is not None:
-            want = _category_key(self.category)
-            values = p["category"].to_numpy(dtype=object)[items]
-            keys = [_category_key(v) if isinstance(v, str) else "" for v in values]
-            return np.array([k == want or k.startswith(want + " > ") for k in keys], dtype=bool)
-        if self.attribute not in p.columns:
-            return np.zeros(len(items), dtype=bool)
-        values = p[self.attribute].to_numpy(dtype=object)[items]
-        want = normalize(self.value)
-        return np.array([isinstance(v, str) and normalize(v) == want for v in values], dtype=bool)
+            return columns.in_category(_category_key(self.category))
+        want = _normalized(self.value or "")
+        return np.asarray(columns.column(self.attribute or "") == want, dtype=bool) & bool(want)
 
 
 class QueryRule(_Strict):
@@ -147,11 +251,13 @@ class QueryRule(_Strict):
     enabled: bool = True
     match: Match
     pin: list[Pin] = Field(default_factory=list, max_length=50)
-    boost: list[Adjust] = Field(default_factory=list, max_length=50)
-    bury: list[Adjust] = Field(default_factory=list, max_length=50)
+    boost: list[Adjust] = Field(default_factory=list, max_length=20)
+    bury: list[Adjust] = Field(default_factory=list, max_length=20)
     hide: list[str] = Field(default_factory=list, max_length=500)
     redirect: str | None = Field(
-        None, max_length=2000, description="an absolute http(s) URL or a site path /..."
+        None,
+        max_length=2000,
+        description="a site path /... (not //), or an https:// URL on a host listed in the service's redirect_hosts",
     )
 
     @model_validator(mode="wrap")
@@ -181,35 +287,79 @@ class QueryRule(_Strict):
             raise ValueError(f"rule {self.id!r} both pins and hides {sorted(set(pinned) & set(self.hide))}")
         return self
 
+    @field_validator("hide")
+    @classmethod
+    def _skus(cls, v: list[str]) -> list[str]:
+        if any(not isinstance(s, str) or not s.strip() or len(s) > 128 for s in v):
+            raise ValueError("hide holds skus: non-blank strings of at most 128 characters")
+        return v
+
     @field_validator("redirect")
     @classmethod
-    def _url(cls, v: str | None) -> str | None:
+    def _url(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is None:
             return v
-        if not (v.startswith(("https://", "http://")) or (v.startswith("/") and not v.startswith("//"))):
-            raise ValueError("redirect must be an http(s):// URL or a path starting with '/'")
-        if any(ch.isspace() or ord(ch) < 32 for ch in v):
-            raise ValueError("redirect must not contain spaces or control characters")
+        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 or ch == "\\" for ch in v):
+            raise ValueError("redirect must not contain spaces, backslashes or control characters")
+        if v.startswith("/"):
+            if v.startswith("//"):
+                raise ValueError("redirect path must not start with '//' (that is another site)")
+            return v
+        if not v.lower().startswith("https://"):
+            raise ValueError("redirect must be a site path starting with '/' or an https:// URL")
+        try:
+            parts = urlsplit(v)
+            host = (parts.hostname or "").lower()
+        except ValueError:
+            raise ValueError("redirect is not a valid URL") from None
+        if not host or "@" in parts.netloc:
+            raise ValueError("redirect URL needs a host and no user name")
+        allowed = _limits(info).redirect_hosts
+        if allowed is not None and host not in allowed:
+            raise ValueError(
+                f"redirect host {host!r} is not an allowed redirect host "
+                f"(redirect_hosts: {sorted(allowed)}; set OMNIRANK_REDIRECT_HOSTS)"
+            )
         return v
 
 
 class Synonyms(_Strict):
     two_way: list[list[str]] = Field(
-        default_factory=list, description="groups whose phrases all mean the same"
+        default_factory=list,
+        max_length=MAX_SYNONYM_GROUPS,
+        description=f"groups whose phrases all mean the same (at most {MAX_SYNONYM_PHRASES} phrases each)",
     )
-    one_way: dict[str, list[str]] = Field(default_factory=dict, description="phrase -> what it also means")
+    one_way: dict[str, list[str]] = Field(
+        default_factory=dict, max_length=MAX_SYNONYM_GROUPS, description="phrase -> what it also means"
+    )
     max_expansions: int = Field(5, ge=0, le=20)
 
     @model_validator(mode="after")
     def _valid(self) -> Synonyms:
         for i, group in enumerate(self.two_way):
+            if len(group) > MAX_SYNONYM_PHRASES:
+                raise ValueError(
+                    f"synonyms two_way group {i} has {len(group)} phrases; the limit is {MAX_SYNONYM_PHRASES}"
+                )
             if len([g for g in group if _phrase(g)]) < 2:
                 raise ValueError(
                     f"synonyms two_way group {i} {group!r} needs at least two phrases with words"
                 )
         for source, targets in self.one_way.items():
+            if len(targets) > MAX_SYNONYM_PHRASES:
+                raise ValueError(
+                    f"synonyms one_way {source!r} has {len(targets)} targets; the limit is {MAX_SYNONYM_PHRASES}"
+                )
             if not targets or not all(_phrase(t) for t in targets):
                 raise ValueError(f"synonyms one_way {source!r} needs a list of phrases with words")
+        phrases = [p for group in self.two_way for p in group] + [
+            p for k, v in self.one_way.items() for p in (k, *v)
+        ]
+        for phrase in phrases:
+            if len(phrase) > 200 or len(_phrase(phrase)) > MAX_MATCH_WORDS:
+                raise ValueError(
+                    f"synonym phrase {phrase[:40]!r} is too long (at most 200 characters, {MAX_MATCH_WORDS} words)"
+                )
         try:
             SynonymSet.from_dict(self.model_dump())
         except ValueError as exc:
@@ -230,8 +380,45 @@ class RuleSet(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     version: int = Field(1, ge=1, le=1)
     synonyms: Synonyms = Field(default_factory=Synonyms)
-    rules: list[QueryRule] = Field(default_factory=list, max_length=10_000)
+    rules: list[QueryRule] = Field(
+        default_factory=list,
+        max_length=MAX_RULES,
+        description=f"at most the service's max_rules ({DEFAULT_MAX_RULES} by default)",
+    )
     _synonym_set: SynonymSet = PrivateAttr()
+    _exact: dict[tuple[str, ...], list[int]] = PrivateAttr(default_factory=dict)
+    _contains: dict[tuple[str, ...], list[int]] = PrivateAttr(default_factory=dict)
+    _longest: int = PrivateAttr(default=0)
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _bounded(cls, v: Any, info: ValidationInfo) -> Any:
+        """Counted before any rule is parsed, so an oversized PUT costs nothing."""
+        limit = _limits(info).max_rules
+        if isinstance(v, (list, tuple)) and len(v) > limit:
+            raise ValueError(f"at most {limit} rules (the max_rules limit), got {len(v)}")
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text(cls, data: Any) -> Any:
+        """Every text must be storable: a lone surrogate (valid in JSON, not in UTF-8) would fail
+        only when the rules file is written."""
+        stack, seen = [data], 0
+        while stack and seen < 1_000_000:
+            node = stack.pop()
+            seen += 1
+            if isinstance(node, str):
+                if any(0xD800 <= ord(ch) <= 0xDFFF for ch in node):
+                    raise ValueError(
+                        f"text {node[:40].encode('utf-8', 'replace').decode()!r} is not valid unicode"
+                    )
+            elif isinstance(node, dict):
+                stack.extend(node.keys())
+                stack.extend(node.values())
+            elif isinstance(node, (list, tuple)):
+                stack.extend(node)
+        return data
 
     @model_validator(mode="after")
     def _unique(self) -> RuleSet:
@@ -243,6 +430,16 @@ class RuleSet(BaseModel):
 
     def model_post_init(self, context: Any) -> None:
         self._synonym_set = SynonymSet.from_dict(self.synonyms.model_dump())
+        # The rules a query fires are found by lookups: its whole phrase (exact) and each of its
+        # phrases of up to the longest rule phrase's length (contains); no rule is scanned.
+        for i, rule in enumerate(self.rules):
+            if not rule.enabled:
+                continue
+            tokens = rule.match.tokens
+            index = self._exact if rule.match.exact is not None else self._contains
+            index.setdefault(tokens, []).append(i)
+            if rule.match.contains is not None:
+                self._longest = max(self._longest, len(tokens))
 
     # --- validation against a catalog ------------------------------------------------------------
     def problems(self, catalog: Catalog) -> list[str]:
@@ -281,8 +478,16 @@ class RuleSet(BaseModel):
         return self._synonym_set.expand(text) if text.strip() else []
 
     def fired(self, query: str) -> list[QueryRule]:
+        """The enabled rules ``query`` fires, in file order, at most ``MAX_FIRED`` of them."""
         tokens = _phrase(query)
-        return [r for r in self.rules if r.enabled and tokens and r.match.matches(tokens)]
+        if not tokens:
+            return []
+        found = set(self._exact.get(tokens, ()))
+        if self._contains:
+            for n in range(1, min(self._longest, len(tokens)) + 1):
+                for start in range(len(tokens) - n + 1):
+                    found.update(self._contains.get(tokens[start : start + n], ()))
+        return [self.rules[i] for i in sorted(found)[:MAX_FIRED]]
 
     def apply(
         self,
@@ -309,11 +514,12 @@ class RuleSet(BaseModel):
             keep = ~np.isin(items, list(hidden))
             items, scores = items[keep], scores[keep]
         factor = np.ones(len(items))
+        candidates = _Candidates(catalog, items)
         for rule in rules:
             for adj in rule.boost:
-                factor[adj.mask(catalog, items)] *= adj.factor
+                factor[adj.mask(catalog, items, candidates)] *= adj.factor
             for adj in rule.bury:
-                factor[adj.mask(catalog, items)] /= adj.factor
+                factor[adj.mask(catalog, items, candidates)] /= adj.factor
         if len(items) and not np.all(factor == 1.0):
             scores = scores * factor
             order = np.argsort(-scores, kind="stable")

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from models.bundle import BundleError
 from models.clock import Clock, system_clock
 from models.config import Settings
+from service.limits import RequestLimits, document_errors
 from service.logs import REQUEST_ID_HEADER, RequestLog, configure_logging
 from service.metrics import ServiceMetrics
 from service.routers import admin, customers, events, health, live, recommendations, search, suggest
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         description="Search and recommendations for every channel of an omnichannel retailer.",
         lifespan=lifespan,
     )
+    app.add_middleware(RequestLimits, **RequestLimits.options(settings))  # 431, 503 when busy, 413
     app.add_middleware(WorkerHeader)
     if settings.cors_origins:
         # Browsers on these origins may call the API; what each call may do is still the key's scope.
@@ -84,4 +86,5 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         app.include_router(router)
     for router in (suggest.router, live.router, admin.router):
         app.include_router(router)
+    document_errors(app)  # every error answer in the OpenAPI schema
     return app

@@ -75,25 +75,88 @@ class CartRequest(BaseModel):
 
 
 class EventIn(BaseModel):
+    """One interaction. At least one of customer_id, loyalty_id, email or phone must be valid, and
+    none that is given may be malformed."""
+
     model_config = ConfigDict(extra="forbid")
-    event_id: str = Field(min_length=1, max_length=128)
+    event_id: str = Field(min_length=1, max_length=128, description="Unique per event: a retry reuses it.")
     type: Literal["view", "add_to_cart", "purchase", "return", "search_click", "email_click"]
-    timestamp: datetime
+    timestamp: datetime = Field(description="When it happened (ISO 8601; without a zone: UTC).")
     channel: Channel
     sku: str = Field(min_length=1, max_length=128)
-    customer_id: str | None = None
-    loyalty_id: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    store_id: str | None = None
+    customer_id: str | None = Field(None, max_length=128, description="An opaque customer id (never an email).")
+    loyalty_id: str | None = Field(None, max_length=128)
+    email: str | None = Field(None, max_length=254)
+    phone: str | None = Field(None, max_length=64)
+    store_id: str | None = Field(None, max_length=64)
     quantity: int = Field(1, ge=1, le=10_000)
-    price: float | None = Field(None, ge=0)
+    price: float | None = Field(None, ge=0, le=1e9, allow_inf_nan=False)
+
+
+MAX_EVENTS_PER_BATCH = 5000
+
+
+class EventsIn(BaseModel):
+    """The body of ``POST /v1/events``. Each event is validated on its own: a bad one is rejected
+    with its index and reason, the others are stored (documentation model: the route reads the raw
+    JSON so that one bad event cannot fail the batch)."""
+
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
+
+
+class RowRejection(BaseModel):
+    index: int = Field(description="Position of the row in the request.")
+    reason: str
+
+
+class EventConflict(BaseModel):
+    index: int = Field(description="Position of the event in the request.")
+    event_id: str
 
 
 class EventsResponse(BaseModel):
-    accepted: int
-    duplicates: int
-    rejected: list[dict] = Field(default_factory=list, description="Index and reason of each rejected event.")
+    accepted: int = Field(description="Events stored now.")
+    duplicates: int = Field(description="Retries of events already stored with the same payload (not stored again).")
+    rejected: list[RowRejection] = Field(default_factory=list, description="Index and reason of each rejected event.")
+    conflicts: list[EventConflict] = Field(
+        default_factory=list,
+        description="Events whose event_id is already stored (or earlier in the batch) with a different payload: "
+        "not stored, the first version stays. Send a new event_id for a new event.",
+    )
+
+
+def inline_schema(model: type[BaseModel]) -> dict:
+    """``model``'s JSON schema with its nested models written inline (no ``$defs``), so it can be
+    put in an OpenAPI document as it is (``openapi_extra``)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: object) -> object:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)  # type: ignore[return-value]
+
+
+def json_body(schema: dict, description: str = "") -> dict:
+    """``openapi_extra`` declaring a JSON request body with this schema, for a route that reads the
+    raw body itself (so that it can reject rows one by one instead of the whole request)."""
+    body = {"required": True, "content": {"application/json": {"schema": schema}}}
+    if description:
+        body["description"] = description
+    return {"requestBody": body}
+
+
+def rows_body(model: type[BaseModel], max_rows: int) -> dict:
+    """``openapi_extra`` for a body that is a JSON array of ``model`` rows, each validated on its own."""
+    schema = {"type": "array", "minItems": 1, "maxItems": max_rows, "items": inline_schema(model)}
+    return json_body(schema, f"1 to {max_rows} rows; each row is validated on its own, the bad ones are rejected by index.")
 
 
 class TimelineEntry(BaseModel):

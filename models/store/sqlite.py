@@ -16,7 +16,10 @@ Durability choice (``synchronous``):
   cost of one fsync per batch (pick it when the events are the system of record).
 
 Idempotency: ``event_id`` is the primary key; a replayed id is ignored and reported as a duplicate,
-so a client may retry a batch after a timeout without double-counting a purchase.
+so a client may retry a batch after a timeout without double-counting a purchase. Each event keeps a
+hash of its payload (``payload_hash``, schema v3), so an id reused for a *different* event is not
+mistaken for a retry: it is reported as a conflict (and not stored), never silently dropped. Events
+stored before v3 have no hash; a replay of one of them counts as a duplicate.
 
 No raw PII reaches this module: the router resolves an identifier to a customer id or to the keyed
 hash from :func:`models.pii.identifier_key` before calling :meth:`LiveStore.append`.
@@ -24,6 +27,8 @@ hash from :func:`models.pii.identifier_key` before calling :meth:`LiveStore.appe
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 import threading
 import time
@@ -38,11 +43,14 @@ from models.schemas import CHANNELS, EVENT_TYPES
 from models.store.keys import KEYS_SCHEMA, KeyTable
 from models.store.live_tables import LIVE_SCHEMA, LiveTables
 
-SCHEMA_VERSION = 2  # v2: live stock, prices, products, identity links (models/store/live_tables.py)
+SCHEMA_VERSION = (
+    3  # v2: live stock, prices, products, identity links (models/store/live_tables.py); v3: payload_hash
+)
 SYNCHRONOUS_MODES = ("NORMAL", "FULL")
 _MAX_PARAMS = 900  # below SQLite's historical 999 host-parameter limit
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS events (
     event_id     TEXT PRIMARY KEY,
     customer_key TEXT NOT NULL,
@@ -53,13 +61,18 @@ CREATE TABLE IF NOT EXISTS events (
     store_id     TEXT,
     quantity     INTEGER NOT NULL DEFAULT 1,
     price        REAL,
-    received_at  REAL NOT NULL
+    received_at  REAL NOT NULL,
+    payload_hash TEXT
 );
 CREATE INDEX IF NOT EXISTS events_customer_ts ON events (customer_key, ts, event_id);
 CREATE INDEX IF NOT EXISTS events_received_at ON events (received_at, event_id);
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts, event_id);
-""" + LIVE_SCHEMA + KEYS_SCHEMA
+"""
+    + LIVE_SCHEMA
+    + KEYS_SCHEMA
+)
 _COLUMNS = "event_id, customer_key, type, ts, channel, sku, store_id, quantity, price, received_at"
+_INSERT = f"INSERT OR IGNORE INTO events ({_COLUMNS}, payload_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 
 
 def _to_unix(value: datetime | float) -> float:
@@ -80,6 +93,10 @@ class StoredEvent:
     """One live interaction keyed by a resolved customer (never by a raw identifier).
 
     ``received_at`` is set by the store at append time; leave it ``None`` when appending.
+    ``payload_hash`` tells a retry (same hash: a duplicate) from an id reused for another event (a
+    conflict). The service passes a keyed hash of the event as the client sent it, so a replay stays
+    a duplicate even if its identifiers now resolve to another customer key; ``None``: the store
+    hashes the stored fields.
     """
 
     event_id: str
@@ -92,6 +109,7 @@ class StoredEvent:
     quantity: int = 1
     price: float | None = None
     received_at: datetime | None = None
+    payload_hash: str | None = None
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the event and the field, so a 422 can say what is wrong."""
@@ -114,6 +132,26 @@ class StoredEvent:
             raise ValueError(f"{where}: quantity must be a positive integer, got {self.quantity!r}")
         if self.price is not None and not (self.price >= 0):  # also rejects NaN
             raise ValueError(f"{where}: price must be >= 0, got {self.price!r}")
+        if self.payload_hash is not None and (
+            not isinstance(self.payload_hash, str) or not self.payload_hash
+        ):
+            raise ValueError(f"{where}: payload_hash must be a non-empty string or None")
+
+    def content_hash(self) -> str:
+        """The given ``payload_hash``, else a hash of everything stored but ``received_at``."""
+        if self.payload_hash is not None:
+            return self.payload_hash
+        fields = [
+            self.customer_key,
+            self.type,
+            _to_unix(self.timestamp),
+            self.channel,
+            self.sku,
+            self.store_id,
+        ]
+        fields += [self.quantity, None if self.price is None else float(self.price)]
+        blob = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
+        return "stored:" + hashlib.sha256(blob).hexdigest()
 
     def _row(self, received_at: float) -> tuple:
         return (
@@ -127,6 +165,7 @@ class StoredEvent:
             self.quantity,
             None if self.price is None else float(self.price),
             received_at,
+            self.content_hash(),
         )
 
     @classmethod
@@ -147,10 +186,15 @@ class StoredEvent:
 
 @dataclass
 class AppendResult:
-    """Which ids of a batch were stored now and which were already there (or repeated in the batch)."""
+    """Which ids of a batch were stored now, which were already there with the same payload (or
+    repeated in the batch: retries), and which were already there with a different payload
+    (conflicts: not stored; the first version stays). ``conflict_positions`` are the positions of
+    the conflicting events in the appended sequence, in order, so a caller can name them."""
 
     accepted: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    conflict_positions: list[int] = field(default_factory=list)
 
 
 class LiveStore(LiveTables, KeyTable):
@@ -163,7 +207,11 @@ class LiveStore(LiveTables, KeyTable):
 
     def versions(self) -> tuple[int, int]:
         """(live version, keys version): what a request checks, in one indexed read."""
-        rows = dict(self._conn().execute("SELECT key, value FROM live_meta WHERE key IN ('live_version', 'keys_version')").fetchall())
+        rows = dict(
+            self._conn()
+            .execute("SELECT key, value FROM live_meta WHERE key IN ('live_version', 'keys_version')")
+            .fetchall()
+        )
         return int(rows["live_version"]), int(rows["keys_version"])
 
     def __init__(
@@ -206,6 +254,10 @@ class LiveStore(LiveTables, KeyTable):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                # v2 -> v3: a file from before payload hashes gains the column (NULL for its events).
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+                if "payload_hash" not in columns:
+                    conn.execute("ALTER TABLE events ADD COLUMN payload_hash TEXT")
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 conn.execute("COMMIT")
             except BaseException:
@@ -248,8 +300,10 @@ class LiveStore(LiveTables, KeyTable):
         """Store a batch in one transaction, committed (durable) before returning.
 
         The batch is validated first so a bad event rejects the whole batch and nothing is
-        half-written. Existing ids are looked up inside the same ``BEGIN IMMEDIATE`` transaction,
-        so the accepted/duplicate split is exact even with other writer processes.
+        half-written (the service validates each event before, so a bad one is rejected alone).
+        Existing ids and their payload hashes are looked up inside the same ``BEGIN IMMEDIATE``
+        transaction, so the accepted/duplicate/conflict split is exact even with other writer
+        processes.
         """
         events = list(events)
         for event in events:
@@ -260,16 +314,20 @@ class LiveStore(LiveTables, KeyTable):
         # Whole microseconds, so the float round-trips exactly through datetime (a usable watermark).
         received_at = time.time_ns() // 1_000 / 1_000_000
         with self._write() as conn:
-            existing = self._existing_ids(conn, [e.event_id for e in events])
+            existing = self._existing_hashes(conn, [e.event_id for e in events])
             rows = []
-            for event in events:
-                if event.event_id in existing:
-                    result.duplicates.append(event.event_id)
-                else:
-                    existing.add(event.event_id)  # a repeat within the batch is a duplicate too
+            for position, event in enumerate(events):
+                digest = event.content_hash()
+                if event.event_id not in existing:
+                    existing[event.event_id] = digest  # a repeat within the batch is judged the same way
                     result.accepted.append(event.event_id)
                     rows.append(event._row(received_at))
-            conn.executemany(f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+                elif existing[event.event_id] in (None, digest):  # None: stored before payload hashes
+                    result.duplicates.append(event.event_id)
+                else:
+                    result.conflicts.append(event.event_id)
+                    result.conflict_positions.append(position)
+            conn.executemany(_INSERT, rows)
         return result
 
     @contextmanager
@@ -288,15 +346,15 @@ class LiveStore(LiveTables, KeyTable):
                 raise
 
     @staticmethod
-    def _existing_ids(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
-        found: set[str] = set()
+    def _existing_hashes(conn: sqlite3.Connection, ids: list[str]) -> dict[str, str | None]:
+        """event_id -> payload hash (``None`` for events stored before v3) of the ids already stored."""
+        found: dict[str, str | None] = {}
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), _MAX_PARAMS):
             chunk = unique[start : start + _MAX_PARAMS]
             marks = ",".join("?" * len(chunk))
-            found.update(
-                r[0] for r in conn.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)
-            )
+            sql = f"SELECT event_id, payload_hash FROM events WHERE event_id IN ({marks})"
+            found.update((r[0], r[1]) for r in conn.execute(sql, chunk))
         return found
 
     # --- reads -------------------------------------------------------------------------------

@@ -2,69 +2,213 @@
 
 An event may name a product added since training (the live catalog accepts it at once) and carry
 several identifiers; those are linked live (``service.identity``).
+
+Hostile input: the body is read as raw JSON (its schema, ``EventsIn``, is still in the OpenAPI
+document), so a malformed event is rejected alone, with its index and reason, and the others are
+stored; an event is fully checked (``StoredEvent.validate`` included) before anything is linked or
+appended, so no input makes the batch fail. An ``event_id`` already stored with the same payload is
+a duplicate (a retry); with a different payload it is a conflict, reported and not stored.
 """
 
+import hashlib
+import json
+import unicodedata
+from dataclasses import replace
 from datetime import datetime, timezone
+from typing import Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Security
+from fastapi import APIRouter, Depends, HTTPException, Request, Security
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from models.pii import normalize_identifier
 from models.store import StoredEvent
 from service.deps import get_now, get_settings, get_view
 from service.identity import resolve
-from service.schemas import EventIn, EventsResponse
+from service.schemas import (
+    MAX_EVENTS_PER_BATCH,
+    EventConflict,
+    EventIn,
+    EventsIn,
+    EventsResponse,
+    RowRejection,
+    inline_schema,
+    json_body,
+)
 from service.security import personalize_scope
 from service.state import ServingView
 
 router = APIRouter(prefix="/v1", tags=["events"])
-MAX_BATCH = 5000
+MAX_BATCH = MAX_EVENTS_PER_BATCH
+IDENTIFIERS = ("customer_id", "loyalty_id", "email", "phone")
+EXAMPLE = {
+    "events": [
+        {
+            "event_id": "e1",
+            "type": "purchase",
+            "timestamp": "2026-10-01T10:00:00Z",
+            "channel": "store",
+            "sku": "SKU-1",
+            "loyalty_id": "L123",
+            "store_id": "S01",
+        }
+    ]
+}
 
 
-@router.post("/events", response_model=EventsResponse, status_code=202, dependencies=[Security(personalize_scope)])
+def _no_constants(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+async def json_payload(request: Request) -> Any:
+    """The body as JSON (``NaN`` and ``Infinity`` are not JSON); 422 when it is not."""
+    raw = await request.body()
+    try:
+        return json.loads(raw, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
+        raise HTTPException(422, f"body is not valid JSON: {str(exc)[:200]}") from None
+
+
+def _pydantic_reason(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}" for e in exc.errors())
+
+
+def _text_problem(ev: EventIn) -> str | None:
+    """A text field that is not storable text: a lone surrogate (valid JSON, not valid UTF-8) or a
+    control character."""
+    for name in _TEXTS:
+        value = getattr(ev, name)
+        if value is None or name in IDENTIFIERS:
+            continue
+        if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+            return f"{name} holds control characters or invalid unicode"
+    return None
+
+
+def _identifier_problem(ev: EventIn) -> str | None:
+    """Why the identifiers cannot be used, without echoing them (they are personal data)."""
+    given = {kind: getattr(ev, kind) for kind in IDENTIFIERS if getattr(ev, kind) is not None}
+    for kind, value in given.items():
+        if not value.strip() or any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in value):
+            return f"{kind} is blank or holds control characters or invalid unicode"
+        if kind == "customer_id":
+            if "@" in value:
+                return "customer_id must be an opaque id, not an email (send that as email)"
+        elif normalize_identifier(kind, value) is None:
+            return f"{kind} is malformed"
+    if not given:
+        return "one valid customer_id, loyalty_id, email or phone is required"
+    return None
+
+
+def payload_hash(ev: EventIn, salt: str) -> str:
+    """A keyed hash of the event as the client sent it (identifiers included, so it is keyed):
+    a retry hashes the same, an event_id reused for another event does not."""
+    fields = tuple(getattr(ev, name) for name in _HASHED)
+    stamp = _utc(ev.timestamp).timestamp()  # "...Z", "+00:00" and naive UTC are one instant
+    blob = repr((stamp, fields)).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(blob, key=hashlib.sha256(salt.encode()).digest(), digest_size=20).hexdigest()
+
+
+_HASHED = tuple(name for name in EventIn.model_fields if name != "timestamp")
+_TEXTS = ("event_id", "sku", "store_id", *IDENTIFIERS)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+@router.post(
+    "/events",
+    response_model=EventsResponse,
+    status_code=202,
+    dependencies=[Security(personalize_scope)],
+    responses={
+        422: {
+            "model": EventsResponse,
+            "description": "Every event was rejected, or the body is not a batch.",
+        },
+        413: {"description": f"More than {MAX_BATCH} events, or a body over the size limit."},
+    },
+    openapi_extra=json_body(
+        inline_schema(EventsIn) | {"examples": [EXAMPLE]},
+        f"1 to {MAX_BATCH} events; each is validated on its own.",
+    ),
+)
 def ingest_events(
-    payload: dict = Body(..., examples=[{"events": [{"event_id": "e1", "type": "purchase", "timestamp": "2026-10-01T10:00:00Z",
-                                                     "channel": "store", "sku": "SKU-1", "loyalty_id": "L123", "store_id": "S01"}]}]),
+    payload: Any = Depends(json_payload),
     state: ServingView = Depends(get_view),
     settings=Depends(get_settings),
     now: datetime = Depends(get_now),
 ):
-    """Validate each event; store the valid ones durably before answering; reject the rest by index."""
+    """Validate each event; store the valid ones durably before answering; reject the rest by index.
+
+    202 when at least one event was stored (or was already there), with the rejected ones and the
+    conflicts listed; 422 when every event was rejected."""
     raw = payload.get("events") if isinstance(payload, dict) else None
     if not isinstance(raw, list) or not raw:
-        raise HTTPException(422, "body must be {\"events\": [...]} with at least one event")
+        raise HTTPException(422, 'body must be {"events": [...]} with at least one event')
     if len(raw) > MAX_BATCH:
         raise HTTPException(413, f"at most {MAX_BATCH} events per batch, got {len(raw)}")
-    rejected, stored = [], []
+    rejected: list[RowRejection] = []
+    stored: list[StoredEvent] = []
+    positions: list[int] = []
     for i, item in enumerate(raw):
         try:
             ev = EventIn.model_validate(item)
         except ValidationError as exc:
-            rejected.append({"index": i, "reason": "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())})
+            rejected.append(RowRejection(index=i, reason=_pydantic_reason(exc)))
             continue
-        if ev.sku not in state.catalog.sku_index:
-            rejected.append({"index": i, "reason": f"unknown sku {ev.sku!r}"})
-            continue
-        if ev.store_id is not None and not state.catalog.has_store(ev.store_id):
-            rejected.append({"index": i, "reason": f"unknown store_id {ev.store_id!r}"})
+        problem = _text_problem(ev) or _identifier_problem(ev)
+        if problem is None and ev.sku not in state.catalog.sku_index:
+            problem = f"unknown sku {ev.sku!r}"
+        if problem is None and ev.store_id is not None and not state.catalog.has_store(ev.store_id):
+            problem = f"unknown store_id {ev.store_id!r}"
+        event = StoredEvent(
+            ev.event_id,
+            "pending",
+            ev.type,
+            _utc(ev.timestamp),
+            ev.channel,
+            ev.sku,
+            ev.store_id,
+            ev.quantity,
+            ev.price,
+        )
+        if problem is None:
+            try:
+                event.validate()  # everything the store checks, before anything is linked or written
+            except ValueError as exc:
+                problem = str(exc)
+        if problem is not None:
+            rejected.append(RowRejection(index=i, reason=problem))
             continue
         found = resolve(
-            state,
-            {"customer_id": ev.customer_id, "loyalty_id": ev.loyalty_id, "email": ev.email, "phone": ev.phone},
-            settings.pii_salt,
-            now.timestamp(),
+            state, {kind: getattr(ev, kind) for kind in IDENTIFIERS}, settings.pii_salt, now.timestamp()
         )
-        if found is None:
-            rejected.append({"index": i, "reason": "one valid customer_id, loyalty_id, email or phone is required"})
+        if found is None:  # not reached after _identifier_problem; kept as the store's last guard
+            rejected.append(
+                RowRejection(index=i, reason="one valid customer_id, loyalty_id, email or phone is required")
+            )
             continue
-        key = found.key
-        ts = ev.timestamp if ev.timestamp.tzinfo else ev.timestamp.replace(tzinfo=timezone.utc)
-        stored.append(StoredEvent(ev.event_id, key, ev.type, ts, ev.channel, ev.sku, ev.store_id, ev.quantity, ev.price))
+        event = replace(event, customer_key=found.key, payload_hash=payload_hash(ev, settings.pii_salt))
+        try:
+            event.validate()
+        except ValueError as exc:
+            rejected.append(RowRejection(index=i, reason=str(exc)))
+            continue
+        stored.append(event)
+        positions.append(i)
     result = state.store.append(stored) if stored else None
+    conflicts = [
+        EventConflict(index=positions[p], event_id=stored[p].event_id)
+        for p in (result.conflict_positions if result else [])
+    ]
     body = EventsResponse(
         accepted=len(result.accepted) if result else 0,
         duplicates=len(result.duplicates) if result else 0,
         rejected=rejected,
+        conflicts=conflicts,
     )
     status = 202 if stored or not rejected else 422
     return JSONResponse(status_code=status, content=body.model_dump())

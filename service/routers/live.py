@@ -32,6 +32,7 @@ from service.schemas import (
     ProductIn,
     StockIn,
     StoreStock,
+    rows_body,
 )
 from service.security import admin_scope, search_scope
 from service.serving import Serving
@@ -79,7 +80,7 @@ def _unknown_sku(view: ServingView, sku: str) -> str | None:
     return None if sku in view.catalog.sku_index else f"unknown sku {sku!r} (PUT /v1/products first)"
 
 
-@router.put("/inventory", response_model=LiveUpdateResponse, responses={422: {"model": LiveUpdateResponse}}, dependencies=[Security(admin_scope)])
+@router.put("/inventory", response_model=LiveUpdateResponse, responses={422: {"model": LiveUpdateResponse}}, dependencies=[Security(admin_scope)], openapi_extra=rows_body(StockIn, MAX_STOCK_ROWS))
 def put_inventory(
     rows: list[Any] = Body(..., examples=[[{"store_id": "ST-SAO", "sku": "SKU-1", "quantity": 0}, {"store_id": "web", "sku": "SKU-1", "quantity": 12}]]),
     view: ServingView = Depends(get_view),
@@ -100,7 +101,7 @@ def put_inventory(
     return _answer(serving, len(levels), rejected, version)
 
 
-@router.put("/prices", response_model=LiveUpdateResponse, responses={422: {"model": LiveUpdateResponse}}, dependencies=[Security(admin_scope)])
+@router.put("/prices", response_model=LiveUpdateResponse, responses={422: {"model": LiveUpdateResponse}}, dependencies=[Security(admin_scope)], openapi_extra=rows_body(PriceIn, MAX_PRICE_ROWS))
 def put_prices(
     rows: list[Any] = Body(
         ...,
@@ -127,7 +128,7 @@ def put_prices(
     return _answer(serving, len(entries), rejected, version)
 
 
-@router.put("/products", response_model=LiveUpdateResponse, responses={422: {"model": LiveUpdateResponse}}, dependencies=[Security(admin_scope)])
+@router.put("/products", response_model=LiveUpdateResponse, responses={422: {"model": LiveUpdateResponse}}, dependencies=[Security(admin_scope)], openapi_extra=rows_body(ProductIn, MAX_PRODUCT_ROWS))
 def put_products(
     rows: list[Any] = Body(
         ...,

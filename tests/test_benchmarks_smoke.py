@@ -17,6 +17,7 @@ SAMPLE = Path(__file__).resolve().parents[1] / "data_samples"
 sys.path.insert(0, str(BENCH))
 
 import bench_batch  # noqa: E402
+import bench_live  # noqa: E402
 import bench_recs  # noqa: E402
 import bench_search  # noqa: E402
 import bench_train  # noqa: E402
@@ -150,3 +151,116 @@ def test_results_json_records_machine_and_load(tmp_path: Path) -> None:
     assert data["benchmark"] == "smoke" and data["rows"][0]["p99_ms"] == 1.5
     assert data["machine"]["cpus"] >= 1 and len(data["machine"]["loadavg_start"]) == 3
     assert len(data["machine"]["loadavg_end"]) == 3
+
+
+def test_live_flags_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        sys, "argv", ["bench_live.py", "--parts", "staleness, swaps", "--scales", "sample", "--swaps", "2"]
+    )
+    args = bench_live.parse_args()
+    assert args.parts == ["staleness", "swaps"] and args.scales == ["sample"] and args.swaps == 2
+    assert not args.skip_retrain and args.batch_rows == 10_000 and args.workers == 2
+    monkeypatch.setattr(sys, "argv", ["bench_live.py", "--parts", "nonsense"])
+    with pytest.raises(SystemExit):
+        bench_live.parse_args()
+
+
+def test_live_rows_are_valid_for_the_api(sample_products: pd.DataFrame) -> None:
+    from datetime import datetime, timezone
+
+    from service.schemas import PriceIn, StockIn
+
+    rng = np.random.default_rng(0)
+    skus = sample_products["sku"].tolist()[:40]
+    prices = dict(zip(sample_products["sku"], sample_products["price"], strict=True))
+    stock = bench_live.inventory_rows(skus, ["ST-SAO", "ST-RIO", "web"], 100, rng)
+    assert len(stock) == 100 and len({(r["store_id"], r["sku"]) for r in stock}) == 100
+    priced = bench_live.price_rows(skus, prices, ["ST-SAO"], 200, rng, datetime.now(timezone.utc), base=False)
+    assert len(priced) == 200 and all(set(r) != {"sku", "price"} for r in priced)  # overrides only
+    keys = {(r["sku"], r.get("channel"), r.get("store_id"), r.get("valid_from")) for r in priced}
+    assert len(keys) == 200
+    for r in stock:
+        StockIn.model_validate(r)
+    for r in priced:
+        PriceIn.model_validate(r)
+    facts = bench_live.CatalogFacts(skus, prices, ["ST-SAO"], sample_products.head(40))
+    added = bench_live.new_products(facts, 5, rng, "t")
+    assert len({p["title"] for p in added}) == 5 and all(p["sku"].startswith("LIVE-t-") for p in added)
+
+
+def test_live_bundle_copies_and_corrupt_copies(tmp_path: Path) -> None:
+    from models.bundle import Bundle, BundleError, BundleWriter, resolve_bundle_path
+
+    with BundleWriter(tmp_path / "src") as out:
+        np.save(out.file("a/big.npy"), np.arange(5000))
+        out.file("b/model.onnx").write_bytes(b"onnx" * 100)
+        out.write_json("c.json", {"x": 1})
+        src = out.publish(data_fingerprint="x", parameters={}, metrics={})
+    bundles = tmp_path / "bundles"
+    bundles.mkdir()
+    copy = bench_live.copy_bundle(src, bundles, "swap-a")
+    assert Bundle.open(copy, verify=True).version == "swap-a"
+    for label, d in bench_live.corrupt_copies(src, bundles).items():
+        with pytest.raises(BundleError):
+            Bundle.open(d, verify=True)
+        assert label
+    bench_live.point_latest_anyway(bundles, "corrupt-no-manifest")
+    with pytest.raises(BundleError):
+        resolve_bundle_path(bundles)
+    Bundle.open(src, verify=True)  # hard links: the source was never written
+
+
+def test_live_visibility_pinning_and_steady_load() -> None:
+    import http.server
+    import threading
+    import time
+
+    flag = {"on": False, "n": 0}
+
+    def action() -> None:
+        time.sleep(0.05)
+        flag["on"] = True
+
+    vis = bench_live.time_until_visible(action, lambda: ("1", dict(flag)), lambda b: b["on"], "1", 5)
+    assert vis.error is None and 0.05 <= vis.seconds < 1 and vis.polls >= 1
+    early = bench_live.time_until_visible(
+        lambda: None, lambda: ("1", {"on": True}), lambda b: b["on"], "1", 1
+    )
+    assert early.seconds is None and "before the action" in early.error
+    late = bench_live.time_until_visible(
+        lambda: None, lambda: ("2", {"on": True}), lambda b: b["on"], "1", 0.3
+    )
+    assert late.seconds is None and "not visible" in late.error  # answered by another worker: no evidence
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802
+            flag["n"] += 1
+            status = 500 if "fail" in self.path else 200
+            body = b'{"hits": []}'
+            self.send_response(status)
+            self.send_header("x-omnirank-worker", "4242")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        workers = bench_live.WorkerClients(url, 1)
+        assert workers.pids == ["4242"] and workers.other("4242") == "4242"
+        assert workers.call("4242", "GET", "/v1/search", params={"q": "x"}).status_code == 200
+        workers.close()
+        records = bench_live.steady_load(
+            url, [{"q": "a"}, {"q": "fail"}], 2, threading.Event(), 5, duration=0.5
+        )
+        stats = bench_live.window_stats(records, *bench_live.span(records))
+        assert stats["requests"] == len(records) > 4 and 0 < stats["failed"] < stats["requests"]
+        assert "HTTP 500" in stats["first_error"]
+    finally:
+        server.shutdown()

@@ -173,6 +173,7 @@ class Settings(BaseSettings):
     dev_mode: bool = Field(
         False, description="a developer's machine: callers without a key are admin, and no admin key is required"
     )
+    log_level: str = Field("INFO", description="service log level (INFO logs one JSON line per request)")
     cors_origins: list[str] = Field(
         default_factory=list,
         description='origins allowed to call the API from a browser, e.g. ["https://shop.example"] (JSON list)',

@@ -17,8 +17,10 @@ Requests never wait for a bundle to load; they wait at most for a live change to
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import random
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -96,6 +98,7 @@ class Serving:
         except BaseException:
             store.close()
             raise
+        settle_memory()
         if settings.dev_mode:
             logger.warning("OMNIRANK_DEV_MODE=1: callers without an API key are admin; never expose this service")
         if settings.pii_salt == DEFAULT_PII_SALT:
@@ -235,8 +238,10 @@ class Serving:
                 for problem in view.rules.problems(overlay.catalog):
                     logger.warning("%s (rules against bundle %s)", problem, base.bundle.version)
                 self._view = ServingView.build(base, overlay, view.rules, self.store)
-            logger.info("now serving bundle %s (was %s)", base.bundle.version, served.version)
-            return ReloadOutcome("loaded", base.bundle.version)
+            del view, base
+            settle_memory()
+            logger.info("now serving bundle %s (was %s)", self._view.bundle.version, served.version)
+            return ReloadOutcome("loaded", self._view.bundle.version)
 
     def _refuse(self, path: str, reason: str, force: bool) -> ReloadOutcome:
         if force or not any(r.path == path and r.reason == reason for r in self.refusals):
@@ -246,6 +251,16 @@ class Serving:
 
     def close(self) -> None:
         self.store.close()
+
+
+def settle_memory() -> None:
+    """After a bundle is loaded: collect what loading left, then move the survivors (hundreds of
+    thousands of long-lived objects) out of the garbage collector's way, so a full collection never
+    lands inside a request (it cost ~0.3 s per collection measured on the sample). Unfreezing first
+    lets the previous bundle's cycles be collected once it is no longer served."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _bundle_key(path: Path) -> tuple:
@@ -267,7 +282,8 @@ class BundleWatcher(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
-        while not self._stop_event.wait(self.interval):
+        # jittered, so the workers of one server do not all load the new bundle at the same moment
+        while not self._stop_event.wait(self.interval * random.uniform(0.5, 1.5)):
             try:
                 self.serving.reload()
             except Exception:  # never let the watcher die: the next poll tries again

@@ -26,6 +26,8 @@ _FILE = "query_parser.json"
 # Word boundaries that also hold for Devanagari (its vowel signs are marks, not \w).
 _L = r"(?<![\w\u0900-\u097f])"
 _R = r"(?![\w\u0900-\u097f])"
+_NOT_A_UNIT = r"(?!\s*(?:in\b|in\.|inch|inches|ft\b|feet|foot|mm\b|cm\b|m\b|\"|'|gal\b|oz\b|lb\b|lbs\b|v\b|w\b|x\b))"
+"""What may not follow a bare number range for it to read as prices."""
 _NUM = r"\d{1,3}(?:[.,]\d{3})+(?![\d])|\d+(?:[.,]\d{1,2})?"
 _SPACE_RE = re.compile(r"\s+")
 _PUNCT_ONLY_RE = re.compile(r"(?<!\S)[^\w\u0900-\u097f\s]+(?!\S)")
@@ -214,7 +216,8 @@ class QueryParser:
                 "range",
                 f(rf"{_L}{_amount('a')}\s*(?:से|-)\s*{_amount('b')}\s*(?:{alt(lx.HINDI_RANGE_AFTER)}){_R}"),
             ),
-            ("range", f(rf"{_L}{_amount('a')}\s*(?:-|–|to|a|ate)\s*{_amount('b')}{_R}")),
+            # A bare "N-M" is a price range unless it is a measure: "5-1/2 in.", "2-3 ft", "10-12 mm".
+            ("range", f(rf"{_L}{_amount('a')}\s*(?:-|–|to|a|ate)\s*{_amount('b')}{_R}(?!/\d){_NOT_A_UNIT}")),
             ("max", f(rf"{_L}(?:{alt(lx.MAX_BEFORE)})\s*{_amount('a')}{_R}")),
             ("min", f(rf"{_L}(?:{alt(lx.MIN_BEFORE)})\s*{_amount('a')}{_R}")),
             ("max", f(rf"{_L}{_amount('a')}\s*(?:{alt(lx.MAX_AFTER)}){_R}")),

@@ -9,6 +9,7 @@ restarts and bundle swaps (the overlay is rebuilt from the store).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Security
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from models.live.overlay import product_row
 from models.schemas import SALES_CHANNELS
@@ -45,6 +46,11 @@ MAX_PRODUCT_ROWS = 5_000
 Row = TypeVar("Row", bound=BaseModel)
 
 
+@functools.cache
+def _list_adapter(model: type[BaseModel]) -> TypeAdapter:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
 def _validated(
     rows: list[Any], model: type[Row], check: Callable[[Row], str | None], limit: int
 ) -> tuple[list[tuple[int, Row]], list[dict]]:
@@ -54,13 +60,19 @@ def _validated(
     if len(rows) > limit:
         raise HTTPException(413, f"at most {limit} rows per request, got {len(rows)}")
     good, rejected = [], []
+    try:  # the usual bulk update is all valid: one validation call for the whole list is ~2x faster
+        parsed: list[Row | None] = _list_adapter(model).validate_python(rows)
+    except ValidationError:
+        parsed = [None] * len(rows)
     for i, raw in enumerate(rows):
-        try:
-            row = model.model_validate(raw)
-        except ValidationError as exc:
-            reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in exc.errors())
-            rejected.append({"index": i, "reason": reason})
-            continue
+        row = parsed[i]
+        if row is None:
+            try:
+                row = model.model_validate(raw)
+            except ValidationError as exc:
+                reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in exc.errors())
+                rejected.append({"index": i, "reason": reason})
+                continue
         problem = check(row)
         if problem:
             rejected.append({"index": i, "reason": problem})
@@ -146,7 +158,7 @@ def put_products(
     fields = [r.model_dump(exclude_none=True, exclude={"sku"}) for r in latest.values()]
     texts = [product_text(product_row(ProductRecord(sku, f))) for sku, f in zip(latest, fields, strict=True)]
     vectors = view.base.search.encoder.encode(texts) if texts else np.empty((0, 0))
-    records = [ProductRecord(sku, f, vectors[j]) for j, (sku, f) in enumerate(zip(latest, fields, strict=True))]
+    records = [ProductRecord(sku, f, vectors[j], encoder=view.base.encoder_id) for j, (sku, f) in enumerate(zip(latest, fields, strict=True))]
     version = serving.store.put_products(records, now.timestamp()) if records else None
     return _answer(serving, len(records), rejected, version)
 

@@ -415,6 +415,9 @@ def parser(qu: QueryUnderstanding) -> QueryParser:
         ("₹500 के अंदर घड़ी", None, 500.0, "घड़ी"),
         ("1000 से 2000 के बीच फोन", 1000.0, 2000.0, "फोन"),
         ("cheap blender", None, None, "blender"),
+        # measures, not prices
+        ("shower head 5-1/2 in. chrome", None, None, "shower head 5-1/2 in. chrome"),
+        ("pvc pipe 2-3 ft", None, None, "pvc pipe 2-3 ft"),
     ],
 )
 def test_price_phrases(parser: QueryParser, query: str, price_min, price_max, text: str) -> None:

@@ -68,10 +68,11 @@ def test_replay_is_reported_as_duplicate_and_not_stored_twice(event_store: LiveS
     assert event_store.count() == 5
 
     mixed = event_store.append(
-        [_event("e1"), _event("new-1"), _event("e4"), _event("new-2"), _event("new-1")]
+        [_event("e1", minutes=1), _event("new-1"), _event("e4", minutes=4), _event("new-2"), _event("new-1")]
     )
     assert mixed.accepted == ["new-1", "new-2"]
     assert mixed.duplicates == ["e1", "e4", "new-1"]  # a repeat inside the batch counts too
+    assert mixed.conflicts == []
     assert event_store.count() == 7
 
 

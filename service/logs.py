@@ -21,7 +21,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)*")
+_EMAIL = re.compile(r"[\w.+%-]+(?:@|%40)[\w-]+(\.[\w-]+)*", re.IGNORECASE)
 _PHONE = re.compile(r"(?<![\w-])\+?\(?\d[\d ().-]{6,}\d(?!\w)")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _NOT_REDACTED = frozenset({"timestamp", "level", "logger", "method", "route", "request_id"})
@@ -85,9 +85,14 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    # uvicorn's access log carries the raw path and query: never written (RequestLog logs each request)
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers.clear()
+    uvicorn_access.propagate = False
+    uvicorn_access.disabled = True
     _configured = True
 
 

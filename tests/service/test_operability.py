@@ -50,3 +50,9 @@ def test_redaction_masks_identifiers_and_spares_dates_skus_and_versions():
     assert redact("lookup of jane.doe@gmail.com by +55 11 91234-5678 card LY510877278") == "lookup of [email] by [phone] card [loyalty-id]"
     kept = "2026-12-01T18:52:48Z SKU-12345678 bundle 20261201T183540282471Z took 12.5 ms"
     assert redact(kept) == kept
+
+
+def test_a_percent_encoded_email_is_redacted_too_and_uvicorns_access_log_is_off(client):
+    assert redact("GET /v1/customers/Jlima.1%40Wayneent.com/profile") == "GET /v1/customers/[email]/profile"
+    access = logging.getLogger("uvicorn.access")
+    assert access.disabled and not access.propagate

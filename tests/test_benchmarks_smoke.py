@@ -89,7 +89,9 @@ def test_generated_catalog_indexes_and_baselines(sample_products: pd.DataFrame) 
     assert bm25.search(title, k=20)[0][0] in set(products["sku"][products["title"] == title])
 
 
-def test_scale_world_draws_by_topic_and_serves_two_stage(sample_products: pd.DataFrame, tmp_path: Path) -> None:
+def test_scale_world_draws_by_topic_and_serves_two_stage(
+    sample_products: pd.DataFrame, tmp_path: Path
+) -> None:
     import dataclasses
 
     from models.recommend import Context
@@ -264,3 +266,131 @@ def test_live_visibility_pinning_and_steady_load() -> None:
         assert "HTTP 500" in stats["first_error"]
     finally:
         server.shutdown()
+
+
+def test_safety_ledger_wrk_script_and_fuzz_report(sample_products: pd.DataFrame, tmp_path: Path) -> None:
+    import http.server
+    import json
+    import shutil
+    import threading
+    from collections import deque
+    from datetime import datetime, timezone
+
+    import bench_safety
+
+    from models.store import LiveStore, StoredEvent
+    from service.schemas import EventIn
+
+    facts = bench_safety.CatalogFacts(
+        sample_products["sku"].tolist()[:30], ["ST-SAO"], ["c1", "c2"], ["mug", "red shoes"]
+    )
+    events = bench_safety.make_events(facts, 40, "t", 0)
+    assert len({e["event_id"] for e in events}) == 40
+    for e in events:
+        EventIn.model_validate(e)
+
+    served = {"posts": 0, "gets": 0}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802 - two batches answered, then the "server" dies
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            served["posts"] += 1
+            if served["posts"] > 2:
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            self._send(202, {"accepted": len(body["events"]), "duplicates": 0, "rejected": []})
+
+        def do_GET(self) -> None:  # noqa: N802 - every third search is refused as busy
+            served["gets"] += 1
+            self._send(503 if served["gets"] % 3 == 0 else 200, {"hits": []})
+
+        def _send(self, status: int, payload: dict) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        ledger = bench_safety.Ledger()
+        failed = bench_safety.post_batches(
+            url, "k", deque(bench_safety.batches_of(events, 10)), ledger, clients=1
+        )
+        assert len(ledger.acked) == 20 and ledger.accepted == 20 and len(failed) == 1
+        assert ledger.in_doubt_ids == {e["event_id"] for e in failed[0]}
+        if shutil.which("wrk"):  # the Lua script counts every status and times each 200
+            run = bench_safety.Wrk(url, "k", facts.queries, tmp_path / "wrk").run(2, 1)
+            assert run["statuses"].get(200, 0) > 0 and run["statuses"].get(503, 0) > 0
+            assert run["unexpected_statuses"] == 0 and run["p99_ms"] is not None and run["p99_ms"] > 0
+    finally:
+        server.shutdown()
+
+    with LiveStore(tmp_path / "e.sqlite3") as store:
+        now = datetime.now(timezone.utc)
+        store.append([StoredEvent(f"id{i}", "c1", "view", now, "web", "SKU-1") for i in range(5)])
+    assert bench_safety.stored_ids(tmp_path / "e.sqlite3", {"id1", "id4", "nope"}) == {"id1", "id4"}
+    assert bench_safety.store_rows(tmp_path / "e.sqlite3") == (5, "ok")
+
+    sweep = [
+        {"connections": c, "errors": 0, "ok_per_s": rps, "p99_ms": p99}
+        for c, rps, p99 in ((1, 50, 20), (2, 90, 30), (4, 99, 60), (8, 100, 150))
+    ]
+    assert bench_safety.pick_capacity(sweep, 100)["connections"] == 4
+    assert bench_safety.pick_capacity(sweep, 10) is None
+
+    def scenario(label: str, cases: list[tuple[str, int, list[str]]]) -> dict:
+        return {
+            "ScenarioFinished": {
+                "recorder": {
+                    "label": label,
+                    "cases": {
+                        f"{label}{i}": {"value": {"meta": {"generation": {"mode": m}}}}
+                        for i, (m, _, _) in enumerate(cases)
+                    },
+                    "interactions": {
+                        f"{label}{i}": {"response": {"status_code": s}} for i, (_, s, _) in enumerate(cases)
+                    },
+                    "checks": {
+                        f"{label}{i}": [
+                            {"name": n, "status": "failure", "failure_info": {"failure": {"message": "x"}}}
+                            for n in f
+                        ]
+                        for i, (_, _, f) in enumerate(cases)
+                    },
+                }
+            }
+        }
+
+    report = tmp_path / "st.ndjson"
+    lines = [
+        {"Initialize": {}},
+        scenario(
+            "GET /a",
+            [("positive", 200, []), ("negative", 500, ["not_a_server_error"]), ("negative", 422, [])],
+        ),
+        scenario("PUT /b", [("positive", 422, ["response_schema_conformance"])]),
+    ]
+    report.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    report.write_text(
+        report.read_text() + '{"ScenarioFinished": {"recorder": {"label": "GET /a", "ca'
+    )  # cut short
+    read = bench_safety.read_schemathesis_report([report])
+    assert (read["operations"], read["cases"], read["min_cases_per_operation"]) == (2, 4, 1)
+    assert read["server_errors"] == 1 and read["schema_violations"] == 1
+    assert (
+        read["modes"]["negative"]["server_errors"] == 1
+        and read["modes"]["positive"]["schema_violations"] == 1
+    )
+    assert read["modes"]["positive"]["per_operation"] == {"GET /a": 1, "PUT /b": 1}
+    log = "x\n===== ERRORS =====\n____ POST /v1/c ____\nRuntime Error\n===== SUMMARY =====\n"
+    assert bench_safety.tool_errors(log)["tool_error_operations"] == ["POST /v1/c"]
+    assert bench_safety.tool_errors("all good")["tool_errors"] == 0

@@ -62,7 +62,9 @@ CHANNELS = ("web", "app", "store", "email")
 
 
 # --- scale: 1M customers x 100k items ---------------------------------------------------------
-def customer_requests(world: World, n: int, seed: int = 1) -> list[tuple[int, sp.csr_matrix, list[Interaction]]]:
+def customer_requests(
+    world: World, n: int, seed: int = 1
+) -> list[tuple[int, sp.csr_matrix, list[Interaction]]]:
     """(user, history row, interactions) of ``n`` random customers of the world; each past item
     gets a type and an age (up to 120 days) so the exclusion rules have work to do."""
     rng = np.random.default_rng(seed)
@@ -102,8 +104,16 @@ def bench_scale(args: argparse.Namespace, bundle: Path, settings: Settings) -> t
 
     rows = []
     for system, fn, target in (
-        ("for_customer: blend scored on every item (as served)", lambda r: engine.for_customer(r[1], r[2], ctx, 20), RECS_P99_TARGET),
-        ("for_customer: two-stage candidates (the batch path)", lambda r: two_stage.for_customer(r[1], r[2], ctx, 20), RECS_P99_TARGET),
+        (
+            "for_customer: blend scored on every item (as served)",
+            lambda r: engine.for_customer(r[1], r[2], ctx, 20),
+            RECS_P99_TARGET,
+        ),
+        (
+            "for_customer: two-stage candidates (the batch path)",
+            lambda r: two_stage.for_customer(r[1], r[2], ctx, 20),
+            RECS_P99_TARGET,
+        ),
         ("baseline: stored ALS vector . item factors + top-N, no rules", bare, None),
     ):
         st = run_load(lambda fn=fn: fn, reqs, 1, args.max_seconds)
@@ -118,7 +128,11 @@ def bench_scale(args: argparse.Namespace, bundle: Path, settings: Settings) -> t
             }
         )
     overlap = [
-        len({x.item for x in two_stage.for_customer(r[1], r[2], ctx, 20)[0]} & {x.item for x in engine.for_customer(r[1], r[2], ctx, 20)[0]}) / 20
+        len(
+            {x.item for x in two_stage.for_customer(r[1], r[2], ctx, 20)[0]}
+            & {x.item for x in engine.for_customer(r[1], r[2], ctx, 20)[0]}
+        )
+        / 20
         for r in reqs[:200]
     ]
     info = {

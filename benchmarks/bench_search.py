@@ -279,7 +279,9 @@ def search_only_bundle(ix: Indexes, bundle: Path, settings: Settings) -> tuple[P
 
     with BundleWriter(root) as out:
         products = ix.products.drop(columns=["popularity"])
-        Catalog(products, [], np.zeros((0, len(products)), dtype=np.int32)).save(out.file(A.CATALOG_DIR + "/x").parent)
+        Catalog(products, [], np.zeros((0, len(products)), dtype=np.int32)).save(
+            out.file(A.CATALOG_DIR + "/x").parent
+        )
         np.save(out.file(A.POPULARITY), ix.products["popularity"].to_numpy(dtype=np.float64))
         link_tree(ix.directory / "bm25", A.BM25_DIR)
         link_tree(ix.directory / "index", A.PRODUCT_INDEX_DIR)
@@ -404,13 +406,19 @@ def bench_sample(
     s_warm, s_one, s_many = slices(sugg_pool, [30, args.requests, args.requests])
     n = json.loads((bundle / "manifest.json").read_text()).get("catalog_size", 0)
     rows: list[dict] = []
-    extra: dict[str, Any] = {"pool_size": len(pool), "suggest_pool_size": len(sugg_pool), "server_rss_mb_by_workers": {}}
+    extra: dict[str, Any] = {
+        "pool_size": len(pool),
+        "suggest_pool_size": len(sugg_pool),
+        "server_rss_mb_by_workers": {},
+    }
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         for w in args.workers:
             # The same queries for every worker count, so the rows differ only in the server.
             with LiveServer(bundle_root, Path(tmp) / f"server-{w}", workers=w) as server:
                 extra["server_rss_mb_by_workers"][str(w)] = server.rss_mb()
-                rows += http_rows(server.url, "sample", n, w, (warm, one, many), (s_warm, s_one, s_many), args, notes)
+                rows += http_rows(
+                    server.url, "sample", n, w, (warm, one, many), (s_warm, s_one, s_many), args, notes
+                )
         s = settings.model_copy(
             update={"event_store_path": Path(tmp) / "ev.sqlite3", "rules_path": Path(tmp) / "rules.json"}
         )
@@ -432,7 +440,9 @@ def bench_sample(
     http = next(
         r
         for r in rows
-        if r["transport"] == "http" and r["concurrency"] == 1 and r["workers"] == min(args.workers)
+        if r["transport"] == "http"
+        and r["concurrency"] == 1
+        and r["workers"] == min(args.workers)
         and "search" in r["system"]
     )
     local = next(r for r in rows if r["system"] == "hybrid SearchEngine.search")
@@ -461,10 +471,14 @@ def http_rows(
         if path not in routes:
             notes.append(f"{path} is not a route of this app: not measured over HTTP")
             continue
-        run_load(http_worker(url), [(path, {"q": q}) for q in warm], min(8, workers * 4))  # warms every worker
+        run_load(
+            http_worker(url), [(path, {"q": q}) for q in warm], min(8, workers * 4)
+        )  # warms every worker
         for c, qs in ((1, one), (8, many)):
             answered_by: dict[str, int] = {}
-            st = run_load(http_worker(url, answered_by=answered_by), [(path, {"q": q}) for q in qs], c, args.max_seconds)
+            st = run_load(
+                http_worker(url, answered_by=answered_by), [(path, {"q": q}) for q in qs], c, args.max_seconds
+            )
             st["requests_per_worker"] = sorted(answered_by.values(), reverse=True)
             rows.append(row(scale, n, system, st, target, True, workers))
     return rows
@@ -674,7 +688,9 @@ def main() -> None:
             )
             extras["home_depot"]["query_model"] = A.query_model_file(manifest)
             rows += r
-            rows += served_over_http("home_depot", ix, bundle, hd_queries, args, settings, notes, extras["home_depot"])
+            rows += served_over_http(
+                "home_depot", ix, bundle, hd_queries, args, settings, notes, extras["home_depot"]
+            )
             del ix
             gc.collect()
     if "generated" in scales:
@@ -690,7 +706,16 @@ def main() -> None:
                 len(ix.products) <= args.suggest_max_items,
             )
             rows += r
-            rows += served_over_http(f"generated {size:,}", ix, bundle, sample_queries, args, settings, notes, extras[f"generated_{size}"])
+            rows += served_over_http(
+                f"generated {size:,}",
+                ix,
+                bundle,
+                sample_queries,
+                args,
+                settings,
+                notes,
+                extras[f"generated_{size}"],
+            )
             del ix
             gc.collect()
         notes.append(

@@ -95,7 +95,9 @@ class Catalog:
         self.prices = self.price_book.base
         self.all_active = bool(self.active.all())
         online = self.active & (self.web_stock != 0)
-        self._available = {ch: self._listed[ch] & (self.active if ch == "store" else online) for ch in SALES_CHANNELS}
+        self._available = {
+            ch: self._listed[ch] & (self.active if ch == "store" else online) for ch in SALES_CHANNELS
+        }
 
     def with_live(
         self,
@@ -186,7 +188,9 @@ class Catalog:
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         self.products.to_parquet(directory / PRODUCTS_FILE, index=False)
-        np.savez_compressed(directory / STOCK_FILE, stock=self.stock, store_ids=np.array(self.store_ids, dtype=str))
+        np.savez_compressed(
+            directory / STOCK_FILE, stock=self.stock, store_ids=np.array(self.store_ids, dtype=str)
+        )
 
     @classmethod
     def load(cls, directory: Path) -> Catalog:

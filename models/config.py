@@ -30,19 +30,34 @@ class Settings(BaseSettings):
     )
     encoder_max_seq_length: int = 128
     encoder_dir: Path | None = Field(
-        None, description="An already exported ONNX encoder dir; eval-search exports one into cache_dir if unset."
+        None,
+        description="An already exported ONNX encoder dir; eval-search exports one into cache_dir if unset.",
     )
     encoder_batch_size: int = 64
     onnx_threads: int = Field(1, description="intra-op threads for onnxruntime query encoding")
     int8_max_ndcg_loss: float = Field(0.01, description="keep the int8 encoder if NDCG@10 drops less")
-    finetune_max_seconds: float = Field(240.0, description="wall-clock budget of encoder fine-tuning, evaluation included")
-    finetune_epochs: int = Field(1, description="passes over the (query, product) pairs, if the budget allows")
-    finetune_batch_size: int = Field(32, description="pairs per step; the other pairs are the in-batch negatives")
-    finetune_lr: float = Field(3e-5, description="AdamW peak learning rate (linear warm-up, then linear decay)")
+    finetune_max_seconds: float = Field(
+        240.0, description="wall-clock budget of encoder fine-tuning, evaluation included"
+    )
+    finetune_epochs: int = Field(
+        1, description="passes over the (query, product) pairs, if the budget allows"
+    )
+    finetune_batch_size: int = Field(
+        32, description="pairs per step; the other pairs are the in-batch negatives"
+    )
+    finetune_lr: float = Field(
+        3e-5, description="AdamW peak learning rate (linear warm-up, then linear decay)"
+    )
     finetune_max_pairs: int = Field(4000, description="cap on training pairs so CPU time fits the budget")
-    finetune_max_seq_length: int = Field(64, description="tokens per text while training (title and category come first)")
-    finetune_val_share: float = Field(0.15, description="share of distinct queries held out to validate the fine-tune")
-    finetune_threads: int = Field(2, description="torch CPU threads while fine-tuning (1 is faster on a busy machine)")
+    finetune_max_seq_length: int = Field(
+        64, description="tokens per text while training (title and category come first)"
+    )
+    finetune_val_share: float = Field(
+        0.15, description="share of distinct queries held out to validate the fine-tune"
+    )
+    finetune_threads: int = Field(
+        2, description="torch CPU threads while fine-tuning (1 is faster on a busy machine)"
+    )
 
     # --- collaborative filtering -------------------------------------------------------------
     als_factors: int = 64
@@ -68,7 +83,8 @@ class Settings(BaseSettings):
         "(batch jobs at scale); smaller blocks, e.g. one request at 100k items, score every item, which is faster there",
     )
     recs_candidates_per_model: int = Field(
-        75, description="two-stage: candidates each blend component proposes (100: recall 0.978 vs exact, 75: 0.959, 8% faster)"
+        75,
+        description="two-stage: candidates each blend component proposes (100: recall 0.978 vs exact, 75: 0.959, 8% faster)",
     )
     half_life_days: float = 60.0
     trending_half_life_days: float = 7.0
@@ -103,14 +119,18 @@ class Settings(BaseSettings):
     query_category_threshold: float = Field(
         0.5, description="apply the predicted query category as a filter/boost only above this probability"
     )
-    query_spell_max_distance: int = Field(2, description="spelling: max edits for words of 8+ letters (shorter: 1)")
+    query_spell_max_distance: int = Field(
+        2, description="spelling: max edits for words of 8+ letters (shorter: 1)"
+    )
     query_spell_min_query_count: int = Field(
         5, description="spelling: a query-log word becomes 'known' after this many occurrences"
     )
     query_classifier_c: float = Field(10.0, description="category classifier inverse L2 strength")
 
     # --- suggestions and merchandising rules -------------------------------------------------
-    suggest_min_query_count: int = Field(2, description="suggest: a logged query is suggested after this many searches")
+    suggest_min_query_count: int = Field(
+        2, description="suggest: a logged query is suggested after this many searches"
+    )
     suggest_max_k: int = Field(20, description="suggest: most completions one request may ask for")
     rules_path: Path = Field(
         Path("var/rules.json"),
@@ -120,13 +140,17 @@ class Settings(BaseSettings):
     # --- batch email jobs (batch-recommend) ----------------------------------------------------
     batch_k: int = Field(20, description="products per email")
     batch_cart_window_days: float = Field(7.0, description="abandoned-cart: add-to-carts this recent count")
-    batch_cart_idle_hours: float = Field(2.0, description="abandoned-cart: a cart younger than this is still open")
+    batch_cart_idle_hours: float = Field(
+        2.0, description="abandoned-cart: a cart younger than this is still open"
+    )
     batch_purchase_window_days: float = Field(14.0, description="post-purchase: purchases this recent count")
     batch_chunk_customers: int = Field(50_000, description="customers per output part (the checkpoint unit)")
     batch_ann_min_customers: int = Field(
         200_000, description="newsletter jobs this large take factor-model candidates from a FAISS IVF index"
     )
-    batch_threads: int = Field(2, ge=1, description="partitions a local batch job scores at once (one per core)")
+    batch_threads: int = Field(
+        2, ge=1, description="partitions a local batch job scores at once (one per core)"
+    )
     batch_ivf_nlist: int = Field(1024, description="IVF clusters over the item factors (batch first stage)")
     batch_ivf_nprobe: int = Field(8, description="IVF clusters scanned per customer (batch first stage)")
 
@@ -155,7 +179,9 @@ class Settings(BaseSettings):
         "(unset: the system's available memory at that moment)",
     )
     reload_poll_seconds: float = Field(
-        2.0, ge=0, description="how often each worker checks whether `latest` moved to a new bundle (0: never)"
+        2.0,
+        ge=0,
+        description="how often each worker checks whether `latest` moved to a new bundle (0: never)",
     )
     event_store_synchronous: str = Field(
         "NORMAL",
@@ -168,10 +194,12 @@ class Settings(BaseSettings):
     )
     # --- security ------------------------------------------------------------------------------
     admin_key: SecretStr | None = Field(
-        None, description="the first admin API key (more keys: `omnirank keys create`); required unless dev_mode"
+        None,
+        description="the first admin API key (more keys: `omnirank keys create`); required unless dev_mode",
     )
     dev_mode: bool = Field(
-        False, description="a developer's machine: callers without a key are admin, and no admin key is required"
+        False,
+        description="a developer's machine: callers without a key are admin, and no admin key is required",
     )
     log_level: str = Field("INFO", description="service log level (INFO logs one JSON line per request)")
     cors_origins: list[str] = Field(

@@ -211,7 +211,9 @@ class LinearRanker:
     def load(cls, path: Path) -> LinearRanker:
         data = json.loads(Path(path).read_text())
         if data["features"] != list(FEATURES):
-            raise ValueError(f"ranker in {path} was trained on features {data['features']}; this version computes {list(FEATURES)}")
+            raise ValueError(
+                f"ranker in {path} was trained on features {data['features']}; this version computes {list(FEATURES)}"
+            )
         model = cls(C=data["C"])
         model.mean_, model.scale_ = np.array(data["mean"]), np.array(data["scale"])
         model.coef_, model.intercept_ = np.array(data["coef"]), float(data["intercept"])

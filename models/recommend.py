@@ -75,7 +75,9 @@ class RecommendationEngine:
     candidates_per_model: int = 75
 
     @classmethod
-    def load(cls, bundle_dir: Path, catalog: Catalog, settings: Settings | None = None) -> RecommendationEngine:
+    def load(
+        cls, bundle_dir: Path, catalog: Catalog, settings: Settings | None = None
+    ) -> RecommendationEngine:
         import json
 
         settings = settings or Settings()
@@ -117,7 +119,9 @@ class RecommendationEngine:
         if len(np.atleast_1d(userids)) * len(self.catalog) < self.two_stage_min_cells:
             return self.model.recommend(userids, rows, N=n, filter_already_liked_items=False, items=allowed)
         candidates = self.model.candidates(userids, rows, self.candidates_per_model, items=allowed)
-        return self.model.rank_candidates(userids, rows, candidates, N=n, filter_already_liked_items=False, items=allowed)
+        return self.model.rank_candidates(
+            userids, rows, candidates, N=n, filter_already_liked_items=False, items=allowed
+        )
 
     @property
     def n_trained(self) -> int:
@@ -142,7 +146,9 @@ class RecommendationEngine:
             return excluded
         items = np.array([ev.item for ev in history], dtype=np.int64)
         types = np.array([ev.type for ev in history], dtype=object)
-        ages = np.array([(ctx.now - ev.timestamp).total_seconds() / 86400.0 for ev in history], dtype=np.float64)
+        ages = np.array(
+            [(ctx.now - ev.timestamp).total_seconds() / 86400.0 for ev in history], dtype=np.float64
+        )
         excluded[items[self.excluded_events(items, types, ages)]] = True
         return excluded
 
@@ -198,7 +204,9 @@ class RecommendationEngine:
         return out_ids, out_scores
 
     # --- public -------------------------------------------------------------------------------
-    def history_row(self, customer_id: str | None, extra: list[Interaction], weights: dict[str, float]) -> sp.csr_matrix:
+    def history_row(
+        self, customer_id: str | None, extra: list[Interaction], weights: dict[str, float]
+    ) -> sp.csr_matrix:
         """The customer's trained history plus events received since training (no retraining)."""
         row = sp.csr_matrix((1, self.n_trained), dtype=np.float32)
         if customer_id is not None and customer_id in self.user_index:
@@ -206,7 +214,9 @@ class RecommendationEngine:
         if extra:
             cols = np.array([e.item for e in extra])
             vals = np.array([weights.get(e.type, 0.0) for e in extra], dtype=np.float32)
-            ok = (vals > 0) & (cols < self.n_trained)  # products added since training are unknown to the models
+            ok = (vals > 0) & (
+                cols < self.n_trained
+            )  # products added since training are unknown to the models
             add = sp.csr_matrix((vals[ok], (np.zeros(ok.sum(), dtype=np.int64), cols[ok])), shape=row.shape)
             row = (row + add).tocsr()
         return row
@@ -221,9 +231,15 @@ class RecommendationEngine:
         ids, scores = self.rank(np.array([-1]), row, min(len(allowed), CANDIDATES_PER_SLOT * k), allowed)
         keep = ids[0] >= 0
         items, scores = self._diversify(ids[0][keep], scores[0][keep], k)
-        recent = sorted((e for e in history if e.type in ("purchase", "add_to_cart", "view")), key=lambda e: e.timestamp, reverse=True)
+        recent = sorted(
+            (e for e in history if e.type in ("purchase", "add_to_cart", "view")),
+            key=lambda e: e.timestamp,
+            reverse=True,
+        )
         sources = self._complement_sources(recent)
-        return [self._explain(int(i), float(s), sources, ctx) for i, s in zip(items, scores, strict=True)], False
+        return [
+            self._explain(int(i), float(s), sources, ctx) for i, s in zip(items, scores, strict=True)
+        ], False
 
     def for_customers(
         self, userids: np.ndarray, rows: sp.csr_matrix, excluded: sp.csr_matrix, ctx: Context, k: int = 20
@@ -243,7 +259,9 @@ class RecommendationEngine:
         extra = int(np.diff(excluded.indptr).max()) if excluded.nnz else 0
         # Only the first 4k allowed items per row reach diversification, so 4k + the block's largest
         # exclusion count is enough to rank: the result equals filtering the candidates first.
-        ids, scores = self.rank(np.asarray(userids, dtype=np.int64), rows, min(len(allowed), 4 * k + extra), allowed)
+        ids, scores = self.rank(
+            np.asarray(userids, dtype=np.int64), rows, min(len(allowed), 4 * k + extra), allowed
+        )
         if excluded.nnz:
             ids = np.where(csr_values(excluded, ids) > 0, -1, ids)
         valid = (ids >= 0) & (np.diff(rows.indptr)[:, None] > 0)
@@ -261,14 +279,18 @@ class RecommendationEngine:
                 sources.setdefault(comp, ev)
         return sources
 
-    def _explain(self, item: int, score: float, sources: dict[int, Interaction], ctx: Context) -> Recommendation:
+    def _explain(
+        self, item: int, score: float, sources: dict[int, Interaction], ctx: Context
+    ) -> Recommendation:
         ev = sources.get(item)
         if ev is not None:
             when = _ago(ctx.now - ev.timestamp)
             verb = {"purchase": "bought", "add_to_cart": "added to cart", "view": "viewed"}[ev.type]
             where = "in store" if ev.channel == "store" else "online"
             title = self.catalog.column["title"][ev.item]
-            return Recommendation(item, score, "complements_recent", f"Goes with {title} you {verb} {where} {when}")
+            return Recommendation(
+                item, score, "complements_recent", f"Goes with {title} you {verb} {where} {when}"
+            )
         cat = self.catalog.column["top_category"][item]
         return Recommendation(item, score, "personalised", f"Picked for you from your interest in {cat}")
 
@@ -277,18 +299,38 @@ class RecommendationEngine:
         eligible = self.eligible(ctx)
         keep = eligible[items] if items.size else np.zeros(0, bool)
         items, scores = self._diversify(items[keep], scores[keep], k)
-        where = f"store {ctx.store_id}" if scope.startswith("store:") else ctx.channel if scope.startswith("channel:") else "everywhere"
+        where = (
+            f"store {ctx.store_id}"
+            if scope.startswith("store:")
+            else ctx.channel
+            if scope.startswith("channel:")
+            else "everywhere"
+        )
         code = "cold_start_trending" if cold_start else "trending"
-        return [Recommendation(int(i), float(s), code, f"Trending {where} this week") for i, s in zip(items, scores, strict=True)]
+        return [
+            Recommendation(int(i), float(s), code, f"Trending {where} this week")
+            for i, s in zip(items, scores, strict=True)
+        ]
 
-    def similar(self, item: int, ctx: Context, k: int, content: np.ndarray | None = None) -> list[Recommendation]:
+    def similar(
+        self, item: int, ctx: Context, k: int, content: np.ndarray | None = None
+    ) -> list[Recommendation]:
         """Behavioural neighbours first, then content neighbours (reach new products with no behaviour)."""
         eligible = self.eligible(ctx)
         out: dict[int, Recommendation] = {}
-        ids, scores = self.model.similar_items(np.array([item]), N=4 * k) if item < self.n_trained else (np.empty((1, 0), np.int64), np.empty((1, 0)))
+        ids, scores = (
+            self.model.similar_items(np.array([item]), N=4 * k)
+            if item < self.n_trained
+            else (np.empty((1, 0), np.int64), np.empty((1, 0)))
+        )
         for i, s in zip(ids[0], scores[0], strict=True):
             if i >= 0 and eligible[i] and np.isfinite(s) and s > 0:
-                out.setdefault(int(i), Recommendation(int(i), float(s), "similar_behaviour", "Shoppers who liked this also liked"))
+                out.setdefault(
+                    int(i),
+                    Recommendation(
+                        int(i), float(s), "similar_behaviour", "Shoppers who liked this also liked"
+                    ),
+                )
         if content is not None:
             for i in content:
                 if i >= 0 and i != item and eligible[i]:
@@ -362,6 +404,8 @@ def load_history(path: Path) -> dict[str, list[Interaction]]:
     table = pd.read_parquet(path)
     out: dict[str, list[Interaction]] = {}
     ts = pd.to_datetime(table["timestamp"], utc=True)
-    for cid, item, etype, t, ch in zip(table["customer_id"], table["item"], table["type"], ts, table["channel"], strict=True):
+    for cid, item, etype, t, ch in zip(
+        table["customer_id"], table["item"], table["type"], ts, table["channel"], strict=True
+    ):
         out.setdefault(cid, []).append(Interaction(int(item), etype, t, ch))
     return out

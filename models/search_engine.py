@@ -96,12 +96,16 @@ class SearchEngine:
             context = context.with_products(catalog.products.iloc[delta.items], delta.items)
         avgdl = self.bm25.avgdl_
         if avgdl is None and len(delta):  # a bundle written before the average was stored
-            avgdl = float(np.mean([len(self.bm25.document_tokens(r)) for r in self.catalog.products.to_dict("records")]))
+            avgdl = float(
+                np.mean([len(self.bm25.document_tokens(r)) for r in self.catalog.products.to_dict("records")])
+            )
         return replace(
             self,
             catalog=catalog,
             delta=delta,
-            item_vectors=ItemVectors(self.embeddings, delta, len(catalog)) if self.embeddings is not None else None,
+            item_vectors=ItemVectors(self.embeddings, delta, len(catalog))
+            if self.embeddings is not None
+            else None,
             ranking_context=context,
             avgdl=avgdl,
         )
@@ -113,7 +117,9 @@ class SearchEngine:
         return np.asarray(self.embeddings[items], dtype=np.float32)
 
     @classmethod
-    def load(cls, bundle_dir: Path, catalog: Catalog, model_file: str = "model.onnx", threads: int = 1) -> SearchEngine:
+    def load(
+        cls, bundle_dir: Path, catalog: Catalog, model_file: str = "model.onnx", threads: int = 1
+    ) -> SearchEngine:
         bundle_dir = Path(bundle_dir)
         return cls(
             catalog=catalog,
@@ -123,7 +129,9 @@ class SearchEngine:
             query=QueryUnderstanding.load(bundle_dir / A.QUERY_DIR),
             embeddings=np.load(bundle_dir / A.PRODUCT_EMBEDDINGS, mmap_mode="r"),
             ranker=LinearRanker.load(bundle_dir / A.RANKER) if (bundle_dir / A.RANKER).exists() else None,
-            ranking_context=CandidateContext.from_products(catalog.products, np.load(bundle_dir / A.POPULARITY)),
+            ranking_context=CandidateContext.from_products(
+                catalog.products, np.load(bundle_dir / A.POPULARITY)
+            ),
         )
 
     # --- masks --------------------------------------------------------------------------------
@@ -192,7 +200,11 @@ class SearchEngine:
             return np.empty(0, np.int64), np.empty(0), np.empty(0)
         n = min(self.candidates, n_allowed)
         if lexical is None:
-            lexical = self.lexical_scores(text, expansions) if not dense_only else np.zeros(len(self.catalog), np.float32)
+            lexical = (
+                self.lexical_scores(text, expansions)
+                if not dense_only
+                else np.zeros(len(self.catalog), np.float32)
+            )
         # only matching documents compete for the lexical slots: a top-n over them, not the catalog
         matching = np.flatnonzero(lexical > 0)
         matching = matching[mask[matching]]
@@ -205,7 +217,11 @@ class SearchEngine:
         dense_items = dense_items[dense_scores >= floor]
         items = np.unique(np.concatenate([lex_top, dense_items]))
         # exact cosine for every candidate, also those the lexical side brought in
-        return items, lexical[items].astype(np.float64), np.asarray(self.vectors_of(items) @ query_vec, dtype=np.float64)
+        return (
+            items,
+            lexical[items].astype(np.float64),
+            np.asarray(self.vectors_of(items) @ query_vec, dtype=np.float64),
+        )
 
     def dense_search(self, query_vec: np.ndarray, n: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Top ``n`` items within ``mask`` by cosine: the bundle's FAISS index over trained items,
@@ -216,7 +232,9 @@ class SearchEngine:
         if excluded == 0:
             items, scores = self.vectors.search_positions(query_vec, n, None, matrix=self.embeddings)
         elif excluded <= POST_FILTER_MAX:
-            items, scores = self.vectors.search_positions(query_vec, n + excluded, None, matrix=self.embeddings)
+            items, scores = self.vectors.search_positions(
+                query_vec, n + excluded, None, matrix=self.embeddings
+            )
             keep = trained[items]
             items, scores = items[keep][:n], scores[keep][:n]
         else:
@@ -295,12 +313,16 @@ class SearchEngine:
         score = dict(zip(fused_ids, fused_scores, strict=True))
         return np.array([score.get(str(i), 0.0) for i in items])
 
-    def relevance(self, parsed: ParsedQuery, items: np.ndarray, lexical: np.ndarray, dense: np.ndarray) -> np.ndarray:
+    def relevance(
+        self, parsed: ParsedQuery, items: np.ndarray, lexical: np.ndarray, dense: np.ndarray
+    ) -> np.ndarray:
         """Learned ranker probability when the bundle has one, else RRF with a category boost."""
         if items.size == 0:
             return np.empty(0)
         if self.ranker is not None and self.ranking_context is not None:
-            logits = self.ranker.predict(ranking_features(self.ranking_context, parsed, items, lexical, dense))
+            logits = self.ranker.predict(
+                ranking_features(self.ranking_context, parsed, items, lexical, dense)
+            )
             return 1.0 / (1.0 + np.exp(-logits))
         scores = self._fuse(items, lexical, dense)
         if parsed.category is not None and parsed.category.applied:
@@ -373,7 +395,9 @@ class SearchEngine:
             name, value = (stated or chosen).pop()
             relaxed.append(f"no results with {name}={value}; relaxed it")
         if items.size == 0 and text.strip():
-            items, lexical, dense = self._retrieve(text, self._mask(filters, {}, prices), dense_only=True, min_dense=0.0)
+            items, lexical, dense = self._retrieve(
+                text, self._mask(filters, {}, prices), dense_only=True, min_dense=0.0
+            )
             if items.size:
                 relaxed.append("no keyword match; showing the closest products by meaning")
         self._confirm_category(parsed, items, dense)
@@ -400,9 +424,17 @@ class SearchEngine:
         start = (page - 1) * k
         hits = [
             SearchHit(int(i), float(s), float(lx), float(dn))
-            for i, s, lx, dn in zip(items[start : start + k], scores[start : start + k], lexical[start : start + k], dense[start : start + k], strict=True)
+            for i, s, lx, dn in zip(
+                items[start : start + k],
+                scores[start : start + k],
+                lexical[start : start + k],
+                dense[start : start + k],
+                strict=True,
+            )
         ]
-        applied = {k_: v for k_, v in vars(filters).items() if v is not None and k_ in ("store_id", "channel")} | constraints
+        applied = {
+            k_: v for k_, v in vars(filters).items() if v is not None and k_ in ("store_id", "channel")
+        } | constraints
         return SearchResult(
             hits=hits,
             total=int(items.size),
@@ -428,7 +460,8 @@ class SearchEngine:
         titles = self.ranking_context.title_tokens if self.ranking_context is not None else None
         exact = np.array(
             [
-                (titles[i] if titles is not None else frozenset(tokenize(self.catalog.column["title"][i]))) == words
+                (titles[i] if titles is not None else frozenset(tokenize(self.catalog.column["title"][i])))
+                == words
                 or str(self.catalog.skus[i]).casefold() == q.strip().casefold()
                 for i in items.tolist()
             ],
@@ -443,7 +476,9 @@ class SearchEngine:
         out: dict[str, dict[str, int]] = {}
         for f in FACET_FIELDS:
             values = [v for v in self.catalog.column[f][items] if isinstance(v, str) and v]
-            names, counts = np.unique(np.asarray(values, dtype=str), return_counts=True) if values else ([], [])
+            names, counts = (
+                np.unique(np.asarray(values, dtype=str), return_counts=True) if values else ([], [])
+            )
             top = np.argsort(-np.asarray(counts), kind="stable")[:20]
             out[f] = {str(names[i]): int(counts[i]) for i in top}
         prices = (self.catalog.prices if prices is None else prices)[items]

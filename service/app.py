@@ -32,7 +32,9 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     async def lifespan(app: FastAPI):
         app.state.settings = settings
         app.state.serving = serving = Serving.start(settings, clock)
-        watcher = BundleWatcher(serving, settings.reload_poll_seconds) if settings.reload_poll_seconds > 0 else None
+        watcher = (
+            BundleWatcher(serving, settings.reload_poll_seconds) if settings.reload_poll_seconds > 0 else None
+        )
         if watcher is not None:
             watcher.start()
         yield
@@ -66,14 +68,16 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         request_id = request.scope.get("state", {}).get("request_id", "")
         logger.exception("unhandled error in %s", getattr(request.scope.get("route"), "path", "?"))
         return JSONResponse(
-            status_code=500, content={"detail": "internal error; quote the request id", "request_id": request_id},
+            status_code=500,
+            content={"detail": "internal error; quote the request id", "request_id": request_id},
             headers={REQUEST_ID_HEADER: request_id},
         )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
         ]
         message = "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in details)
         return JSONResponse(status_code=422, content={"detail": message, "errors": details})

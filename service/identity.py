@@ -48,7 +48,9 @@ def _known(view: ServingView, keys: list[str]) -> dict[str, str]:
     return out
 
 
-def resolve(view: ServingView, identifiers: dict[str, str | None], salt: str, now: float, link: bool = True) -> Resolved | None:
+def resolve(
+    view: ServingView, identifiers: dict[str, str | None], salt: str, now: float, link: bool = True
+) -> Resolved | None:
     """The customer these identifiers name, linking the unknown ones to it. ``None`` when no
     identifier is valid."""
     keys = identifier_hashes(identifiers, salt)

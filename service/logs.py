@@ -65,7 +65,11 @@ def configure_logging(level: str = "INFO") -> None:
     # structlog's own lines go through the standard library too, so one handler renders every line
     # and any standard tool (pytest's caplog, a log shipper's handler) sees them.
     structlog.configure(
-        processors=[*shared, structlog.stdlib.add_logger_name, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[
+            *shared,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
@@ -120,7 +124,10 @@ class RequestLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER.encode(), request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (REQUEST_ID_HEADER.encode(), request_id.encode()),
+                ]
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)

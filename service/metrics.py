@@ -33,13 +33,17 @@ class ServingCollector(Collector):
         info = InfoMetricFamily("omnirank_bundle", "The bundle this worker serves.")
         info.add_metric([], {"version": view.bundle.version})
         yield info
-        sizes = GaugeMetricFamily("omnirank_index_items", "Items per index of the served view.", labels=["index"])
+        sizes = GaugeMetricFamily(
+            "omnirank_index_items", "Items per index of the served view.", labels=["index"]
+        )
         sizes.add_metric(["catalog"], len(view.catalog))
         sizes.add_metric(["vectors"], len(view.search.vectors))
         sizes.add_metric(["delta"], len(view.search.delta) if view.search.delta is not None else 0)
         yield sizes
         live_version, _ = serving.store.versions()
-        lag = GaugeMetricFamily("omnirank_live_lag_versions", "Live store writes not yet applied by this worker.")
+        lag = GaugeMetricFamily(
+            "omnirank_live_lag_versions", "Live store writes not yet applied by this worker."
+        )
         lag.add_metric([], live_version - view.overlay.version)
         yield lag
         refused = GaugeMetricFamily("omnirank_refused_bundles", "Bundles this worker refused to serve.")
@@ -51,8 +55,12 @@ class ServiceMetrics:
     def __init__(self, app: FastAPI) -> None:
         self.registry = CollectorRegistry()
         self.searches = Counter("omnirank_searches", "Searches answered.", registry=self.registry)
-        self.zero_results = Counter("omnirank_search_zero_results", "Searches that found nothing.", registry=self.registry)
+        self.zero_results = Counter(
+            "omnirank_search_zero_results", "Searches that found nothing.", registry=self.registry
+        )
         self.registry.register(ServingCollector(app))
-        Instrumentator(registry=self.registry, excluded_handlers=["/metrics", "/health/live", "/health/ready"]).instrument(
-            app
-        ).expose(app, include_in_schema=True, tags=["health"], dependencies=[Security(admin_scope)])
+        Instrumentator(
+            registry=self.registry, excluded_handlers=["/metrics", "/health/live", "/health/ready"]
+        ).instrument(app).expose(
+            app, include_in_schema=True, tags=["health"], dependencies=[Security(admin_scope)]
+        )

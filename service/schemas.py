@@ -45,11 +45,15 @@ class SearchResponse(BaseModel):
     did_you_mean: str | None = None
     relaxed: list[str] = Field(default_factory=list, description="What was relaxed to avoid an empty page.")
     personalised: bool = False
-    rules_fired: list[str] = Field(default_factory=list, description="Ids of the merchandising rules applied.")
+    rules_fired: list[str] = Field(
+        default_factory=list, description="Ids of the merchandising rules applied."
+    )
     redirect: str | None = Field(None, description="A merchandising rule sends this query to this page.")
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"query": "red running shoes under 50", "total": 12, "page": 1, "k": 20}]}
+        json_schema_extra={
+            "examples": [{"query": "red running shoes under 50", "total": 12, "page": 1, "k": 20}]
+        }
     )
 
 
@@ -84,7 +88,9 @@ class EventIn(BaseModel):
     timestamp: datetime = Field(description="When it happened (ISO 8601; without a zone: UTC).")
     channel: Channel
     sku: str = Field(min_length=1, max_length=128)
-    customer_id: str | None = Field(None, max_length=128, description="An opaque customer id (never an email).")
+    customer_id: str | None = Field(
+        None, max_length=128, description="An opaque customer id (never an email)."
+    )
     loyalty_id: str | None = Field(None, max_length=128)
     email: str | None = Field(None, max_length=254)
     phone: str | None = Field(None, max_length=64)
@@ -116,8 +122,12 @@ class EventConflict(BaseModel):
 
 class EventsResponse(BaseModel):
     accepted: int = Field(description="Events stored now.")
-    duplicates: int = Field(description="Retries of events already stored with the same payload (not stored again).")
-    rejected: list[RowRejection] = Field(default_factory=list, description="Index and reason of each rejected event.")
+    duplicates: int = Field(
+        description="Retries of events already stored with the same payload (not stored again)."
+    )
+    rejected: list[RowRejection] = Field(
+        default_factory=list, description="Index and reason of each rejected event."
+    )
     conflicts: list[EventConflict] = Field(
         default_factory=list,
         description="Events whose event_id is already stored (or earlier in the batch) with a different payload: "
@@ -156,7 +166,9 @@ def json_body(schema: dict, description: str = "") -> dict:
 def rows_body(model: type[BaseModel], max_rows: int) -> dict:
     """``openapi_extra`` for a body that is a JSON array of ``model`` rows, each validated on its own."""
     schema = {"type": "array", "minItems": 1, "maxItems": max_rows, "items": inline_schema(model)}
-    return json_body(schema, f"1 to {max_rows} rows; each row is validated on its own, the bad ones are rejected by index.")
+    return json_body(
+        schema, f"1 to {max_rows} rows; each row is validated on its own, the bad ones are rejected by index."
+    )
 
 
 class TimelineEntry(BaseModel):
@@ -179,7 +191,12 @@ class CustomerLookup(BaseModel):
     k: int = Field(10, ge=1, le=50)
 
     def identifiers(self) -> dict[str, str | None]:
-        return {"customer_id": self.customer_id, "loyalty_id": self.loyalty_id, "email": self.email, "phone": self.phone}
+        return {
+            "customer_id": self.customer_id,
+            "loyalty_id": self.loyalty_id,
+            "email": self.email,
+            "phone": self.phone,
+        }
 
 
 class ProfileResponse(BaseModel):
@@ -238,7 +255,9 @@ class _Row(BaseModel):
 
 
 class StockIn(_Row):
-    store_id: str = Field(min_length=1, max_length=64, description="A store id, or 'web' / 'warehouse' for the web shop.")
+    store_id: str = Field(
+        min_length=1, max_length=64, description="A store id, or 'web' / 'warehouse' for the web shop."
+    )
     sku: str = Field(min_length=1, max_length=128)
     quantity: int = Field(ge=0, le=10_000_000, description="Units on hand now (absolute, not a delta).")
 
@@ -246,7 +265,9 @@ class StockIn(_Row):
 class PriceIn(_Row):
     sku: str = Field(min_length=1, max_length=128)
     price: float = Field(ge=0, le=1e9, allow_inf_nan=False)
-    list_price: float | None = Field(None, ge=0, le=1e9, allow_inf_nan=False, description="The price it is reduced from.")
+    list_price: float | None = Field(
+        None, ge=0, le=1e9, allow_inf_nan=False, description="The price it is reduced from."
+    )
     channel: Literal["store", "web", "app", "marketplace"] | None = None
     store_id: str | None = Field(None, min_length=1, max_length=64)
     valid_from: datetime | None = None

@@ -65,7 +65,9 @@ class Principal:
         if store_id is None and len(self.stores) == 1:
             return self.stores[0]
         if store_id not in self.stores:
-            raise HTTPException(403, f"this key is limited to stores {list(self.stores)}; pass one of them as store_id")
+            raise HTTPException(
+                403, f"this key is limited to stores {list(self.stores)}; pass one of them as store_id"
+            )
         return store_id
 
 
@@ -84,12 +86,16 @@ class KeyRing:
 
     @property
     def has_admin(self) -> bool:
-        return self._admin_digest is not None or any(k.scope == "admin" and k.revoked_at is None for k in self._keys.values())
+        return self._admin_digest is not None or any(
+            k.scope == "admin" and k.revoked_at is None for k in self._keys.values()
+        )
 
     def authenticate(self, presented: str | None, now: float) -> Principal | None:
         if not presented:
             return DEV if self.dev_mode else None
-        if self._admin_digest is not None and hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self._admin_digest):
+        if self._admin_digest is not None and hmac.compare_digest(
+            hashlib.sha256(presented.encode()).digest(), self._admin_digest
+        ):
             return Principal("OMNIRANK_ADMIN_KEY", "admin")
         parts = split_key(presented)
         key = self._keys.get(parts[0]) if parts else None
@@ -127,7 +133,9 @@ async def public() -> None:
 
 public.omnirank_scope = "public"  # type: ignore[attr-defined]
 
-search_scope, personalize_scope, associate_scope, admin_scope = (requires(s) for s in ("search", "personalize", "associate", "admin"))
+search_scope, personalize_scope, associate_scope, admin_scope = (
+    requires(s) for s in ("search", "personalize", "associate", "admin")
+)
 SearchKey = Annotated[Principal, Security(search_scope)]
 PersonalizeKey = Annotated[Principal, Security(personalize_scope)]
 AssociateKey = Annotated[Principal, Security(associate_scope)]
@@ -154,4 +162,8 @@ def route_scopes(app) -> dict[tuple[str, str], str | None]:
             elif isinstance(route, APIRoute):
                 yield route
 
-    return {(method, route.path): scope_of(route.dependant) for route in walk(app.router.routes) for method in sorted(route.methods)}
+    return {
+        (method, route.path): scope_of(route.dependant)
+        for route in walk(app.router.routes)
+        for method in sorted(route.methods)
+    }

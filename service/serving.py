@@ -78,7 +78,9 @@ class Serving:
         self._lock = threading.RLock()  # builds and swaps of the view, one at a time
         self._reload_lock = threading.Lock()  # one bundle load at a time
         self._refused_keys: set[tuple] = set()
-        rules = load_live_rules(self.rules_path, base.default_rules, base.catalog, base.search.query.synonyms_)
+        rules = load_live_rules(
+            self.rules_path, base.default_rules, base.catalog, base.search.query.synonyms_
+        )
         self.rules_signature: FileSignature | None = None
         self._view = ServingView.build(base, self._overlay_for(base), rules, store)
         self.refresh_rules()  # records which version of the file is in memory (another worker may have just PUT)
@@ -100,7 +102,9 @@ class Serving:
             raise
         settle_memory()
         if settings.dev_mode:
-            logger.warning("OMNIRANK_DEV_MODE=1: callers without an API key are admin; never expose this service")
+            logger.warning(
+                "OMNIRANK_DEV_MODE=1: callers without an API key are admin; never expose this service"
+            )
         if settings.pii_salt == DEFAULT_PII_SALT:
             logger.warning(
                 "OMNIRANK_PII_SALT is the public default: anyone can hash a guessed email and match it. "
@@ -138,14 +142,18 @@ class Serving:
         changes = self.store.live_changes(overlay.version)
         if changes.version == overlay.version:
             return overlay
-        return overlay.apply(changes, base.search.bm25.document_tokens, base.search.encoder.encode, base.encoder_id)
+        return overlay.apply(
+            changes, base.search.bm25.document_tokens, base.search.encoder.encode, base.encoder_id
+        )
 
     def refresh_live(self) -> bool:
         """Apply what other requests or workers wrote to the live tables since this view was built.
         Returns True when the view changed."""
         if self.store.live_version() == self._view.overlay.version:
             return False
-        if not self._lock.acquire(timeout=LIVE_APPLY_WAIT_S):  # a bundle swap is finishing: serve what is there
+        if not self._lock.acquire(
+            timeout=LIVE_APPLY_WAIT_S
+        ):  # a bundle swap is finishing: serve what is there
             return False
         try:
             view = self._view
@@ -186,12 +194,18 @@ class Serving:
                     return False
                 text = fh.read()
         except OSError as exc:
-            logger.error("cannot read the live rules file %s: %s; keeping the rules in memory", self.rules_path, exc)
+            logger.error(
+                "cannot read the live rules file %s: %s; keeping the rules in memory", self.rules_path, exc
+            )
             return False
         try:
             rules = RuleSet.model_validate_json(text)
         except ValidationError as exc:
-            logger.error("live rules file %s is invalid (%s); keeping the previous rules", self.rules_path, describe(exc))
+            logger.error(
+                "live rules file %s is invalid (%s); keeping the previous rules",
+                self.rules_path,
+                describe(exc),
+            )
             self.rules_signature = signature  # reported once per version of the file, not once per request
             return False
         view = self._view
@@ -226,7 +240,9 @@ class Serving:
                 return ReloadOutcome("unchanged", served.version)
             key = _bundle_key(target)
             if key in self._refused_keys and not force:
-                return ReloadOutcome("refused", served.version, "already refused; POST /v1/admin/reload to retry")
+                return ReloadOutcome(
+                    "refused", served.version, "already refused; POST /v1/admin/reload to retry"
+                )
             try:
                 base = BundleView.load(self.settings, target)
             except (BundleError, OSError, ValueError, KeyError) as exc:

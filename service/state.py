@@ -49,13 +49,24 @@ class BundleView:
         bundle = Bundle.open(bundle_path or settings.bundles_dir, verify=True)
         check_memory(bundle, settings.memory_budget_mb)
         if SEARCH not in bundle.components:
-            raise BundleError(f"bundle {bundle.version} holds {sorted(bundle.components)}; the service needs {SEARCH!r}")
+            raise BundleError(
+                f"bundle {bundle.version} holds {sorted(bundle.components)}; the service needs {SEARCH!r}"
+            )
         catalog = Catalog.load(bundle.path / A.CATALOG_DIR)
-        customer_side = _customer_side(bundle, catalog, settings) if RECOMMENDATIONS in bundle.components else _no_customer_side()
+        customer_side = (
+            _customer_side(bundle, catalog, settings)
+            if RECOMMENDATIONS in bundle.components
+            else _no_customer_side()
+        )
         return cls(
             bundle=bundle,
             catalog=catalog,
-            search=SearchEngine.load(bundle.path, catalog, model_file=A.query_model_file(bundle.manifest), threads=settings.onnx_threads),
+            search=SearchEngine.load(
+                bundle.path,
+                catalog,
+                model_file=A.query_model_file(bundle.manifest),
+                threads=settings.onnx_threads,
+            ),
             type_weights=type_weights_from_settings(settings),
             suggester=load_suggester(bundle, catalog, settings),
             **customer_side,
@@ -70,7 +81,9 @@ class BundleView:
     def encoder_id(self) -> str:
         """The served query encoder's model file checksum: live product vectors computed by another
         encoder are recomputed (``LiveOverlay.apply``)."""
-        return self.bundle.manifest["files"][f"{A.ENCODER_DIR}/{A.query_model_file(self.bundle.manifest)}"]["sha256"]
+        return self.bundle.manifest["files"][f"{A.ENCODER_DIR}/{A.query_model_file(self.bundle.manifest)}"][
+            "sha256"
+        ]
 
     def trained_overlay(self) -> LiveOverlay:
         return LiveOverlay.trained(self.catalog, dim=int(self.search.embeddings.shape[1]))
@@ -148,7 +161,9 @@ def check_memory(bundle: Bundle, budget_mb: float | None) -> None:
         for rel, meta in bundle.manifest["files"].items()
         if not rel.startswith(("reports/", "finetune/"))
         and rel != A.PRODUCT_EMBEDDINGS
-        and not (rel.startswith(A.ENCODER_DIR + "/") and rel.endswith(".onnx") and not rel.endswith("/" + model))
+        and not (
+            rel.startswith(A.ENCODER_DIR + "/") and rel.endswith(".onnx") and not rel.endswith("/" + model)
+        )
     )
     need_mb = MEMORY_FACTOR * loaded / 2**20
     budget = budget_mb if budget_mb is not None else available_memory_mb()

@@ -23,7 +23,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:
-    assert (SAMPLE / "products.parquet").exists(), "data_samples/ is missing: run omnirank generate-sample --out data_samples"
+    assert (SAMPLE / "products.parquet").exists(), (
+        "data_samples/ is missing: run omnirank generate-sample --out data_samples"
+    )
     return SAMPLE
 
 
@@ -48,7 +50,10 @@ def service_settings(trained_bundle: Path, tmp_path_factory: pytest.TempPathFact
     state = tmp_path_factory.mktemp("service-state")
     # dev_mode: callers without a key are admin; tests/service/test_security.py checks the keys themselves
     return Settings(
-        bundles_dir=trained_bundle, event_store_path=state / "events.sqlite3", rules_path=state / "rules.json", dev_mode=True
+        bundles_dir=trained_bundle,
+        event_store_path=state / "events.sqlite3",
+        rules_path=state / "rules.json",
+        dev_mode=True,
     )
 
 

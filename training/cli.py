@@ -56,7 +56,9 @@ def generate_sample(
 @app.command("eval-recs")
 def eval_recs(
     interactions: Path = typer.Option(
-        None, "--interactions", help="CSV/Parquet with user_id, item_id, timestamp[, quantity, basket_id, channel, type]."
+        None,
+        "--interactions",
+        help="CSV/Parquet with user_id, item_id, timestamp[, quantity, basket_id, channel, type].",
     ),
     online_retail: Path = typer.Option(
         None, "--online-retail", help="UCI Online Retail II file; converted with the project's adapter first."
@@ -78,17 +80,25 @@ def eval_recs(
 
 @app.command("eval-search")
 def eval_search(
-    products: Path = typer.Option(..., "--products", help="CSV: product_id, title[, description, brand, category, attributes]."),
+    products: Path = typer.Option(
+        ..., "--products", help="CSV: product_id, title[, description, brand, category, attributes]."
+    ),
     queries: Path = typer.Option(..., "--queries", help="CSV: query_id, query."),
     judgments: Path = typer.Option(
-        ..., "--judgments", help="CSV: query_id, product_id, relevance (numeric, or WANDS Exact/Partial/Irrelevant)."
+        ...,
+        "--judgments",
+        help="CSV: query_id, product_id, relevance (numeric, or WANDS Exact/Partial/Irrelevant).",
     ),
     out: Path = typer.Option(None, "--out", help="Write the metrics as JSON here."),
     relevance_min: float = typer.Option(
-        0.0, "--relevance-min", help="Numeric relevance meaning 'irrelevant': gain = relevance - this (Home Depot: 1)."
+        0.0,
+        "--relevance-min",
+        help="Numeric relevance meaning 'irrelevant': gain = relevance - this (Home Depot: 1).",
     ),
     folds: int = typer.Option(5, "--folds", help="Folds (by query) for tuning the omnirank fusion weights."),
-    limit_queries: int = typer.Option(None, "--limit-queries", help="Evaluate a seeded random sample of N queries."),
+    limit_queries: int = typer.Option(
+        None, "--limit-queries", help="Evaluate a seeded random sample of N queries."
+    ),
 ) -> None:
     """Compare BM25, dense, hybrid RRF and tuned omnirank fusion on judged queries (NDCG@10, MRR, recall)."""
     import json
@@ -96,7 +106,9 @@ def eval_search(
     from training.eval_search import EvalInputError, print_report, run_eval_search
 
     try:
-        report = run_eval_search(products, queries, judgments, settings(), relevance_min, folds, limit_queries)
+        report = run_eval_search(
+            products, queries, judgments, settings(), relevance_min, folds, limit_queries
+        )
     except EvalInputError as exc:
         raise typer.BadParameter(str(exc)) from exc
     print_report(report)
@@ -108,10 +120,22 @@ def eval_search(
 
 @app.command("train")
 def train(
-    data: Path = typer.Option(Path("data_samples"), "--data", help="Directory in the import format (see data_samples/README.md)."),
-    out: Path = typer.Option(None, "--out", help="Bundles directory; the new version is published under it and 'latest' moves to it."),
-    finetune: bool = typer.Option(False, "--finetune/--no-finetune", help="Fine-tune the encoder on the search logs (kept only if it wins)."),
-    evaluate: bool = typer.Option(True, "--evaluate/--no-evaluate", help="Evaluate search and recommendations on a temporal split."),
+    data: Path = typer.Option(
+        Path("data_samples"), "--data", help="Directory in the import format (see data_samples/README.md)."
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        help="Bundles directory; the new version is published under it and 'latest' moves to it.",
+    ),
+    finetune: bool = typer.Option(
+        False,
+        "--finetune/--no-finetune",
+        help="Fine-tune the encoder on the search logs (kept only if it wins).",
+    ),
+    evaluate: bool = typer.Option(
+        True, "--evaluate/--no-evaluate", help="Evaluate search and recommendations on a temporal split."
+    ),
 ) -> None:
     """Run the whole offline pipeline and publish one versioned, checksummed bundle."""
     from models.bundle import BundleError
@@ -128,8 +152,12 @@ def train(
 
 @app.command("evaluate")
 def evaluate(
-    bundle: Path = typer.Option(None, "--bundle", help="Bundle version dir or bundles dir (default: settings bundles_dir)."),
-    data: Path = typer.Option(Path("data_samples"), "--data", help="Directory with queries.parquet and judgments.parquet."),
+    bundle: Path = typer.Option(
+        None, "--bundle", help="Bundle version dir or bundles dir (default: settings bundles_dir)."
+    ),
+    data: Path = typer.Option(
+        Path("data_samples"), "--data", help="Directory with queries.parquet and judgments.parquet."
+    ),
     out: Path = typer.Option(None, "--out", help="Write the search metrics as JSON here."),
 ) -> None:
     """Re-run the search evaluation of a published bundle on labelled queries."""
@@ -159,11 +187,21 @@ def evaluate(
 def batch_recommend(
     campaign: str = typer.Option(..., "--campaign", help="abandoned-cart, post-purchase or newsletter."),
     bundle: Path = typer.Option(..., "--bundle", help="Bundle version dir or bundles dir holding 'latest'."),
-    data: Path = typer.Option(..., "--data", help="Import-format data (events since training count too; unsubscribes honoured)."),
-    out: Path = typer.Option(..., "--out", help="Output directory of Parquet parts; re-run the same command to resume."),
-    engine: str = typer.Option("local", "--engine", help="local, or ray (same output, partitions as Ray tasks)."),
-    now: str = typer.Option(None, "--now", help="Reference time (ISO 8601); default: the latest event in --data."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Discard parts of a different previous job in --out."),
+    data: Path = typer.Option(
+        ..., "--data", help="Import-format data (events since training count too; unsubscribes honoured)."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Output directory of Parquet parts; re-run the same command to resume."
+    ),
+    engine: str = typer.Option(
+        "local", "--engine", help="local, or ray (same output, partitions as Ray tasks)."
+    ),
+    now: str = typer.Option(
+        None, "--now", help="Reference time (ISO 8601); default: the latest event in --data."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Discard parts of a different previous job in --out."
+    ),
     store: Path = typer.Option(
         None,
         "--store",
@@ -202,7 +240,9 @@ def batch_recommend(
 
 @app.command("serve")
 def serve(
-    bundle: Path = typer.Option(None, "--bundle", help="Bundles dir or version dir (default: settings bundles_dir)."),
+    bundle: Path = typer.Option(
+        None, "--bundle", help="Bundles dir or version dir (default: settings bundles_dir)."
+    ),
     host: str = typer.Option(None, "--host", help="Interface to bind (default: settings host, 127.0.0.1)."),
     port: int = typer.Option(None, "--port", help="Port (default: settings port, 8000)."),
     workers: int = typer.Option(
@@ -252,7 +292,9 @@ def quickstart(
     cfg = settings()
     try:
         resolve_bundle_path(cfg.bundles_dir)
-        typer.echo(f"using the existing bundle in {cfg.bundles_dir} (delete it or run 'omnirank train' to retrain)")
+        typer.echo(
+            f"using the existing bundle in {cfg.bundles_dir} (delete it or run 'omnirank train' to retrain)"
+        )
     except BundleError:
         train(data=data, out=cfg.bundles_dir, finetune=False, evaluate=True)
     if cfg.admin_key is None and not cfg.dev_mode:
@@ -272,7 +314,10 @@ def quickstart(
 )
 def bench(
     ctx: typer.Context,
-    name: str = typer.Argument(None, help="Benchmark to run (e.g. search, recs, train, batch, suggest, event_store); omit to list them."),
+    name: str = typer.Argument(
+        None,
+        help="Benchmark to run (e.g. search, recs, train, batch, suggest, event_store); omit to list them.",
+    ),
 ) -> None:
     """Run one of the benchmarks in benchmarks/ (extra options are passed through; see its --help)."""
     import subprocess
@@ -292,7 +337,11 @@ def bench(
 @app.command("import-dataset")
 def import_dataset(
     dataset: str = typer.Argument(..., help="online-retail or home-depot."),
-    source: Path = typer.Option(..., "--source", help="online-retail: the .parquet/.csv sheet; home-depot: the folder with products/queries/judgments.csv."),
+    source: Path = typer.Option(
+        ...,
+        "--source",
+        help="online-retail: the .parquet/.csv sheet; home-depot: the folder with products/queries/judgments.csv.",
+    ),
     out: Path = typer.Option(..., "--out", help="Directory to write the import-format tables to."),
 ) -> None:
     """Convert a public retail dataset to omnirank's import format (see data_samples/README.md)."""
@@ -303,7 +352,9 @@ def import_dataset(
         if dataset == "online-retail":
             from training.adapters import online_retail
 
-            interactions, report = online_retail.online_retail_to_interactions(online_retail.read_online_retail(source))
+            interactions, report = online_retail.online_retail_to_interactions(
+                online_retail.read_online_retail(source)
+            )
             online_retail.write_import_format(interactions, out)
             typer.echo(f"wrote {out}: {report}")
         elif dataset == "home-depot":
@@ -322,7 +373,9 @@ if __name__ == "__main__":
     app()
 
 
-keys_app = typer.Typer(help="API keys: create (printed once), list, revoke. They live in the live store.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys: create (printed once), list, revoke. They live in the live store.", no_args_is_help=True
+)
 app.add_typer(keys_app, name="keys")
 
 
@@ -338,7 +391,9 @@ def keys_create(
     scope: str = typer.Option(..., "--scope", help="search | personalize | associate | admin"),
     name: str = typer.Option(..., "--name", help="Who uses it, e.g. 'storefront' or 'tablet ST-SAO'."),
     store: list[str] = typer.Option([], "--store", help="Associate keys: limit to this store (repeatable)."),
-    expires_days: float = typer.Option(None, "--expires-days", help="The key stops working after this many days."),
+    expires_days: float = typer.Option(
+        None, "--expires-days", help="The key stops working after this many days."
+    ),
 ) -> None:
     """Create a key and print it: it is shown this once and stored only as a salted hash."""
     import time
@@ -348,7 +403,9 @@ def keys_create(
     now = time.time()
     with _store() as live:
         try:
-            key = live.create_key(name, scope, now, tuple(store), now + expires_days * 86400 if expires_days else None)
+            key = live.create_key(
+                name, scope, now, tuple(store), now + expires_days * 86400 if expires_days else None
+            )
         except KeyRequestError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=2) from exc
@@ -372,7 +429,9 @@ def keys_list() -> None:
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: str = typer.Argument(..., help="The key id (the part after ork_ and before the dot).")) -> None:
+def keys_revoke(
+    key_id: str = typer.Argument(..., help="The key id (the part after ork_ and before the dot)."),
+) -> None:
     """Revoke a key: every worker refuses it from its next request on."""
     import time
 

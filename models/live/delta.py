@@ -40,7 +40,9 @@ class DeltaIndex:
                 rows.append(row)
                 tfs.append(tf)
         object.__setattr__(
-            self, "_postings", {t: (np.asarray(r, np.int64), np.asarray(f, np.float64)) for t, (r, f) in postings.items()}
+            self,
+            "_postings",
+            {t: (np.asarray(r, np.int64), np.asarray(f, np.float64)) for t, (r, f) in postings.items()},
         )
         object.__setattr__(self, "_lengths", np.array([len(d) for d in self.documents], dtype=np.float64))
         object.__setattr__(self, "_row_of", {int(i): r for r, i in enumerate(self.items)})
@@ -48,15 +50,20 @@ class DeltaIndex:
     def __len__(self) -> int:
         return int(self.items.size)
 
-    def updated(self, items: Sequence[int], documents: Sequence[Sequence[str]], embeddings: np.ndarray) -> DeltaIndex:
+    def updated(
+        self, items: Sequence[int], documents: Sequence[Sequence[str]], embeddings: np.ndarray
+    ) -> DeltaIndex:
         """A new delta with these documents written over any earlier ones for the same items."""
         items = np.asarray(items, dtype=np.int64)
         keep = ~np.isin(self.items, items)
         return DeltaIndex(
             dim=self.dim,
             items=np.concatenate([self.items[keep], items]),
-            documents=tuple(d for d, k in zip(self.documents, keep, strict=True) if k) + tuple(tuple(d) for d in documents),
-            embeddings=np.vstack([self.embeddings[keep], np.asarray(embeddings, np.float32).reshape(len(items), self.dim)]),
+            documents=tuple(d for d, k in zip(self.documents, keep, strict=True) if k)
+            + tuple(tuple(d) for d in documents),
+            embeddings=np.vstack(
+                [self.embeddings[keep], np.asarray(embeddings, np.float32).reshape(len(items), self.dim)]
+            ),
         )
 
     def lexical(self, bm25: BM25Index, query: str, avgdl: float) -> np.ndarray:

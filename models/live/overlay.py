@@ -75,8 +75,14 @@ class LiveOverlay:
         ``encoder`` names the served encoder: a stored vector computed by another one (a bundle
         trained with a fine-tuned encoder since) is in another space, so its text is encoded again."""
         if changes.since != self.version:
-            raise ValueError(f"changes since version {changes.since} cannot apply to an overlay at version {self.version}")
-        overlay = self._with_products(changes.products, document_tokens, encode, encoder) if changes.products else self
+            raise ValueError(
+                f"changes since version {changes.since} cannot apply to an overlay at version {self.version}"
+            )
+        overlay = (
+            self._with_products(changes.products, document_tokens, encode, encoder)
+            if changes.products
+            else self
+        )
         catalog = overlay.catalog
         stock, web_stock = _stock_arrays(catalog, changes)
         # Base prices from product PUTs and from price PUTs, in the order they were written.
@@ -94,7 +100,11 @@ class LiveOverlay:
         )
 
     def _with_products(
-        self, records: list[ProductRecord], document_tokens: DocumentTokens | None, encode: Encode | None, encoder: str | None
+        self,
+        records: list[ProductRecord],
+        document_tokens: DocumentTokens | None,
+        encode: Encode | None,
+        encoder: str | None,
     ) -> LiveOverlay:
         catalog = self.catalog
         active = catalog.active.copy()
@@ -116,14 +126,24 @@ class LiveOverlay:
                 active[item] = True
                 updated[item] = row
         if not updated and not added:
-            return LiveOverlay(self.version, catalog.with_live(active=active), self.delta, self.n_trained, self.changed, self.stock_levels)
+            return LiveOverlay(
+                self.version,
+                catalog.with_live(active=active),
+                self.delta,
+                self.n_trained,
+                self.changed,
+                self.stock_levels,
+            )
         products = catalog.products
         if updated:
             products = products.copy()
             frame = pd.DataFrame(list(updated.values()), index=list(updated))
             for column in frame.columns:
                 if column not in products.columns:
-                    products[column] = pd.Series([None] * len(products), dtype=frame[column].dtype if frame[column].dtype != object else object)
+                    products[column] = pd.Series(
+                        [None] * len(products),
+                        dtype=frame[column].dtype if frame[column].dtype != object else object,
+                    )
                 products.loc[frame.index, column] = frame[column].to_numpy()
         n_old, n_new = len(catalog), len(catalog) + len(added)
         if added:
@@ -131,18 +151,26 @@ class LiveOverlay:
         products["top_category"] = products["category"].map(top_category)
         grow = n_new - n_old
         stock = np.pad(catalog.stock, ((0, 0), (0, grow))) if grow else catalog.stock
-        web_stock = np.concatenate([catalog.web_stock, np.full(grow, -1, np.int32)]) if grow else catalog.web_stock
+        web_stock = (
+            np.concatenate([catalog.web_stock, np.full(grow, -1, np.int32)]) if grow else catalog.web_stock
+        )
         active = np.concatenate([active, np.ones(grow, dtype=bool)]) if grow else active
         items = [*updated, *range(n_old, n_new)]
         rows = [*updated.values(), *added.values()]
         # new products need a base price before the catalog is built; ``apply`` re-applies every
         # base price in write order afterwards
         base = _base_prices(records)
-        book = catalog.price_book.with_entries(base, pd.Index(products["sku"]).get_indexer([e.sku for e in base]), n_items=n_new)
-        live = Catalog(products, catalog.store_ids, stock, web_stock=web_stock, active=active, price_book=book)
+        book = catalog.price_book.with_entries(
+            base, pd.Index(products["sku"]).get_indexer([e.sku for e in base]), n_items=n_new
+        )
+        live = Catalog(
+            products, catalog.store_ids, stock, web_stock=web_stock, active=active, price_book=book
+        )
         changed = self.changed | {i for i in updated if i < self.n_trained}
         if document_tokens is None or encode is None:
-            return LiveOverlay(self.version, live, self.delta, self.n_trained, frozenset(changed), self.stock_levels)
+            return LiveOverlay(
+                self.version, live, self.delta, self.n_trained, frozenset(changed), self.stock_levels
+            )
         missing = [j for j, r in enumerate(rows) if vectors.get(r["sku"]) is None]
         matrix = np.empty((len(rows), self.delta.dim), dtype=np.float32)
         for j, r in enumerate(rows):
@@ -193,6 +221,8 @@ def _stock_arrays(catalog: Catalog, changes: LiveChanges) -> tuple[np.ndarray | 
     in_store = known & ~web & np.array([catalog.has_store(str(loc)) for loc in locations], dtype=bool)
     stock = catalog.stock.copy()
     if in_store.any():
-        positions = np.array([catalog.store_position(str(loc)) for loc in locations[in_store]], dtype=np.int64)
+        positions = np.array(
+            [catalog.store_position(str(loc)) for loc in locations[in_store]], dtype=np.int64
+        )
         stock[positions, items[in_store]] = quantity[in_store]
     return stock, web_stock

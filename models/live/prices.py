@@ -56,7 +56,9 @@ class PriceBook:
     priority: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
     def __post_init__(self) -> None:
-        self._boundaries = np.unique(np.concatenate([self.start[np.isfinite(self.start)], self.end[np.isfinite(self.end)]]))
+        self._boundaries = np.unique(
+            np.concatenate([self.start[np.isfinite(self.start)], self.end[np.isfinite(self.end)]])
+        )
         self._cache: OrderedDict[tuple, PriceView] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -74,7 +76,10 @@ class PriceBook:
     @classmethod
     def from_catalog(cls, prices: np.ndarray, list_prices: np.ndarray | None = None) -> PriceBook:
         base = np.asarray(prices, dtype=np.float64).copy()
-        return cls(base, np.full(len(base), np.nan) if list_prices is None else np.asarray(list_prices, np.float64).copy())
+        return cls(
+            base,
+            np.full(len(base), np.nan) if list_prices is None else np.asarray(list_prices, np.float64).copy(),
+        )
 
     def __len__(self) -> int:
         return len(self.base)
@@ -83,7 +88,9 @@ class PriceBook:
     def n_overrides(self) -> int:
         return int(self.item.size)
 
-    def with_entries(self, entries: Sequence[PriceEntry], items: np.ndarray, n_items: int | None = None) -> PriceBook:
+    def with_entries(
+        self, entries: Sequence[PriceEntry], items: np.ndarray, n_items: int | None = None
+    ) -> PriceBook:
         """A new book with ``entries`` (``items[i]`` is the item of ``entries[i]``) written over this
         one: base entries replace base prices, overrides replace the override with the same key.
         ``n_items`` grows the book for products added since training (their base price comes from
@@ -104,7 +111,12 @@ class PriceBook:
                 "list_price": [np.nan if e.list_price is None else float(e.list_price) for e in entries],
             }
         )
-        is_base = (new["channel"] == "") & (new["store"] == "") & ~np.isfinite(new["start"]) & ~np.isfinite(new["end"])
+        is_base = (
+            (new["channel"] == "")
+            & (new["store"] == "")
+            & ~np.isfinite(new["start"])
+            & ~np.isfinite(new["end"])
+        )
         latest_base = new[is_base].drop_duplicates("item", keep="last")
         base[latest_base["item"].to_numpy()] = latest_base["price"].to_numpy()
         base_list[latest_base["item"].to_numpy()] = latest_base["list_price"].to_numpy()
@@ -120,7 +132,9 @@ class PriceBook:
             }
         )
         # the latest write of a key wins and takes the latest position (the tie-break in ``_resolve``)
-        rows = pd.concat([old, new[~is_base]], ignore_index=True).drop_duplicates(["item", "channel", "store", "start"], keep="last")
+        rows = pd.concat([old, new[~is_base]], ignore_index=True).drop_duplicates(
+            ["item", "channel", "store", "start"], keep="last"
+        )
         channel = rows["channel"].to_numpy(dtype=object)
         store = rows["store"].to_numpy(dtype=object)
         start, end = rows["start"].to_numpy(np.float64), rows["end"].to_numpy(np.float64)
@@ -174,6 +188,8 @@ class PriceBook:
                 regular = price[items]
                 price[items] = self.price[win]
                 stated = self.list_price[win]
-                list_price[items] = np.where(np.isfinite(stated), stated, np.where(self.price[win] < regular, regular, np.nan))
+                list_price[items] = np.where(
+                    np.isfinite(stated), stated, np.where(self.price[win] < regular, regular, np.nan)
+                )
         list_price = np.where(list_price > price, list_price, np.nan)
         return PriceView(price, list_price)

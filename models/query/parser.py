@@ -26,7 +26,9 @@ _FILE = "query_parser.json"
 # Word boundaries that also hold for Devanagari (its vowel signs are marks, not \w).
 _L = r"(?<![\w\u0900-\u097f])"
 _R = r"(?![\w\u0900-\u097f])"
-_NOT_A_UNIT = r"(?!\s*(?:in\b|in\.|inch|inches|ft\b|feet|foot|mm\b|cm\b|m\b|\"|'|gal\b|oz\b|lb\b|lbs\b|v\b|w\b|x\b))"
+_NOT_A_UNIT = (
+    r"(?!\s*(?:in\b|in\.|inch|inches|ft\b|feet|foot|mm\b|cm\b|m\b|\"|'|gal\b|oz\b|lb\b|lbs\b|v\b|w\b|x\b))"
+)
 """What may not follow a bare number range for it to read as prices."""
 _NUM = r"\d{1,3}(?:[.,]\d{3})+(?![\d])|\d+(?:[.,]\d{1,2})?"
 _SPACE_RE = re.compile(r"\s+")

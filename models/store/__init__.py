@@ -12,4 +12,11 @@ __all__ = [
     "SCOPES",
     "ApiKey",
     "KeyRequestError",
-    "AppendResult", "LiveChanges", "LiveStore", "PriceEntry", "ProductRecord", "StockLevel", "StoredEvent"]
+    "AppendResult",
+    "LiveChanges",
+    "LiveStore",
+    "PriceEntry",
+    "ProductRecord",
+    "StockLevel",
+    "StoredEvent",
+]

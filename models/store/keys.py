@@ -80,9 +80,13 @@ class KeyTable:
     _write: Any
 
     def keys_version(self) -> int:
-        return int(self._conn().execute("SELECT value FROM live_meta WHERE key = 'keys_version'").fetchone()[0])
+        return int(
+            self._conn().execute("SELECT value FROM live_meta WHERE key = 'keys_version'").fetchone()[0]
+        )
 
-    def create_key(self, name: str, scope: str, now: float, stores: tuple[str, ...] = (), expires_at: float | None = None) -> str:
+    def create_key(
+        self, name: str, scope: str, now: float, stores: tuple[str, ...] = (), expires_at: float | None = None
+    ) -> str:
         """Store a new key and return it whole: the only time its secret exists outside the caller."""
         if scope not in SCOPES:
             raise KeyRequestError(f"unknown scope {scope!r}; one of {SCOPES}")
@@ -99,7 +103,9 @@ class KeyTable:
 
     def revoke_key(self, key_id: str, now: float) -> None:
         with self._write() as conn:
-            cur = conn.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", (now, key_id))
+            cur = conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", (now, key_id)
+            )
             if not cur.rowcount:
                 raise KeyRequestError(f"no active key {key_id!r}")
             conn.execute("UPDATE live_meta SET value = value + 1 WHERE key = 'keys_version'")
@@ -109,6 +115,16 @@ class KeyTable:
             "SELECT key_id, name, scope, stores, created_at, expires_at, revoked_at, salt, digest FROM api_keys ORDER BY created_at, key_id"
         )
         return [
-            ApiKey(key_id, name, scope, tuple(s for s in stores.split(",") if s), created, expires, revoked, bytes(salt), bytes(dig))
+            ApiKey(
+                key_id,
+                name,
+                scope,
+                tuple(s for s in stores.split(",") if s),
+                created,
+                expires,
+                revoked,
+                bytes(salt),
+                bytes(dig),
+            )
             for key_id, name, scope, stores, created, expires, revoked, salt, dig in rows
         ]

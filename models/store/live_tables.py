@@ -95,7 +95,12 @@ class PriceEntry:
 
     @property
     def key(self) -> tuple[str, str, str, float]:
-        return (self.sku, self.channel or ANY, self.store_id or ANY, ALWAYS if self.valid_from is None else self.valid_from)
+        return (
+            self.sku,
+            self.channel or ANY,
+            self.store_id or ANY,
+            ALWAYS if self.valid_from is None else self.valid_from,
+        )
 
 
 @dataclass(frozen=True)
@@ -134,11 +139,17 @@ class LiveTables:
     # --- the change counter --------------------------------------------------------------------
     def live_version(self) -> int:
         """The version of the live tables: one indexed read, cheap enough to ask on every request."""
-        return int(self._conn().execute("SELECT value FROM live_meta WHERE key = 'live_version'").fetchone()[0])
+        return int(
+            self._conn().execute("SELECT value FROM live_meta WHERE key = 'live_version'").fetchone()[0]
+        )
 
     @staticmethod
     def _bump(conn: sqlite3.Connection) -> int:
-        return int(conn.execute("UPDATE live_meta SET value = value + 1 WHERE key = 'live_version' RETURNING value").fetchone()[0])
+        return int(
+            conn.execute(
+                "UPDATE live_meta SET value = value + 1 WHERE key = 'live_version' RETURNING value"
+            ).fetchone()[0]
+        )
 
     # --- writes ----------------------------------------------------------------------------------
     def put_stock(self, levels: Sequence[StockLevel], now: float) -> int:
@@ -197,15 +208,27 @@ class LiveTables:
         conn = self._conn()
         conn.execute("BEGIN")
         try:
-            version = int(conn.execute("SELECT value FROM live_meta WHERE key = 'live_version'").fetchone()[0])
+            version = int(
+                conn.execute("SELECT value FROM live_meta WHERE key = 'live_version'").fetchone()[0]
+            )
             stock = [
                 StockLevel(loc, sku, int(q))
                 for loc, sku, q in conn.execute(
-                    "SELECT location, sku, quantity FROM live_stock WHERE seq > ? ORDER BY seq, location, sku", (since,)
+                    "SELECT location, sku, quantity FROM live_stock WHERE seq > ? ORDER BY seq, location, sku",
+                    (since,),
                 )
             ]
             prices = [
-                PriceEntry(sku, price, list_price, channel or None, store or None, None if start == ALWAYS else start, end, seq)
+                PriceEntry(
+                    sku,
+                    price,
+                    list_price,
+                    channel or None,
+                    store or None,
+                    None if start == ALWAYS else start,
+                    end,
+                    seq,
+                )
                 for sku, channel, store, start, end, price, list_price, seq in conn.execute(
                     "SELECT sku, channel, store_id, valid_from, valid_to, price, list_price, seq FROM live_prices "
                     "WHERE seq > ? ORDER BY seq, sku, channel, store_id, valid_from",
@@ -255,14 +278,15 @@ class LiveTables:
             return {}
         marks = ",".join("?" * len(hashes))
         rows = self._conn().execute(
-            f"SELECT identifier_hash, customer_key FROM identity_links WHERE identifier_hash IN ({marks})", hashes
+            f"SELECT identifier_hash, customer_key FROM identity_links WHERE identifier_hash IN ({marks})",
+            hashes,
         )
         return dict(rows.fetchall())
 
     def aliases(self, customer_key: str) -> list[str]:
         """Keys whose events belong to ``customer_key``: identifiers first seen alone, linked later."""
         rows = self._conn().execute(
-            "SELECT identifier_hash FROM identity_links WHERE customer_key = ? ORDER BY identifier_hash", (customer_key,)
+            "SELECT identifier_hash FROM identity_links WHERE customer_key = ? ORDER BY identifier_hash",
+            (customer_key,),
         )
         return [r[0] for r in rows]
-

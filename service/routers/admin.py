@@ -30,9 +30,13 @@ def get_rules(view: ServingView = Depends(get_view)) -> RuleSet:
 @router.put(
     "/rules",
     response_model=RuleSet,
-    responses={422: {"description": "The rules are invalid; the message names the rule. Old rules stay active."}},
+    responses={
+        422: {"description": "The rules are invalid; the message names the rule. Old rules stay active."}
+    },
 )
-def put_rules(rules: RuleSet, view: ServingView = Depends(get_view), serving: Serving = Depends(get_serving)) -> RuleSet:
+def put_rules(
+    rules: RuleSet, view: ServingView = Depends(get_view), serving: Serving = Depends(get_serving)
+) -> RuleSet:
     problems = rules.problems(view.catalog)
     if problems:
         raise HTTPException(422, "; ".join(problems))

@@ -18,7 +18,9 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"])
 NOT_FOUND = "no customer with that loyalty id, email, phone or customer id"
 
 
-def build_profile(state: ServingView, found: Resolved, store_id: str | None, k: int, now: datetime) -> ProfileResponse:
+def build_profile(
+    state: ServingView, found: Resolved, store_id: str | None, k: int, now: datetime
+) -> ProfileResponse:
     check_store(state, store_id)
     key = found.key
     history, live = customer_history(state, key)
@@ -31,11 +33,18 @@ def build_profile(state: ServingView, found: Resolved, store_id: str | None, k: 
     prices = prices_for(state, ctx.channel, store_id, now)
     timeline = [
         TimelineEntry(
-            timestamp=e.timestamp.to_pydatetime(), type=e.type, channel=e.channel, store_id=e.store_id, product=product(state, e.item, prices)
+            timestamp=e.timestamp.to_pydatetime(),
+            type=e.type,
+            channel=e.channel,
+            store_id=e.store_id,
+            product=product(state, e.item, prices),
         )
         for e in sorted(history, key=lambda e: e.timestamp, reverse=True)[:50]
     ]
-    masked = {f: None if info is None else optional_text(info.get(f)) for f in ("masked_loyalty_id", "masked_email", "masked_phone")}
+    masked = {
+        f: None if info is None else optional_text(info.get(f))
+        for f in ("masked_loyalty_id", "masked_email", "masked_phone")
+    }
     return ProfileResponse(
         customer_id=key,
         **masked,

@@ -17,13 +17,18 @@ async def live() -> Probe:
     return Probe(status="ok")
 
 
-@router.get("/health/ready", response_model=Probe, responses={503: {"model": Probe}}, dependencies=[Depends(public)])
+@router.get(
+    "/health/ready", response_model=Probe, responses={503: {"model": Probe}}, dependencies=[Depends(public)]
+)
 def ready(serving: Serving = Depends(get_serving)) -> Probe | JSONResponse:
     """A bundle is loaded and the store answers (a readiness probe: send traffic only when 200)."""
     try:
         serving.store.versions()
     except Exception as exc:  # any store failure means: not ready
-        return JSONResponse(status_code=503, content=Probe(status="unavailable", detail=f"store: {type(exc).__name__}").model_dump())
+        return JSONResponse(
+            status_code=503,
+            content=Probe(status="unavailable", detail=f"store: {type(exc).__name__}").model_dump(),
+        )
     return Probe(status="ok", detail=f"bundle {serving.view.bundle.version}")
 
 

@@ -70,7 +70,9 @@ def _validated(
             try:
                 row = model.model_validate(raw)
             except ValidationError as exc:
-                reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in exc.errors())
+                reason = "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in exc.errors()
+                )
                 rejected.append({"index": i, "reason": reason})
                 continue
         problem = check(row)
@@ -84,7 +86,11 @@ def _validated(
 def _answer(serving: Serving, applied: int, rejected: list[dict], version: int | None) -> JSONResponse:
     if applied:
         serving.refresh_live()  # this worker serves it from the very next request
-    body = LiveUpdateResponse(applied=applied, rejected=rejected, version=version if version is not None else serving.view.overlay.version)
+    body = LiveUpdateResponse(
+        applied=applied,
+        rejected=rejected,
+        version=version if version is not None else serving.view.overlay.version,
+    )
     return JSONResponse(status_code=200 if applied or not rejected else 422, content=body.model_dump())
 
 
@@ -92,9 +98,23 @@ def _unknown_sku(view: ServingView, sku: str) -> str | None:
     return None if sku in view.catalog.sku_index else f"unknown sku {sku!r} (PUT /v1/products first)"
 
 
-@router.put("/inventory", response_model=LiveUpdateResponse, responses={422: {"model": LiveUpdateResponse}}, dependencies=[Security(admin_scope)], openapi_extra=rows_body(StockIn, MAX_STOCK_ROWS))
+@router.put(
+    "/inventory",
+    response_model=LiveUpdateResponse,
+    responses={422: {"model": LiveUpdateResponse}},
+    dependencies=[Security(admin_scope)],
+    openapi_extra=rows_body(StockIn, MAX_STOCK_ROWS),
+)
 def put_inventory(
-    rows: list[Any] = Body(..., examples=[[{"store_id": "ST-SAO", "sku": "SKU-1", "quantity": 0}, {"store_id": "web", "sku": "SKU-1", "quantity": 12}]]),
+    rows: list[Any] = Body(
+        ...,
+        examples=[
+            [
+                {"store_id": "ST-SAO", "sku": "SKU-1", "quantity": 0},
+                {"store_id": "web", "sku": "SKU-1", "quantity": 12},
+            ]
+        ],
+    ),
     view: ServingView = Depends(get_view),
     serving: Serving = Depends(get_serving),
     now: datetime = Depends(get_now),
@@ -108,16 +128,35 @@ def put_inventory(
         return _unknown_sku(view, row.sku)
 
     good, rejected = _validated(rows, StockIn, check, MAX_STOCK_ROWS)
-    levels = [StockLevel("web" if r.store_id in WEB_LOCATIONS else r.store_id, r.sku, r.quantity) for _, r in good]
+    levels = [
+        StockLevel("web" if r.store_id in WEB_LOCATIONS else r.store_id, r.sku, r.quantity) for _, r in good
+    ]
     version = serving.store.put_stock(levels, now.timestamp()) if levels else None
     return _answer(serving, len(levels), rejected, version)
 
 
-@router.put("/prices", response_model=LiveUpdateResponse, responses={422: {"model": LiveUpdateResponse}}, dependencies=[Security(admin_scope)], openapi_extra=rows_body(PriceIn, MAX_PRICE_ROWS))
+@router.put(
+    "/prices",
+    response_model=LiveUpdateResponse,
+    responses={422: {"model": LiveUpdateResponse}},
+    dependencies=[Security(admin_scope)],
+    openapi_extra=rows_body(PriceIn, MAX_PRICE_ROWS),
+)
 def put_prices(
     rows: list[Any] = Body(
         ...,
-        examples=[[{"sku": "SKU-1", "price": 39.9}, {"sku": "SKU-1", "price": 29.9, "channel": "app", "valid_from": "2026-11-27T00:00:00Z", "valid_to": "2026-11-30T00:00:00Z"}]],
+        examples=[
+            [
+                {"sku": "SKU-1", "price": 39.9},
+                {
+                    "sku": "SKU-1",
+                    "price": 29.9,
+                    "channel": "app",
+                    "valid_from": "2026-11-27T00:00:00Z",
+                    "valid_to": "2026-11-30T00:00:00Z",
+                },
+            ]
+        ],
     ),
     view: ServingView = Depends(get_view),
     serving: Serving = Depends(get_serving),
@@ -134,17 +173,37 @@ def put_prices(
 
     good, rejected = _validated(rows, PriceIn, check, MAX_PRICE_ROWS)
     entries = [
-        PriceEntry(r.sku, r.price, r.list_price, r.channel, r.store_id, _unix(r.valid_from), _unix(r.valid_to)) for _, r in good
+        PriceEntry(
+            r.sku, r.price, r.list_price, r.channel, r.store_id, _unix(r.valid_from), _unix(r.valid_to)
+        )
+        for _, r in good
     ]
     version = serving.store.put_prices(entries, now.timestamp()) if entries else None
     return _answer(serving, len(entries), rejected, version)
 
 
-@router.put("/products", response_model=LiveUpdateResponse, responses={422: {"model": LiveUpdateResponse}}, dependencies=[Security(admin_scope)], openapi_extra=rows_body(ProductIn, MAX_PRODUCT_ROWS))
+@router.put(
+    "/products",
+    response_model=LiveUpdateResponse,
+    responses={422: {"model": LiveUpdateResponse}},
+    dependencies=[Security(admin_scope)],
+    openapi_extra=rows_body(ProductIn, MAX_PRODUCT_ROWS),
+)
 def put_products(
     rows: list[Any] = Body(
         ...,
-        examples=[[{"sku": "SKU-NEW-1", "title": "Trailblaze Runner 2 - Red", "category": "Footwear > Running Shoes", "price": 79.9, "brand": "Stridex", "color": "red"}]],
+        examples=[
+            [
+                {
+                    "sku": "SKU-NEW-1",
+                    "title": "Trailblaze Runner 2 - Red",
+                    "category": "Footwear > Running Shoes",
+                    "price": 79.9,
+                    "brand": "Stridex",
+                    "color": "red",
+                }
+            ]
+        ],
     ),
     view: ServingView = Depends(get_view),
     serving: Serving = Depends(get_serving),
@@ -158,7 +217,10 @@ def put_products(
     fields = [r.model_dump(exclude_none=True, exclude={"sku"}) for r in latest.values()]
     texts = [product_text(product_row(ProductRecord(sku, f))) for sku, f in zip(latest, fields, strict=True)]
     vectors = view.base.search.encoder.encode(texts) if texts else np.empty((0, 0))
-    records = [ProductRecord(sku, f, vectors[j], encoder=view.base.encoder_id) for j, (sku, f) in enumerate(zip(latest, fields, strict=True))]
+    records = [
+        ProductRecord(sku, f, vectors[j], encoder=view.base.encoder_id)
+        for j, (sku, f) in enumerate(zip(latest, fields, strict=True))
+    ]
     version = serving.store.put_products(records, now.timestamp()) if records else None
     return _answer(serving, len(records), rejected, version)
 
@@ -178,13 +240,19 @@ def discontinue_product(
     return _answer(serving, 1, [], version)
 
 
-@router.get("/products/{sku}/availability", response_model=Availability, dependencies=[Security(search_scope)])
+@router.get(
+    "/products/{sku}/availability", response_model=Availability, dependencies=[Security(search_scope)]
+)
 def availability(sku: str, view: ServingView = Depends(get_view)) -> Availability:
     """Where the product can be bought now: stores with units on hand, and the online channels."""
     item = item_of(view, sku)
     catalog = view.catalog
     quantities = catalog.stock[:, item]
-    stores = [StoreStock(store_id=s, quantity=int(q)) for s, q in zip(catalog.store_ids, quantities, strict=True) if q > 0]
+    stores = [
+        StoreStock(store_id=s, quantity=int(q))
+        for s, q in zip(catalog.store_ids, quantities, strict=True)
+        if q > 0
+    ]
     web = int(catalog.web_stock[item])
     return Availability(
         sku=sku,

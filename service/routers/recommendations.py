@@ -18,9 +18,16 @@ from service.state import ServingView
 router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"])
 
 
-def render(view: ServingView, recs: list[Recommendation], prices: PriceView, store_id: str | None) -> list[RecommendationOut]:
+def render(
+    view: ServingView, recs: list[Recommendation], prices: PriceView, store_id: str | None
+) -> list[RecommendationOut]:
     return [
-        RecommendationOut(product=product(view, r.item, prices, store_id), score=r.score, reason_code=r.reason_code, reason=r.reason)
+        RecommendationOut(
+            product=product(view, r.item, prices, store_id),
+            score=r.score,
+            reason_code=r.reason_code,
+            reason=r.reason,
+        )
         for r in recs
     ]
 
@@ -39,7 +46,11 @@ def customer_history(view: ServingView, customer_key: str) -> tuple[list[Interac
     return trained + live, live
 
 
-@router.get("/customers/{customer_id}", response_model=RecommendationsResponse, dependencies=[Security(personalize_scope)])
+@router.get(
+    "/customers/{customer_id}",
+    response_model=RecommendationsResponse,
+    dependencies=[Security(personalize_scope)],
+)
 def for_customer(
     customer_id: str,
     k: int = Query(20, ge=1, le=100),
@@ -53,12 +64,21 @@ def for_customer(
     key = resolve_one(state, customer_id, settings.pii_salt).key
     history, live = customer_history(state, key)
     row = state.recs.history_row(key, live, state.type_weights)
-    recs, cold = state.recs.for_customer(row, history, Context(channel=channel, store_id=store_id, now=pd.Timestamp(now)), k)
+    recs, cold = state.recs.for_customer(
+        row, history, Context(channel=channel, store_id=store_id, now=pd.Timestamp(now)), k
+    )
     prices = prices_for(state, channel, store_id, now)
-    return RecommendationsResponse(items=render(state, recs, prices, store_id), cold_start=cold, customer_id=key, strategy="trending" if cold else "blend")
+    return RecommendationsResponse(
+        items=render(state, recs, prices, store_id),
+        cold_start=cold,
+        customer_id=key,
+        strategy="trending" if cold else "blend",
+    )
 
 
-@router.get("/items/{sku}/similar", response_model=RecommendationsResponse, dependencies=[Security(search_scope)])
+@router.get(
+    "/items/{sku}/similar", response_model=RecommendationsResponse, dependencies=[Security(search_scope)]
+)
 def similar(
     sku: str,
     k: int = Query(10, ge=1, le=100),
@@ -72,10 +92,16 @@ def similar(
     ctx = Context(channel=channel, store_id=store_id, now=pd.Timestamp(now))
     content = state.search.content_neighbours(item, 4 * k, state.recs.eligible(ctx))
     recs = state.recs.similar(item, ctx, k, content=content)
-    return RecommendationsResponse(items=render(state, recs, prices_for(state, channel, store_id, now), store_id), strategy="similar")
+    return RecommendationsResponse(
+        items=render(state, recs, prices_for(state, channel, store_id, now), store_id), strategy="similar"
+    )
 
 
-@router.get("/items/{sku}/bought-together", response_model=RecommendationsResponse, dependencies=[Security(search_scope)])
+@router.get(
+    "/items/{sku}/bought-together",
+    response_model=RecommendationsResponse,
+    dependencies=[Security(search_scope)],
+)
 def bought_together(
     sku: str,
     k: int = Query(10, ge=1, le=100),
@@ -85,19 +111,31 @@ def bought_together(
     now: datetime = Depends(get_now),
 ) -> RecommendationsResponse:
     check_store(state, store_id)
-    recs = state.recs.bought_together(item_of(state, sku), Context(channel=channel, store_id=store_id, now=pd.Timestamp(now)), k)
-    return RecommendationsResponse(items=render(state, recs, prices_for(state, channel, store_id, now), store_id), strategy="bought_together")
+    recs = state.recs.bought_together(
+        item_of(state, sku), Context(channel=channel, store_id=store_id, now=pd.Timestamp(now)), k
+    )
+    return RecommendationsResponse(
+        items=render(state, recs, prices_for(state, channel, store_id, now), store_id),
+        strategy="bought_together",
+    )
 
 
 @router.post("/cart", response_model=RecommendationsResponse, dependencies=[Security(personalize_scope)])
-def cart(body: CartRequest, state: ServingView = Depends(require_recs), now: datetime = Depends(get_now)) -> RecommendationsResponse:
+def cart(
+    body: CartRequest, state: ServingView = Depends(require_recs), now: datetime = Depends(get_now)
+) -> RecommendationsResponse:
     check_store(state, body.store_id)
     unknown = [s for s in body.skus if s not in state.catalog.sku_index]
     if unknown:
         raise HTTPException(404, f"unknown sku(s) in cart: {unknown[:10]}")
     items = np.array([state.catalog.sku_index[s] for s in body.skus])
-    recs = state.recs.complete_cart(items, Context(channel=body.channel, store_id=body.store_id, now=pd.Timestamp(now)), body.k)
-    return RecommendationsResponse(items=render(state, recs, prices_for(state, body.channel, body.store_id, now), body.store_id), strategy="cart")
+    recs = state.recs.complete_cart(
+        items, Context(channel=body.channel, store_id=body.store_id, now=pd.Timestamp(now)), body.k
+    )
+    return RecommendationsResponse(
+        items=render(state, recs, prices_for(state, body.channel, body.store_id, now), body.store_id),
+        strategy="cart",
+    )
 
 
 @router.get("/trending", response_model=RecommendationsResponse, dependencies=[Security(search_scope)])
@@ -110,4 +148,6 @@ def trending(
 ) -> RecommendationsResponse:
     check_store(state, store_id)
     recs = state.recs.trending_list(Context(channel=channel, store_id=store_id, now=pd.Timestamp(now)), k)
-    return RecommendationsResponse(items=render(state, recs, prices_for(state, channel, store_id, now), store_id), strategy="trending")
+    return RecommendationsResponse(
+        items=render(state, recs, prices_for(state, channel, store_id, now), store_id), strategy="trending"
+    )

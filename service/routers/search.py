@@ -10,7 +10,20 @@ from service.security import SearchKey
 from service.state import ServingView
 
 router = APIRouter(prefix="/v1", tags=["search"])
-KNOWN_PARAMS = {"q", "k", "page", "category", "brand", "color", "size", "price_min", "price_max", "store_id", "channel", "customer_id"}
+KNOWN_PARAMS = {
+    "q",
+    "k",
+    "page",
+    "category",
+    "brand",
+    "color",
+    "size",
+    "price_min",
+    "price_max",
+    "store_id",
+    "channel",
+    "customer_id",
+}
 
 
 @router.get("/search", response_model=SearchResponse)
@@ -55,7 +68,12 @@ def search(
         total=result.total,
         page=page,
         k=k,
-        hits=[SearchHitOut(product=product(state, h.item, prices, store_id), score=h.score, bm25=h.bm25, dense=h.dense) for h in result.hits],
+        hits=[
+            SearchHitOut(
+                product=product(state, h.item, prices, store_id), score=h.score, bm25=h.bm25, dense=h.dense
+            )
+            for h in result.hits
+        ],
         intent=result.intent.model_dump(),
         intent_label=result.intent.explain,
         applied_filters=result.applied_filters,

@@ -29,7 +29,13 @@ def test_search_suggest_and_openapi_over_tcp(server):
     suggest = httpx.get(f"{server}/v1/suggest", params={"q": "run"})
     assert suggest.status_code == 200 and suggest.json()
     schema = httpx.get(f"{server}/openapi.json").json()
-    assert {"/v1/search", "/v1/suggest", "/v1/events", "/v1/customers/{customer_id}/profile", "/v1/customers/lookup"} <= set(schema["paths"])
+    assert {
+        "/v1/search",
+        "/v1/suggest",
+        "/v1/events",
+        "/v1/customers/{customer_id}/profile",
+        "/v1/customers/lookup",
+    } <= set(schema["paths"])
 
 
 def test_an_event_is_durable_and_changes_recommendations(server):
@@ -37,8 +43,14 @@ def test_an_event_is_durable_and_changes_recommendations(server):
     before = httpx.get(f"{server}/v1/recommendations/customers/{loyalty}").json()
     assert before["cold_start"]
     trending_sku = before["items"][0]["product"]["sku"]
-    event = {"event_id": uuid.uuid4().hex, "type": "add_to_cart", "timestamp": "2026-10-01T10:00:00Z",
-             "channel": "app", "sku": trending_sku, "loyalty_id": loyalty}
+    event = {
+        "event_id": uuid.uuid4().hex,
+        "type": "add_to_cart",
+        "timestamp": "2026-10-01T10:00:00Z",
+        "channel": "app",
+        "sku": trending_sku,
+        "loyalty_id": loyalty,
+    }
     accepted = httpx.post(f"{server}/v1/events", json={"events": [event]})
     assert accepted.status_code == 202 and accepted.json()["accepted"] == 1
     after = httpx.get(f"{server}/v1/recommendations/customers/{loyalty}").json()
@@ -46,12 +58,37 @@ def test_an_event_is_durable_and_changes_recommendations(server):
 
 
 def test_bad_requests_never_500(server):
-    for url in ("/v1/search?q=", "/v1/search?q=%ff", "/v1/recommendations/items/none/similar", "/v1/suggest?q=" + "x" * 5000):
+    for url in (
+        "/v1/search?q=",
+        "/v1/search?q=%ff",
+        "/v1/recommendations/items/none/similar",
+        "/v1/suggest?q=" + "x" * 5000,
+    ):
         assert 400 <= httpx.get(f"{server}{url}").status_code < 500
-    assert httpx.post(f"{server}/v1/events", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+    assert (
+        httpx.post(
+            f"{server}/v1/events", content=b"{not json", headers={"content-type": "application/json"}
+        ).status_code
+        == 422
+    )
 
 
 def test_cli_help_lists_every_command():
-    out = subprocess.run([str(Path(sys.executable).with_name("omnirank")), "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("generate-sample", "train", "evaluate", "serve", "quickstart", "batch-recommend", "eval-search", "eval-recs", "bench"):
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("omnirank")), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for command in (
+        "generate-sample",
+        "train",
+        "evaluate",
+        "serve",
+        "quickstart",
+        "batch-recommend",
+        "eval-search",
+        "eval-recs",
+        "bench",
+    ):
         assert command in out

@@ -54,7 +54,10 @@ def test_live_tables_version_every_write_and_return_only_newer_rows(tmp_path: Pa
         assert (v1, v2, v3) == (1, 2, 3)
         everything = store.live_changes(0)
         assert everything.version == 3
-        assert everything.stock == [StockLevel("S1", "A", 4), StockLevel("web", "B", 0)]  # the upsert kept the last
+        assert everything.stock == [
+            StockLevel("S1", "A", 4),
+            StockLevel("web", "B", 0),
+        ]  # the upsert kept the last
         assert [(p.sku, p.price, p.channel, p.seq) for p in everything.prices] == [("A", 70.0, "app", 2)]
         since_2 = store.live_changes(2)
         assert since_2.prices == [] and len(since_2.stock) == 2
@@ -117,7 +120,9 @@ def test_a_later_write_of_the_same_override_replaces_it() -> None:
 def test_a_live_document_scores_as_if_it_had_been_indexed() -> None:
     docs = pd.DataFrame({"title": ["red running shoe", "blue running shoe", "coffee machine", "tea kettle"]})
     index = BM25Index(stemming=False).fit(docs, ["a", "b", "c", "d"])
-    delta = DeltaIndex(dim=4).updated([4], [index.document_tokens({"title": "red running shoe"})], np.ones((1, 4)))
+    delta = DeltaIndex(dim=4).updated(
+        [4], [index.document_tokens({"title": "red running shoe"})], np.ones((1, 4))
+    )
     for query in ("red shoe", "running", "red red shoe", "kettle"):
         expected = index.scores(query)[0]
         assert delta.lexical(index, query, index.avgdl_)[0] == pytest.approx(expected, rel=1e-5)
@@ -137,7 +142,14 @@ def test_the_overlay_applies_stock_web_stock_prices_and_products(tmp_path: Path)
     catalog = _catalog()
     with LiveStore(tmp_path / "s.db") as store:
         store.put_stock([StockLevel("S1", "A", 0), StockLevel("web", "C", 0), StockLevel("S2", "B", 9)], T0)
-        store.put_products([ProductRecord("N1", {"title": "green trail shoe", "category": "Footwear > Trail", "price": 70.0}, None)], T0)
+        store.put_products(
+            [
+                ProductRecord(
+                    "N1", {"title": "green trail shoe", "category": "Footwear > Trail", "price": 70.0}, None
+                )
+            ],
+            T0,
+        )
         store.put_stock([StockLevel("S1", "N1", 2)], T0)
         store.put_products([ProductRecord("D", {}, None, discontinued=True)], T0)
         overlay = LiveOverlay.trained(catalog, dim=4).apply(store.live_changes(0), _tokens, _encode)
@@ -149,11 +161,26 @@ def test_the_overlay_applies_stock_web_stock_prices_and_products(tmp_path: Path)
         assert live.available("marketplace").tolist() == [False, False, False, False, False]
         assert live.prices.tolist() == [80.0, 60.0, 120.0, 30.0, 70.0]
         assert overlay.delta.items.tolist() == [4] and overlay.stats.discontinued_products == 1
-        assert catalog.in_stock("S1").tolist() == [True, False, True, False]  # the trained catalog is untouched
+        assert catalog.in_stock("S1").tolist() == [
+            True,
+            False,
+            True,
+            False,
+        ]  # the trained catalog is untouched
         # a product PUT after a price PUT sets the base price; the later write wins either way
         store.put_prices([PriceEntry("N1", 65.0)], T0)
-        store.put_products([ProductRecord("N1", {"title": "green trail shoe", "category": "Footwear > Trail", "price": 68.0}, None)], T0)
-        store.put_products([ProductRecord("D", {"title": "tea kettle", "category": "Kitchen > Tea", "price": 29.0}, None)], T0)
+        store.put_products(
+            [
+                ProductRecord(
+                    "N1", {"title": "green trail shoe", "category": "Footwear > Trail", "price": 68.0}, None
+                )
+            ],
+            T0,
+        )
+        store.put_products(
+            [ProductRecord("D", {"title": "tea kettle", "category": "Kitchen > Tea", "price": 29.0}, None)],
+            T0,
+        )
         newer = overlay.apply(store.live_changes(overlay.version), _tokens, _encode)
         assert newer.catalog.prices.tolist() == [80.0, 60.0, 120.0, 29.0, 68.0]
         assert newer.catalog.active.all() and newer.catalog.in_stock("S1")[4]
@@ -175,7 +202,14 @@ def test_a_live_catalog_pickles_for_distributed_jobs() -> None:
 def test_a_vector_from_another_encoder_is_computed_again(tmp_path: Path) -> None:
     stored = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
     with LiveStore(tmp_path / "s.db") as store:
-        store.put_products([ProductRecord("N1", {"title": "lamp", "category": "Home", "price": 9.0}, stored, encoder="enc-a")], T0)
+        store.put_products(
+            [
+                ProductRecord(
+                    "N1", {"title": "lamp", "category": "Home", "price": 9.0}, stored, encoder="enc-a"
+                )
+            ],
+            T0,
+        )
         changes = store.live_changes(0)
     same = LiveOverlay.trained(_catalog(), dim=4).apply(changes, _tokens, _encode, encoder="enc-a")
     other = LiveOverlay.trained(_catalog(), dim=4).apply(changes, _tokens, _encode, encoder="enc-b")

@@ -28,7 +28,11 @@ NOW = datetime(2026, 10, 1, 12, 0, tzinfo=timezone.utc)
 def live_settings(service_settings, tmp_path_factory):
     state = tmp_path_factory.mktemp("live-api")
     return service_settings.model_copy(
-        update={"event_store_path": state / "live.sqlite3", "rules_path": state / "rules.json", "reload_poll_seconds": 0}
+        update={
+            "event_store_path": state / "live.sqlite3",
+            "rules_path": state / "rules.json",
+            "reload_poll_seconds": 0,
+        }
     )
 
 
@@ -98,8 +102,17 @@ def test_rows_are_rejected_one_by_one_with_reasons(live, products):
     assert answer["applied"] == 1
     reasons = {r["index"]: r["reason"] for r in answer["rejected"]}
     assert set(reasons) == {0, 1, 2}
-    assert "unknown store_id 'ST-NOPE'" in reasons[0] and "unknown sku" in reasons[1] and "greater than or equal to 0" in reasons[2]
-    prices = put(live, "/v1/prices", [{"sku": sku, "price": 10, "list_price": 5}, {"sku": sku, "price": -1}], status=422)
+    assert (
+        "unknown store_id 'ST-NOPE'" in reasons[0]
+        and "unknown sku" in reasons[1]
+        and "greater than or equal to 0" in reasons[2]
+    )
+    prices = put(
+        live,
+        "/v1/prices",
+        [{"sku": sku, "price": 10, "list_price": 5}, {"sku": sku, "price": -1}],
+        status=422,
+    )
     assert prices["applied"] == 0 and [r["index"] for r in prices["rejected"]] == [0, 1]
     assert "list_price 5.0 is below price 10.0" in prices["rejected"][0]["reason"]
     assert live.put("/v1/inventory", json=[]).status_code == 422
@@ -121,7 +134,12 @@ def test_channel_store_and_timed_prices_resolve_by_specificity(live, products, s
     inventory = pd.read_parquet(sample_dir / "inventory.parquet")
     stocked = inventory[inventory["stock"] > 0].groupby("sku")["store_id"].agg(set)
     in_both = set(stocked[stocked.map(lambda stores: {"ST-RIO", "ST-SAO"} <= stores)].index)
-    row = products[(products["price"] > 20) & products["available_app"] & products["available_store"] & products["sku"].isin(in_both)].iloc[3]
+    row = products[
+        (products["price"] > 20)
+        & products["available_app"]
+        & products["available_store"]
+        & products["sku"].isin(in_both)
+    ].iloc[3]
     sku, base = row["sku"], float(row["price"])
     put(
         live,
@@ -130,8 +148,19 @@ def test_channel_store_and_timed_prices_resolve_by_specificity(live, products, s
             {"sku": sku, "price": base - 5, "channel": "app"},
             {"sku": sku, "price": base - 7, "store_id": "ST-RIO"},
             # a sale running now (the pinned clock) and one that has not started yet
-            {"sku": sku, "price": base - 9, "channel": "app", "valid_from": "2026-09-30T00:00:00Z", "valid_to": "2026-10-02T00:00:00Z"},
-            {"sku": sku, "price": 1.0, "valid_from": "2026-12-24T00:00:00Z", "valid_to": "2026-12-26T00:00:00Z"},
+            {
+                "sku": sku,
+                "price": base - 9,
+                "channel": "app",
+                "valid_from": "2026-09-30T00:00:00Z",
+                "valid_to": "2026-10-02T00:00:00Z",
+            },
+            {
+                "sku": sku,
+                "price": 1.0,
+                "valid_from": "2026-12-24T00:00:00Z",
+                "valid_to": "2026-12-26T00:00:00Z",
+            },
         ],
     )
     title = row["title"]
@@ -141,7 +170,10 @@ def test_channel_store_and_timed_prices_resolve_by_specificity(live, products, s
         return p["price"], p["list_price"]
 
     assert price(channel="web") == (base, None)
-    assert price(channel="app") == (pytest.approx(base - 9), pytest.approx(base))  # the sale beats the open-ended app price
+    assert price(channel="app") == (
+        pytest.approx(base - 9),
+        pytest.approx(base),
+    )  # the sale beats the open-ended app price
     assert price(store_id="ST-RIO")[0] == pytest.approx(base - 7)
     assert price(store_id="ST-SAO")[0] == pytest.approx(base)
     differences = {d["sku"]: d for d in live.get("/v1/prices/differences", params={"limit": 10_000}).json()}
@@ -152,7 +184,14 @@ def test_channel_store_and_timed_prices_resolve_by_specificity(live, products, s
 def test_a_new_product_is_searchable_recommendable_and_accepts_events(live, products):
     sku = "LIVE-" + uuid.uuid4().hex[:8].upper()
     title = "Zorblax Quantum Trail Runner - Lime"
-    row = {"sku": sku, "title": title, "category": "Footwear > Running Shoes", "price": 42.0, "brand": "Zorblax", "color": "green"}
+    row = {
+        "sku": sku,
+        "title": title,
+        "category": "Footwear > Running Shoes",
+        "price": 42.0,
+        "brand": "Zorblax",
+        "color": "green",
+    }
     answer = put(live, "/v1/products", [row, {"sku": "BAD", "title": "", "category": "X", "price": 1}])
     assert answer["applied"] == 1 and answer["rejected"][0]["index"] == 1
     assert hit_skus(live, title)[0] == sku
@@ -162,7 +201,14 @@ def test_a_new_product_is_searchable_recommendable_and_accepts_events(live, prod
     similar = live.get(f"/v1/recommendations/items/{sku}/similar", params={"k": 5}).json()["items"]
     assert len(similar) == 5 and all(i["reason_code"] == "similar_content" for i in similar)
     assert sum(i["product"]["category"] == "Footwear > Running Shoes" for i in similar) >= 3
-    event = {"event_id": uuid.uuid4().hex, "type": "purchase", "timestamp": NOW.isoformat(), "channel": "web", "sku": sku, "loyalty_id": "LYNEW" + uuid.uuid4().hex[:6]}
+    event = {
+        "event_id": uuid.uuid4().hex,
+        "type": "purchase",
+        "timestamp": NOW.isoformat(),
+        "channel": "web",
+        "sku": sku,
+        "loyalty_id": "LYNEW" + uuid.uuid4().hex[:6],
+    }
     assert live.post("/v1/events", json={"events": [event]}).json()["accepted"] == 1
     assert live.delete(f"/v1/products/{sku}").status_code == 200
     assert sku not in hit_skus(live, "zorblax")
@@ -177,11 +223,24 @@ def test_a_discontinued_trained_product_leaves_every_answer(live, products):
     assert sku in hit_skus(live, title)
     live.delete(f"/v1/products/{sku}")
     assert sku not in hit_skus(live, title)
-    assert sku not in [i["product"]["sku"] for i in live.get("/v1/recommendations/trending", params={"k": 20}).json()["items"]]
+    assert sku not in [
+        i["product"]["sku"]
+        for i in live.get("/v1/recommendations/trending", params={"k": 20}).json()["items"]
+    ]
     neighbour = hit_skus(live, title)[0]
     similar = live.get(f"/v1/recommendations/items/{neighbour}/similar", params={"k": 20}).json()["items"]
     assert sku not in [i["product"]["sku"] for i in similar]
-    put(live, "/v1/products", [{k: v for k, v in products[products["sku"] == sku].iloc[0].items() if k in ("sku", "title", "category", "price", "brand")}])
+    put(
+        live,
+        "/v1/products",
+        [
+            {
+                k: v
+                for k, v in products[products["sku"] == sku].iloc[0].items()
+                if k in ("sku", "title", "category", "price", "brand")
+            }
+        ],
+    )
     assert sku in hit_skus(live, title)  # put back on sale
 
 
@@ -190,27 +249,46 @@ def test_two_identifiers_in_one_event_link_a_card_and_an_email_live(live, traine
     customer = history["customer_id"].value_counts().index[5]
     email = f"till.{uuid.uuid4().hex[:8]}@example.com"
     # the email alone first: an unknown web shopper
-    web = {"event_id": uuid.uuid4().hex, "type": "add_to_cart", "timestamp": NOW.isoformat(), "channel": "web", "sku": str(history["item"].iat[0]), "email": email}
+    web = {
+        "event_id": uuid.uuid4().hex,
+        "type": "add_to_cart",
+        "timestamp": NOW.isoformat(),
+        "channel": "web",
+        "sku": str(history["item"].iat[0]),
+        "email": email,
+    }
     sku = pd.read_parquet(trained_bundle / "latest" / "catalog" / "products.parquet")["sku"].iat[11]
     web["sku"] = sku
     assert live.post("/v1/events", json={"events": [web]}).json()["accepted"] == 1
     assert live.post("/v1/customers/lookup", json={"email": email}).json()["customer_id"] != customer
     # at the till: the customer gives the email with their customer id
-    both = live.post("/v1/customers/lookup", json={"customer_id": customer, "email": email, "store_id": "ST-RIO"})
+    both = live.post(
+        "/v1/customers/lookup", json={"customer_id": customer, "email": email, "store_id": "ST-RIO"}
+    )
     assert both.status_code == 200 and both.json()["customer_id"] == customer
     by_email = live.post("/v1/customers/lookup", json={"email": email}).json()
     assert by_email["customer_id"] == customer
-    assert by_email["timeline"][0]["product"]["sku"] == sku and by_email["timeline"][0]["type"] == "add_to_cart"
+    assert (
+        by_email["timeline"][0]["product"]["sku"] == sku and by_email["timeline"][0]["type"] == "add_to_cart"
+    )
     assert live.post("/v1/customers/lookup", json={"email": "not-an-email"}).status_code == 422
 
 
-def test_a_new_bundle_is_swapped_in_and_keeps_the_live_state(live_settings, trained_bundle, products, tmp_path):
+def test_a_new_bundle_is_swapped_in_and_keeps_the_live_state(
+    live_settings, trained_bundle, products, tmp_path
+):
     bundles = tmp_path / "bundles"
     bundles.mkdir()
     served = (trained_bundle / "latest").resolve()
     shutil.copytree(served, bundles / served.name)
     point_latest(bundles, served.name)
-    settings = live_settings.model_copy(update={"bundles_dir": bundles, "event_store_path": tmp_path / "s.sqlite3", "rules_path": tmp_path / "r.json"})
+    settings = live_settings.model_copy(
+        update={
+            "bundles_dir": bundles,
+            "event_store_path": tmp_path / "s.sqlite3",
+            "rules_path": tmp_path / "r.json",
+        }
+    )
     with TestClient(create_app(settings, clock=fixed_clock(NOW))) as client:
         sku = hit_skus(client, "running shoes", store_id="ST-AUS")[0]
         put(client, "/v1/inventory", [{"store_id": "ST-AUS", "sku": sku, "quantity": 0}])
@@ -235,7 +313,11 @@ def test_a_new_bundle_is_swapped_in_and_keeps_the_live_state(live_settings, trai
         manifest["version"] = "v2"
         (bundles / "v2" / "manifest.json").write_text(json.dumps(manifest))
         point_latest(bundles, "v2")
-        assert client.post("/v1/admin/reload").json() == {"status": "loaded", "bundle_version": "v2", "detail": ""}
+        assert client.post("/v1/admin/reload").json() == {
+            "status": "loaded",
+            "bundle_version": "v2",
+            "detail": "",
+        }
         assert client.get("/health").json()["bundle_version"] == "v2"
         assert sku not in hit_skus(client, "running shoes", store_id="ST-AUS")
     # and across a restart on the same store
@@ -267,7 +349,9 @@ def test_a_discontinued_product_is_not_suggested(live, products):
     assert sku not in [s["sku"] for s in after] and len(after) == min(10, len(suggestions))
     row = products[products["sku"] == sku].iloc[0]
     put(live, "/v1/products", [{k: row[k] for k in ("sku", "title", "category", "price")}])
-    assert sku in [s["sku"] for s in live.get("/v1/suggest", params={"q": "stridex", "k": 10}).json()["suggestions"]]
+    assert sku in [
+        s["sku"] for s in live.get("/v1/suggest", params={"q": "stridex", "k": 10}).json()["suggestions"]
+    ]
 
 
 def test_a_bundle_too_large_for_the_memory_budget_is_refused(live_settings):

@@ -28,8 +28,15 @@ def test_metrics_count_requests_per_route_and_describe_the_served_bundle(client)
 def test_every_answer_carries_a_request_id_and_a_safe_caller_id_is_kept(client):
     generated = client.get("/v1/suggest", params={"q": "run"}).headers["x-request-id"]
     assert len(generated) == 32
-    assert client.get("/v1/suggest", params={"q": "run"}, headers={"X-Request-ID": "till-42.a"}).headers["x-request-id"] == "till-42.a"
-    unsafe = client.get("/v1/suggest", params={"q": "run"}, headers={"X-Request-ID": "jane@x.com"}).headers["x-request-id"]
+    assert (
+        client.get("/v1/suggest", params={"q": "run"}, headers={"X-Request-ID": "till-42.a"}).headers[
+            "x-request-id"
+        ]
+        == "till-42.a"
+    )
+    unsafe = client.get("/v1/suggest", params={"q": "run"}, headers={"X-Request-ID": "jane@x.com"}).headers[
+        "x-request-id"
+    ]
     assert unsafe != "jane@x.com" and len(unsafe) == 32
 
 
@@ -38,16 +45,24 @@ def test_the_access_log_names_the_route_template_never_the_identifier(client, ca
     with caplog.at_level(logging.INFO):
         client.post("/v1/customers/lookup", json={"email": email})
         client.get("/v1/recommendations/customers/LY510877278")
-    lines = [r.getMessage() if isinstance(r.msg, str) else json.dumps(r.msg, default=str) for r in caplog.records]
+    lines = [
+        r.getMessage() if isinstance(r.msg, str) else json.dumps(r.msg, default=str) for r in caplog.records
+    ]
     access = [r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "request"]
-    assert {a["route"] for a in access} >= {"/v1/customers/lookup", "/v1/recommendations/customers/{customer_id}"}
+    assert {a["route"] for a in access} >= {
+        "/v1/customers/lookup",
+        "/v1/recommendations/customers/{customer_id}",
+    }
     assert all("LY510877278" not in str(a) and email not in str(a) for a in access), access
     assert RequestLog  # the middleware that wrote them
     assert lines
 
 
 def test_redaction_masks_identifiers_and_spares_dates_skus_and_versions():
-    assert redact("lookup of jane.doe@gmail.com by +55 11 91234-5678 card LY510877278") == "lookup of [email] by [phone] card [loyalty-id]"
+    assert (
+        redact("lookup of jane.doe@gmail.com by +55 11 91234-5678 card LY510877278")
+        == "lookup of [email] by [phone] card [loyalty-id]"
+    )
     kept = "2026-12-01T18:52:48Z SKU-12345678 bundle 20261201T183540282471Z took 12.5 ms"
     assert redact(kept) == kept
 

@@ -49,12 +49,16 @@ def test_store_context_only_offers_stock_on_hand(client, active_customer):
     assert body["items"] and all(i["product"]["stock_in_store"] > 0 for i in body["items"])
 
 
-def test_returned_and_recently_bought_items_are_not_recommended(client, bundle_dir, products, active_customer):
+def test_returned_and_recently_bought_items_are_not_recommended(
+    client, bundle_dir, products, active_customer
+):
     history = pd.read_parquet(bundle_dir / "recs" / "history.parquet")
     mine = history[history["customer_id"] == active_customer]
     now = pd.Timestamp.now(tz="UTC")
     cycle = products["replenishment_days"].to_numpy()
-    recent = mine[(mine["type"] == "purchase") & ((now - pd.to_datetime(mine["timestamp"], utc=True)).dt.days <= 30)]
+    recent = mine[
+        (mine["type"] == "purchase") & ((now - pd.to_datetime(mine["timestamp"], utc=True)).dt.days <= 30)
+    ]
     forbidden = {products["sku"].iat[i] for i in mine.loc[mine["type"] == "return", "item"]}
     forbidden |= {products["sku"].iat[i] for i in recent["item"] if np.isnan(cycle[i])}
     assert not forbidden & set(skus(recs(client, active_customer, k=50)))
@@ -72,8 +76,17 @@ def test_pos_purchase_changes_the_next_web_recommendation(client, products):
     assert cold["cold_start"]
     phone = products.index[products["category"] == "Electronics > Smartphones"]
     sku = products["sku"].iat[phone[0]] if len(phone) else products["sku"].iat[0]
-    event = {"event_id": uuid.uuid4().hex, "type": "purchase", "timestamp": pd.Timestamp.now(tz="UTC").isoformat(),
-             "channel": "store", "store_id": "ST-NYC", "sku": sku, "loyalty_id": loyalty, "quantity": 1, "price": 10.0}
+    event = {
+        "event_id": uuid.uuid4().hex,
+        "type": "purchase",
+        "timestamp": pd.Timestamp.now(tz="UTC").isoformat(),
+        "channel": "store",
+        "store_id": "ST-NYC",
+        "sku": sku,
+        "loyalty_id": loyalty,
+        "quantity": 1,
+        "price": 10.0,
+    }
     assert client.post("/v1/events", json={"events": [event]}).status_code == 202
     warm = recs(client, loyalty, k=10, channel="web")
     assert not warm["cold_start"]
@@ -83,15 +96,26 @@ def test_pos_purchase_changes_the_next_web_recommendation(client, products):
 
 def test_event_replay_is_idempotent_and_bad_events_are_rejected_by_index(client, products):
     sku = products["sku"].iat[0]
-    good = {"event_id": "replay-" + uuid.uuid4().hex, "type": "view", "timestamp": "2026-10-01T10:00:00Z",
-            "channel": "web", "sku": sku, "email": "someone@example.com"}
+    good = {
+        "event_id": "replay-" + uuid.uuid4().hex,
+        "type": "view",
+        "timestamp": "2026-10-01T10:00:00Z",
+        "channel": "web",
+        "sku": sku,
+        "email": "someone@example.com",
+    }
     batch = {"events": [good, {"event_id": "x", "type": "view"}, {**good, "event_id": "y", "sku": "NOPE"}]}
     first = client.post("/v1/events", json=batch)
     assert first.status_code == 202
     assert first.json()["accepted"] == 1
     assert [r["index"] for r in first.json()["rejected"]] == [1, 2]
     again = client.post("/v1/events", json={"events": [good]})
-    assert again.status_code == 202 and again.json() == {"accepted": 0, "duplicates": 1, "conflicts": [], "rejected": []}
+    assert again.status_code == 202 and again.json() == {
+        "accepted": 0,
+        "duplicates": 1,
+        "conflicts": [],
+        "rejected": [],
+    }
 
 
 @pytest.mark.parametrize("body", [{}, {"events": []}, {"events": "nope"}, []])
@@ -153,18 +177,24 @@ def test_associate_profile_by_loyalty_email_or_phone(client, sample_dir):
     ids = {v.json()["customer_id"] for v in views}
     assert len(ids) == 1  # the same person whichever identifier the associate typed
     body = views[0].json()
-    assert body["masked_email"] and "*" in body["masked_email"] and rec["email"].strip().lower() not in str(body)
+    assert (
+        body["masked_email"] and "*" in body["masked_email"] and rec["email"].strip().lower() not in str(body)
+    )
     assert body["timeline"] and body["top_categories"]
     assert all(o["product"]["stock_in_store"] > 0 for o in body["offers"])
     assert client.post("/v1/customers/lookup", json={"email": "nobody@nowhere.example"}).status_code == 404
     by_id = client.get(f"/v1/customers/{body['customer_id']}/profile", params={"store_id": "ST-SAO", "k": 5})
     assert by_id.status_code == 200 and by_id.json()["customer_id"] == body["customer_id"]
-    assert client.get(f"/v1/customers/{rec['loyalty_id']}/profile").status_code == 404  # ids never go in a URL
+    assert (
+        client.get(f"/v1/customers/{rec['loyalty_id']}/profile").status_code == 404
+    )  # ids never go in a URL
 
 
 def test_profile_of_a_customer_without_phone_or_loyalty_card(client, sample_dir):
     customers = pd.read_parquet(sample_dir / "customers.parquet")
-    web_only = customers[customers["phone"].isna() & customers["loyalty_id"].isna() & customers["email"].notna()]
+    web_only = customers[
+        customers["phone"].isna() & customers["loyalty_id"].isna() & customers["email"].notna()
+    ]
     response = client.post("/v1/customers/lookup", json={"email": web_only["email"].iloc[0]})
     assert response.status_code == 200, response.text
     assert response.json()["masked_email"]

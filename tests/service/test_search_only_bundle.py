@@ -39,7 +39,12 @@ def search_only(trained_bundle: Path, tmp_path_factory: pytest.TempPathFactory) 
     bundles = tmp_path_factory.mktemp("search-only")
     publish_search_only(trained_bundle, bundles)
     state = tmp_path_factory.mktemp("search-only-state")
-    settings = Settings(bundles_dir=bundles, event_store_path=state / "ev.sqlite3", rules_path=state / "rules.json", dev_mode=True)
+    settings = Settings(
+        bundles_dir=bundles,
+        event_store_path=state / "ev.sqlite3",
+        rules_path=state / "rules.json",
+        dev_mode=True,
+    )
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -58,7 +63,9 @@ def test_search_and_suggest_answer(search_only: TestClient) -> None:
     assert body["hits"] and body["intent"]["price_max"] == 100
     # customer_id is accepted and changes nothing: no customer is known to this bundle
     plain = [h["product"]["sku"] for h in body["hits"]]
-    personal = search_only.get("/v1/search", params={"q": "running shoes under 100", "customer_id": "C-1"}).json()
+    personal = search_only.get(
+        "/v1/search", params={"q": "running shoes under 100", "customer_id": "C-1"}
+    ).json()
     assert [h["product"]["sku"] for h in personal["hits"]] == plain and not personal["personalised"]
     assert search_only.get("/v1/suggest", params={"q": "run"}).json()["suggestions"]
 
@@ -79,13 +86,21 @@ def test_customer_side_is_503_with_a_reason(search_only: TestClient, path: str) 
 
 def test_item_recommendations_are_503_too(search_only: TestClient) -> None:
     sku = search_only.get("/v1/search", params={"q": "tee"}).json()["hits"][0]["product"]["sku"]
-    for path in (f"/v1/recommendations/items/{sku}/similar", f"/v1/recommendations/items/{sku}/bought-together"):
+    for path in (
+        f"/v1/recommendations/items/{sku}/similar",
+        f"/v1/recommendations/items/{sku}/bought-together",
+    ):
         assert search_only.get(path).status_code == 503
 
 
 def test_a_bundle_without_search_is_refused(trained_bundle: Path, tmp_path: Path) -> None:
     path = publish_search_only(trained_bundle, tmp_path, components=("recommendations",))
-    settings = Settings(bundles_dir=path, event_store_path=tmp_path / "ev.sqlite3", rules_path=tmp_path / "rules.json", dev_mode=True)
+    settings = Settings(
+        bundles_dir=path,
+        event_store_path=tmp_path / "ev.sqlite3",
+        rules_path=tmp_path / "rules.json",
+        dev_mode=True,
+    )
     with pytest.raises(BundleError, match="needs 'search'"):
         BundleView.load(settings)
 
@@ -97,6 +112,12 @@ def test_events_are_still_collected_for_the_first_full_training(search_only: Tes
     import pandas as pd
 
     sku = search_only.get("/v1/search", params={"q": "tee"}).json()["hits"][0]["product"]["sku"]
-    event = {"event_id": uuid.uuid4().hex, "type": "view", "timestamp": pd.Timestamp.now(tz="UTC").isoformat(),
-             "channel": "web", "sku": sku, "email": "first.visitor@example.com"}
+    event = {
+        "event_id": uuid.uuid4().hex,
+        "type": "view",
+        "timestamp": pd.Timestamp.now(tz="UTC").isoformat(),
+        "channel": "web",
+        "sku": sku,
+        "email": "first.visitor@example.com",
+    }
     assert search_only.post("/v1/events", json={"events": [event]}).status_code == 202

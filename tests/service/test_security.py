@@ -63,14 +63,32 @@ def _example_requests(sku: str, customer: str) -> dict[tuple[str, str], dict]:
         ("POST", "/v1/recommendations/cart"): {"json": {"skus": [sku]}},
         ("GET", "/v1/recommendations/trending"): {},
         ("POST", "/v1/events"): {
-            "json": {"events": [{"event_id": f"sec-{time.time_ns()}", "type": "view", "timestamp": "2026-10-01T10:00:00Z", "channel": "web", "sku": sku, "customer_id": customer}]}
+            "json": {
+                "events": [
+                    {
+                        "event_id": f"sec-{time.time_ns()}",
+                        "type": "view",
+                        "timestamp": "2026-10-01T10:00:00Z",
+                        "channel": "web",
+                        "sku": sku,
+                        "customer_id": customer,
+                    }
+                ]
+            }
         },
-        ("GET", "/v1/customers/{customer_id}/profile"): {"path": {"customer_id": customer}, "params": {"store_id": "ST-RIO"}},
+        ("GET", "/v1/customers/{customer_id}/profile"): {
+            "path": {"customer_id": customer},
+            "params": {"store_id": "ST-RIO"},
+        },
         ("POST", "/v1/customers/lookup"): {"json": {"customer_id": customer, "store_id": "ST-RIO"}},
         ("GET", "/v1/suggest"): {"params": {"q": "run"}},
         ("PUT", "/v1/inventory"): {"json": [{"store_id": "ST-RIO", "sku": sku, "quantity": 5}]},
         ("PUT", "/v1/prices"): {"json": [{"sku": sku, "price": 10.0, "channel": "app"}]},
-        ("PUT", "/v1/products"): {"json": [{"sku": "SEC-NEW-1", "title": "Security Test Lamp", "category": "Home > Lamps", "price": 20.0}]},
+        ("PUT", "/v1/products"): {
+            "json": [
+                {"sku": "SEC-NEW-1", "title": "Security Test Lamp", "category": "Home > Lamps", "price": 20.0}
+            ]
+        },
         ("DELETE", "/v1/products/{sku}"): {"path": {"sku": "SEC-NEW-1"}},
         ("GET", "/v1/products/{sku}/availability"): {"path": {"sku": sku}},
         ("GET", "/v1/prices/differences"): {},
@@ -86,14 +104,23 @@ def _call(client: TestClient, method: str, path: str, spec: dict, key: str | Non
     return client.request(method, url, params=spec.get("params"), json=spec.get("json"), headers=headers)
 
 
-def test_every_route_declares_a_scope_and_every_key_gets_exactly_its_scope(secured, customer, service_settings):
+def test_every_route_declares_a_scope_and_every_key_gets_exactly_its_scope(
+    secured, customer, service_settings
+):
     client, keys = secured
-    sku = client.get("/v1/search", params={"q": "running shoes"}, headers={"X-API-Key": keys["search"]}).json()["hits"][0]["product"]["sku"]
+    sku = client.get(
+        "/v1/search", params={"q": "running shoes"}, headers={"X-API-Key": keys["search"]}
+    ).json()["hits"][0]["product"]["sku"]
     examples = _example_requests(sku, customer)
     scopes = route_scopes(client.app)
     assert None not in scopes.values(), [route for route, scope in scopes.items() if scope is None]
     assert set(scopes) == set(examples), "declare an example request for every route (and nothing else)"
-    allowed = {"search": {"search"}, "personalize": {"search", "personalize"}, "associate": {"search", "associate"}, "admin": set(SCOPE_KEYS)}
+    allowed = {
+        "search": {"search"},
+        "personalize": {"search", "personalize"},
+        "associate": {"search", "associate"},
+        "admin": set(SCOPE_KEYS),
+    }
     # the order matters only for the product PUT before its DELETE
     for route in sorted(scopes, key=lambda r: (r[0] == "DELETE", r)):
         scope, spec = scopes[route], examples[route]
@@ -120,11 +147,21 @@ def test_the_search_key_never_reads_customers_and_cannot_tell_who_is_one(secured
     known = client.post("/v1/customers/lookup", json={"customer_id": customer}, headers=search)
     unknown = client.post("/v1/customers/lookup", json={"email": "nobody@nowhere.example"}, headers=search)
     assert (known.status_code, unknown.status_code) == (403, 403) and known.json() == unknown.json()
-    anonymous = [client.post("/v1/customers/lookup", json=body).status_code for body in ({"customer_id": customer}, {"email": "x@y.example"})]
+    anonymous = [
+        client.post("/v1/customers/lookup", json=body).status_code
+        for body in ({"customer_id": customer}, {"email": "x@y.example"})
+    ]
     assert anonymous == [401, 401]
     personal = client.get("/v1/search", params={"q": "tee", "customer_id": customer}, headers=search)
     assert personal.status_code == 403
-    assert client.get("/v1/search", params={"q": "tee", "customer_id": customer}, headers={"X-API-Key": keys["personalize"]}).status_code == 200
+    assert (
+        client.get(
+            "/v1/search",
+            params={"q": "tee", "customer_id": customer},
+            headers={"X-API-Key": keys["personalize"]},
+        ).status_code
+        == 200
+    )
 
 
 def test_an_associate_key_sees_only_its_stores(secured, customer):
@@ -132,10 +169,17 @@ def test_an_associate_key_sees_only_its_stores(secured, customer):
     rio = {"X-API-Key": keys["associate-rio"]}
     own = client.post("/v1/customers/lookup", json={"customer_id": customer}, headers=rio)
     assert own.status_code == 200
-    assert own.json()["offers"] and all(o["product"]["stock_in_store"] is not None and o["product"]["stock_in_store"] > 0 for o in own.json()["offers"])
+    assert own.json()["offers"] and all(
+        o["product"]["stock_in_store"] is not None and o["product"]["stock_in_store"] > 0
+        for o in own.json()["offers"]
+    )
     other = client.get(f"/v1/customers/{customer}/profile", params={"store_id": "ST-SAO"}, headers=rio)
     assert other.status_code == 403 and "ST-RIO" in other.json()["detail"]
-    anywhere = client.get(f"/v1/customers/{customer}/profile", params={"store_id": "ST-SAO"}, headers={"X-API-Key": keys["associate"]})
+    anywhere = client.get(
+        f"/v1/customers/{customer}/profile",
+        params={"store_id": "ST-SAO"},
+        headers={"X-API-Key": keys["associate"]},
+    )
     assert anywhere.status_code == 200
 
 
@@ -152,16 +196,30 @@ def test_cors_lets_the_storefront_origin_call_with_its_key(secured):
     client, keys = secured
     preflight = client.options(
         "/v1/search",
-        headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "x-api-key"},
+        headers={
+            "Origin": "https://shop.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-api-key",
+        },
     )
-    assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == "https://shop.example"
-    other = client.options("/v1/search", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+    assert (
+        preflight.status_code == 200
+        and preflight.headers["access-control-allow-origin"] == "https://shop.example"
+    )
+    other = client.options(
+        "/v1/search", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    )
     assert "access-control-allow-origin" not in other.headers
 
 
 def test_the_service_refuses_to_start_without_an_admin_key(service_settings, tmp_path):
     settings = service_settings.model_copy(
-        update={"event_store_path": tmp_path / "s.sqlite3", "rules_path": tmp_path / "r.json", "dev_mode": False, "admin_key": None}
+        update={
+            "event_store_path": tmp_path / "s.sqlite3",
+            "rules_path": tmp_path / "r.json",
+            "dev_mode": False,
+            "admin_key": None,
+        }
     )
     with pytest.raises(InsecureStart, match="OMNIRANK_ADMIN_KEY"):
         Serving.start(settings, system_clock)

@@ -24,7 +24,10 @@ from service.app import create_app
 def rules_settings(trained_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     state = tmp_path_factory.mktemp("rules-state")
     return Settings(
-        bundles_dir=trained_bundle, event_store_path=state / "events.sqlite3", rules_path=state / "rules.json", dev_mode=True
+        bundles_dir=trained_bundle,
+        event_store_path=state / "events.sqlite3",
+        rules_path=state / "rules.json",
+        dev_mode=True,
     )
 
 

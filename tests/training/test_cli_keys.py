@@ -13,7 +13,9 @@ from training.cli import app
 def test_create_list_revoke(tmp_path, monkeypatch):
     monkeypatch.setenv("OMNIRANK_EVENT_STORE_PATH", str(tmp_path / "store.sqlite3"))
     runner = CliRunner()
-    created = runner.invoke(app, ["keys", "create", "--scope", "associate", "--store", "ST-RIO", "--name", "tablets rio"])
+    created = runner.invoke(
+        app, ["keys", "create", "--scope", "associate", "--store", "ST-RIO", "--name", "tablets rio"]
+    )
     assert created.exit_code == 0, created.output
     key = created.output.strip()
     key_id, secret = key.removeprefix("ork_").split(".")

@@ -20,7 +20,15 @@ def bundle(trained_bundle) -> Bundle:
 
 
 def test_bundle_is_complete_and_every_artifact_loads(bundle):
-    for rel in (A.IDENTITY_MAP, A.CUSTOMERS, A.PRODUCT_EMBEDDINGS, A.USER_ITEMS, A.TRENDING, A.HISTORY, A.REPORT):
+    for rel in (
+        A.IDENTITY_MAP,
+        A.CUSTOMERS,
+        A.PRODUCT_EMBEDDINGS,
+        A.USER_ITEMS,
+        A.TRENDING,
+        A.HISTORY,
+        A.REPORT,
+    ):
         assert bundle.has(rel), rel
     catalog = Catalog.load(bundle.path / A.CATALOG_DIR)
     vectors = np.load(bundle.file(A.PRODUCT_EMBEDDINGS))
@@ -29,7 +37,15 @@ def test_bundle_is_complete_and_every_artifact_loads(bundle):
     blend = Recommender.load(bundle.path / A.BLEND_DIR)
     assert blend.n_items_ == len(catalog)
     manifest = bundle.manifest
-    for key in ("version", "created_at", "data_fingerprint", "library_versions", "parameters", "files", "metrics"):
+    for key in (
+        "version",
+        "created_at",
+        "data_fingerprint",
+        "library_versions",
+        "parameters",
+        "files",
+        "metrics",
+    ):
         assert key in manifest
     assert manifest["library_versions"]["faiss-cpu"]
 
@@ -144,11 +160,20 @@ def test_a_catalog_alone_trains_a_search_only_bundle_the_service_answers(sample_
     path = train(data, tmp_path / "bundles", Settings(), evaluate=False)
     bundle = Bundle.open(path, verify=True)
     assert bundle.components == {"search"}
-    for rel in (A.PRODUCT_EMBEDDINGS, A.BM25_DIR + "/params.index.json", A.QUERY_DIR + "/query_understanding.json"):
+    for rel in (
+        A.PRODUCT_EMBEDDINGS,
+        A.BM25_DIR + "/params.index.json",
+        A.QUERY_DIR + "/query_understanding.json",
+    ):
         assert bundle.has(rel), rel
     assert not any(f.startswith(("recs/", "identity/")) for f in bundle.manifest["files"])
 
-    settings = Settings(bundles_dir=tmp_path / "bundles", event_store_path=tmp_path / "ev.sqlite3", rules_path=tmp_path / "rules.json", dev_mode=True)
+    settings = Settings(
+        bundles_dir=tmp_path / "bundles",
+        event_store_path=tmp_path / "ev.sqlite3",
+        rules_path=tmp_path / "rules.json",
+        dev_mode=True,
+    )
     serving = Serving.start(settings, system_clock)
     state = serving.view
     assert state.recs is None

@@ -20,13 +20,16 @@ with a baseline measured in the same run:
    seconds until 1-second windows at capacity are back within 1.5x the steady p99 (target <= 5 s).
    Baseline: one connection, and the steady run.
 3. ``fuzz``: ``schemathesis run`` against the server's ``/openapi.json`` with the admin key,
-   ``--cases`` (1,000) generated cases per operation, in positive mode (schema-valid requests, the
-   baseline: what clients are promised works) and negative mode (schema-violating requests): 5xx
-   answers and response-schema violations, targets 0.
+   ``--cases`` (1,000) generated cases per operation (a top-up run for an operation that got fewer),
+   counted apart for positive cases (schema-valid requests, the baseline: what clients are promised
+   works) and negative ones (schema-violating requests): 5xx answers and response-schema violations,
+   targets 0.
 
-Run: ``.venv/bin/python benchmarks/bench_safety.py --bundle var/cache/bench/sample_bundles`` (see
---help; about 25 minutes on 2 cores at the defaults). Quick: ``--cycles 2 --events 2000
---sweep-seconds 3 --steady-seconds 5 --overload-seconds 5 --cases 20``.
+Each part is written to ``--out`` as soon as it is done, with its own load average; ``--parts X
+--update`` reruns one part and keeps the others. Run: ``.venv/bin/python benchmarks/bench_safety.py
+--bundle var/cache/bench/sample_bundles`` (see --help; about 30 minutes on 2 cores at the
+defaults). Quick: ``--cycles 2 --events 2000 --sweep-seconds 3 --steady-seconds 5
+--overload-seconds 5 --cases 20``.
 """
 
 from __future__ import annotations
@@ -946,6 +949,8 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[cyan]▶ {part}[/]")
             started = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "loadavg_start": _load()}
             result[part] = runners[part](Path(tmp)) | started | {"loadavg_end": _load()}
+            result["summary"] = summary_rows(result)
+            write_result("safety", dict(result), args.out)  # each part saved as soon as it is done
     result["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     result["summary"] = summary_rows(result)
     print_table(

@@ -258,6 +258,9 @@ class LiveStore(LiveTables, KeyTable):
                 columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
                 if "payload_hash" not in columns:
                     conn.execute("ALTER TABLE events ADD COLUMN payload_hash TEXT")
+                # a v2 file from before live vectors recorded their encoder (NULL: encoded again)
+                if "encoder" not in {row[1] for row in conn.execute("PRAGMA table_info(live_products)")}:
+                    conn.execute("ALTER TABLE live_products ADD COLUMN encoder TEXT")
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 conn.execute("COMMIT")
             except BaseException:

@@ -215,3 +215,21 @@ def test_a_vector_from_another_encoder_is_computed_again(tmp_path: Path) -> None
     other = LiveOverlay.trained(_catalog(), dim=4).apply(changes, _tokens, _encode, encoder="enc-b")
     np.testing.assert_array_equal(same.delta.embeddings[0], stored)
     np.testing.assert_allclose(other.delta.embeddings[0], _encode(["lamp"])[0])
+
+
+def test_a_store_from_before_encoder_ids_is_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    with LiveStore(tmp_path / "s.db"):
+        pass
+    conn = sqlite3.connect(tmp_path / "s.db")
+    conn.executescript(
+        "DROP TABLE live_products; CREATE TABLE live_products (sku TEXT PRIMARY KEY, fields TEXT NOT NULL, embedding BLOB, "
+        "discontinued INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL, updated_at REAL NOT NULL); PRAGMA user_version=2;"
+    )
+    conn.close()
+    with LiveStore(tmp_path / "s.db") as store:
+        store.put_products(
+            [ProductRecord("N1", {"title": "lamp", "category": "Home", "price": 9.0}, None)], T0
+        )
+        assert store.live_changes(0).products[0].encoder is None

@@ -38,6 +38,11 @@ def test_every_answer_carries_a_request_id_and_a_safe_caller_id_is_kept(client):
         "x-request-id"
     ]
     assert unsafe != "jane@x.com" and len(unsafe) == 32
+    for identifier in ("LY510877278", "5561905310575"):
+        replaced = client.get(
+            "/v1/suggest", params={"q": "run"}, headers={"X-Request-ID": identifier}
+        ).headers["x-request-id"]
+        assert replaced != identifier and len(replaced) == 32
 
 
 def test_the_access_log_names_the_route_template_never_the_identifier(client, caplog):

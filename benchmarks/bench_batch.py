@@ -63,18 +63,27 @@ def customer_ids(rows: np.ndarray) -> np.ndarray:
     return np.char.add("C", np.char.zfill(rows.astype(str), 7)).astype(object)
 
 
-def newsletter_job(world: World, ids: np.ndarray, excluded: pd.DataFrame, k: int, settings: Settings) -> BatchJob:
+def newsletter_job(
+    world: World, ids: np.ndarray, excluded: pd.DataFrame, k: int, settings: Settings
+) -> BatchJob:
     """The BatchJob ``prepare`` would build for a newsletter to every customer of the world, with
     the first stage it would choose."""
     engine, n = world.engine, len(ids)
     engine.user_index = {c: i for i, c in enumerate(ids)}
     first_stage = "exact"
-    if n >= settings.batch_ann_min_customers and min(n, settings.batch_chunk_customers) * len(engine.catalog) >= settings.recs_two_stage_min_cells:
+    if (
+        n >= settings.batch_ann_min_customers
+        and min(n, settings.batch_chunk_customers) * len(engine.catalog) >= settings.recs_two_stage_min_cells
+    ):
         engine.approximate_first_stage(
-            lambda: IVFScorer(nlist=settings.batch_ivf_nlist, nprobe=settings.batch_ivf_nprobe, seed=settings.random_seed)
+            lambda: IVFScorer(
+                nlist=settings.batch_ivf_nlist, nprobe=settings.batch_ivf_nprobe, seed=settings.random_seed
+            )
         )
         first_stage = "ivf"
-    recipients = pd.DataFrame({"customer_id": ids, "email_hash": np.char.add("h", ids.astype(str)).astype(object)})
+    recipients = pd.DataFrame(
+        {"customer_id": ids, "email_hash": np.char.add("h", ids.astype(str)).astype(object)}
+    )
     n_partitions = max(1, -(-n // settings.batch_chunk_customers))
     recipients["partition"] = np.arange(n) % n_partitions
     empty = pd.DataFrame({"customer_id": pd.Series(dtype=object), "item": pd.Series(dtype=np.int64)})
@@ -100,10 +109,16 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000, help="catalog size")
     parser.add_argument("--k", type=int, default=20, help="items per email")
     parser.add_argument("--loop-sample", type=int, default=300, help="customers for the per-customer loop")
-    parser.add_argument("--exact-sample", type=int, default=3_000, help="customers for exact scoring and recall")
-    parser.add_argument("--excluded-share", type=float, default=0.1, help="share of past items the rules forbid")
+    parser.add_argument(
+        "--exact-sample", type=int, default=3_000, help="customers for exact scoring and recall"
+    )
+    parser.add_argument(
+        "--excluded-share", type=float, default=0.1, help="share of past items the rules forbid"
+    )
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--out", type=Path, default=None, help="JSON results (default benchmarks/results/batch.json)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON results (default benchmarks/results/batch.json)"
+    )
     args = parser.parse_args()
 
     settings = Settings()
@@ -122,10 +137,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_batch_") as tmp:
         out = Path(tmp) / "newsletter"
         t = time.perf_counter()
-        summary = run_local(job, PartWriter(out, job.job_record(), overwrite=True), threads=settings.batch_threads)
+        summary = run_local(
+            job, PartWriter(out, job.job_record(), overwrite=True), threads=settings.batch_threads
+        )
         seconds = time.perf_counter() - t
         emails = pd.read_parquet(out, columns=["customer_id", "rank", "sku"])
-    results["job"] = {"seconds": seconds, "measured_customers": n, "extrapolated": False, "rows": summary["rows"]}
+    results["job"] = {
+        "seconds": seconds,
+        "measured_customers": n,
+        "extrapolated": False,
+        "rows": summary["rows"],
+    }
 
     rng = np.random.default_rng(args.seed + 1)
     ctx = Context(channel=CHANNEL, now=now)
@@ -134,7 +156,10 @@ def main() -> None:
     sample_excluded = excluded[excluded["customer_id"].isin(set(ids[rows]))]
     position = pd.Series(np.arange(len(rows)), index=ids[rows])
     banned = sp.csr_matrix(
-        (np.ones(len(sample_excluded), bool), (position[sample_excluded["customer_id"]].to_numpy(), sample_excluded["item"])),
+        (
+            np.ones(len(sample_excluded), bool),
+            (position[sample_excluded["customer_id"]].to_numpy(), sample_excluded["item"]),
+        ),
         shape=(len(rows), args.items),
     )
     t = time.perf_counter()
@@ -177,7 +202,10 @@ def main() -> None:
         "candidates_per_model": engine.candidates_per_model,
         "partitions": n_partitions,
         "peak_rss_mb": round(peak_rss_mb(), 1),
-        "methods": {m: {key: (round(v, 4) if isinstance(v, float) else v) for key, v in r.items()} for m, r in results.items()},
+        "methods": {
+            m: {key: (round(v, 4) if isinstance(v, float) else v) for key, v in r.items()}
+            for m, r in results.items()
+        },
         "speedup_job_vs_loop": round(results["loop"]["seconds"] / results["job"]["seconds"], 1),
         "target": {"seconds": 180, "peak_rss_mb": 4096, "recall": 0.95},
         "notes": [

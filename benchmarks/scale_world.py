@@ -110,7 +110,9 @@ def synthetic_interactions(spec: WorldSpec) -> tuple[sp.csr_matrix, np.ndarray, 
     return matrix, item_topic, popularity
 
 
-def _baskets(rng: np.random.Generator, n: int, item_topic: np.ndarray, popularity: np.ndarray) -> sp.csr_matrix:
+def _baskets(
+    rng: np.random.Generator, n: int, item_topic: np.ndarray, popularity: np.ndarray
+) -> sp.csr_matrix:
     sizes = rng.integers(2, 6, n)
     rows = np.repeat(np.arange(n), sizes)
     topic = np.repeat(rng.integers(0, item_topic.max() + 1, n), sizes)

@@ -33,4 +33,6 @@ def query_model_file(manifest: dict) -> str:
     """The query encoder the training run chose: int8 when it kept NDCG within budget."""
     kept = manifest.get("metrics", {}).get("encoder", {}).get("int8", {}).get("kept", False)
     return INT8_MODEL_FILE if kept else MODEL_FILE
+
+
 POPULARITY = "search/popularity.npy"

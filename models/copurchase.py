@@ -74,14 +74,20 @@ class CoPurchase:
         for item in items:
             scores.pop(int(item), None)
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])[:n]
-        return np.array([k for k, _ in ranked], dtype=np.int32), np.array([v for _, v in ranked], dtype=np.float32)
+        return np.array([k for k, _ in ranked], dtype=np.int32), np.array(
+            [v for _, v in ranked], dtype=np.float32
+        )
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
             directory / "copurchase.npz",
-            ids=self.ids_, npmi=self.npmi_, lift=self.lift_, support=self.support_, item_counts=self.item_counts_,
+            ids=self.ids_,
+            npmi=self.npmi_,
+            lift=self.lift_,
+            support=self.support_,
+            item_counts=self.item_counts_,
         )
         (directory / "copurchase.json").write_text(
             json.dumps({"top_n": self.top_n, "min_support": self.min_support, "n_baskets": self.n_baskets_})

@@ -88,7 +88,12 @@ PRODUCTS = TableSpec(
         _c("title", STR, True, "Product name as shown to shoppers."),
         _c("description", STR, False, "Free text, several sentences."),
         _c("brand", STR, False, "Brand name."),
-        _c("category", STR, True, "Category path, levels separated by ' > ' (e.g. 'Footwear > Running Shoes')."),
+        _c(
+            "category",
+            STR,
+            True,
+            "Category path, levels separated by ' > ' (e.g. 'Footwear > Running Shoes').",
+        ),
         _c("color", STR, False, "Main colour, lower case (e.g. 'red')."),
         _c("size", STR, False, "Size label ('42', 'M', '1 L', '500 g')."),
         _c("material", STR, False, "Main material."),
@@ -99,7 +104,12 @@ PRODUCTS = TableSpec(
         _c("available_web", BOOL, False, "Sold on the web shop (default true)."),
         _c("available_app", BOOL, False, "Sold in the app (default true)."),
         _c("available_marketplace", BOOL, False, "Listed on marketplaces (default false)."),
-        _c("replenishment_days", F64, False, "Typical re-buy cycle in days for consumables (empty otherwise)."),
+        _c(
+            "replenishment_days",
+            F64,
+            False,
+            "Typical re-buy cycle in days for consumables (empty otherwise).",
+        ),
         _c("created_at", TS, False, "When the product was listed; new products have no behaviour yet."),
     ),
     key=("sku",),
@@ -237,7 +247,9 @@ def iter_event_batches(path: Path, batch_size: int = 100_000) -> Iterator[pa.Tab
             yield pa.Table.from_batches([batch])
         return
     if name.endswith(".csv"):
-        reader = pacsv.open_csv(path, convert_options=pacsv.ConvertOptions(column_types=_string_types(EVENTS)))
+        reader = pacsv.open_csv(
+            path, convert_options=pacsv.ConvertOptions(column_types=_string_types(EVENTS))
+        )
         for batch in reader:
             yield pa.Table.from_batches([batch])
         return

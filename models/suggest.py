@@ -366,4 +366,6 @@ def sku_popularity(events: pd.DataFrame) -> dict[str, float]:
     """Events per sku: how often shoppers touched a product, to rank its title among completions."""
     if "sku" not in events.columns:
         return {}
-    return {str(s): float(c) for s, c in as_str(events["sku"]).value_counts().items()}  # value_counts skips missing
+    return {
+        str(s): float(c) for s, c in as_str(events["sku"]).value_counts().items()
+    }  # value_counts skips missing

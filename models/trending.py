@@ -35,7 +35,9 @@ class Trending:
         """``events`` columns: item (int), timestamp (UTC), channel, store_id, weight."""
         now = now if now is not None else events["timestamp"].max()
         age_days = (now - events["timestamp"]).dt.total_seconds().to_numpy() / 86400.0
-        decayed = events["weight"].to_numpy(dtype=np.float64) * np.power(0.5, np.clip(age_days, 0, None) / self.half_life_days)
+        decayed = events["weight"].to_numpy(dtype=np.float64) * np.power(
+            0.5, np.clip(age_days, 0, None) / self.half_life_days
+        )
         frame = pd.DataFrame({"item": events["item"].to_numpy(), "score": decayed})
         # Sum per (channel, item) and (store, item) first and name the scopes of the sums only:
         # building a "channel:..." string per event costs minutes at 20M events.
@@ -43,7 +45,13 @@ class Trending:
         has_store = events["store_id"].notna().to_numpy()
         for column, prefix, rows in (("channel", "channel:", slice(None)), ("store_id", "store:", has_store)):
             key = as_str(events[column])[rows].reset_index(drop=True).rename("key")  # no Python str per event
-            sums = frame[rows].reset_index(drop=True).groupby([key, "item"], observed=True)["score"].sum().reset_index()
+            sums = (
+                frame[rows]
+                .reset_index(drop=True)
+                .groupby([key, "item"], observed=True)["score"]
+                .sum()
+                .reset_index()
+            )
             parts.append(sums.assign(scope=prefix + sums.pop("key").astype(str)))
         scores = pd.concat(parts, ignore_index=True)[["scope", "item", "score"]]
         scores = scores.sort_values(["scope", "score"], ascending=[True, False], kind="stable")
@@ -58,7 +66,9 @@ class Trending:
             for scope, g in self.table_.groupby("scope")
         }
 
-    def top(self, channel: str | None = None, store_id: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    def top(
+        self, channel: str | None = None, store_id: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray, str]:
         """Items, scores and the scope actually used (falls back store -> channel -> all)."""
         for scope in (scope_key(channel, store_id), scope_key(channel), GLOBAL_SCOPE):
             if scope in self.by_scope_:

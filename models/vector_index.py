@@ -154,7 +154,11 @@ class VectorIndex:
             if k == 0:
                 return np.empty(0, np.int64), np.empty(0, np.float32)
             if subset.size <= EXACT_SUBSET_MAX:
-                rows = self.index_.reconstruct_batch(subset) if matrix is None else np.asarray(matrix[subset], dtype=np.float32)
+                rows = (
+                    self.index_.reconstruct_batch(subset)
+                    if matrix is None
+                    else np.asarray(matrix[subset], dtype=np.float32)
+                )
                 scores, local = faiss.knn(q, rows, k, metric=faiss.METRIC_INNER_PRODUCT)
                 positions = np.where(local >= 0, subset[np.maximum(local, 0)], -1)
             else:

@@ -8,17 +8,26 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+SERVICE_NOW = datetime(2026, 10, 1, 12, 0, tzinfo=timezone.utc)
+"""The session client's clock: the day after the committed sample ends, whatever today is."""
 SAMPLE = REPO / "data_samples"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def service_now() -> datetime:
+    """What the session ``client`` reads as now (its injected clock)."""
+    return SERVICE_NOW
 
 
 @pytest.fixture(scope="session")
@@ -62,9 +71,10 @@ def client(service_settings):
     """A TestClient over the real app (lifespan runs: the bundle is loaded and verified)."""
     from fastapi.testclient import TestClient
 
+    from models.clock import fixed_clock
     from service.app import create_app
 
-    with TestClient(create_app(service_settings)) as test_client:
+    with TestClient(create_app(service_settings, clock=fixed_clock(SERVICE_NOW))) as test_client:
         yield test_client
 
 

@@ -49,7 +49,11 @@ def interaction_events(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_matrix(
-    events: pd.DataFrame, item_ids: np.ndarray, settings: Settings, user_ids: np.ndarray | None = None, now=None
+    events: pd.DataFrame,
+    item_ids: np.ndarray,
+    settings: Settings,
+    user_ids: np.ndarray | None = None,
+    now=None,
 ) -> Interactions:
     return build_interactions(
         events,
@@ -81,7 +85,9 @@ def _blend_components(n_items: int, settings: Settings) -> tuple[str, ...]:
     return tuple(c for c in blend.components if c != "ease" or n_items <= settings.ease_max_items)
 
 
-def train_cf(events: pd.DataFrame, item_ids: np.ndarray, settings: Settings, evaluate: bool = True) -> CFResult:
+def train_cf(
+    events: pd.DataFrame, item_ids: np.ndarray, settings: Settings, evaluate: bool = True
+) -> CFResult:
     """Evaluate on a temporal split (when asked), then fit the serving blend on everything."""
     ev = interaction_events(events)
     components = _blend_components(len(item_ids), settings)
@@ -123,8 +129,11 @@ def evaluate_cf(
     blend = BlendRecommender(components=components).use_fitted(inner_models)
     # mode "all": repeat purchases count, so already-bought items stay eligible while tuning too
     weights = blend.fit_weights(
-        valid.userids["all"], inner.matrix[valid.userids["all"]], valid.truth["all"],
-        filter_already_liked_items=False, objective="both",
+        valid.userids["all"],
+        inner.matrix[valid.userids["all"]],
+        valid.truth["all"],
+        filter_already_liked_items=False,
+        objective="both",
     )
     # 2. refit on the whole training period, score the held-out weeks
     train = build_matrix(train_ev, item_ids, settings)
@@ -133,7 +142,9 @@ def evaluate_cf(
     models = _fit_all(train.matrix, settings, names)
     split = make_eval_split(train, test_ev, POSITIVE_TYPES)
     results = {name: evaluate_modes(models[name], split) for name in names}
-    results["omnirank"] = evaluate_modes(BlendRecommender(components=components, weights=weights).use_fitted(models), split)
+    results["omnirank"] = evaluate_modes(
+        BlendRecommender(components=components, weights=weights).use_fitted(models), split
+    )
     by_mode = {mode: {name: r[mode] for name, r in results.items()} for mode in ("all", "new")}
     return {
         "cutoff": str(cutoff),
@@ -166,7 +177,9 @@ def _channel_parity(models, weights, components, split, train_ev: pd.DataFrame) 
     return out
 
 
-def category_affinity(events: pd.DataFrame, products: pd.DataFrame, interactions: Interactions, top: int = 5) -> pd.DataFrame:
+def category_affinity(
+    events: pd.DataFrame, products: pd.DataFrame, interactions: Interactions, top: int = 5
+) -> pd.DataFrame:
     """Each customer's top categories by share of their confidence mass, whatever the channel."""
     m = interactions.matrix.tocoo()
     cats = products.set_index("sku").loc[interactions.item_ids, "top_category"].to_numpy()

@@ -39,7 +39,9 @@ def product_texts(products: pd.DataFrame) -> list[str]:
     return [product_text(row) for row in products.to_dict("records")]
 
 
-def export_encoder(model_source: Path | str | object, encoder_dir: Path, max_seq_length: int) -> dict[str, float]:
+def export_encoder(
+    model_source: Path | str | object, encoder_dir: Path, max_seq_length: int
+) -> dict[str, float]:
     """Export to ONNX (+ int8) in ``encoder_dir`` and measure ONNX vs torch cosine agreement."""
     model = (
         load_sentence_transformer(model_source, max_seq_length=max_seq_length)
@@ -58,9 +60,13 @@ def embed_catalog(encoder: OnnxEncoder, products: pd.DataFrame, batch_size: int)
     return encoder.encode(product_texts(products), batch_size=batch_size, show_progress=True)
 
 
-def build_vector_index(vectors: np.ndarray, ids: list[str], exact_max_items: int, hnsw_m: int, ef_search: int) -> tuple[VectorIndex, dict]:
+def build_vector_index(
+    vectors: np.ndarray, ids: list[str], exact_max_items: int, hnsw_m: int, ef_search: int
+) -> tuple[VectorIndex, dict]:
     """FAISS index chosen by size, with its recall@10 against exact search recorded."""
-    index = VectorIndex(exact_max_items=exact_max_items, hnsw_m=hnsw_m, ef_search=ef_search).build(vectors, ids)
+    index = VectorIndex(exact_max_items=exact_max_items, hnsw_m=hnsw_m, ef_search=ef_search).build(
+        vectors, ids
+    )
     rng = np.random.default_rng(0)
     sample = vectors[rng.choice(len(vectors), size=min(200, len(vectors)), replace=False)]
     return index, {"factory": index.factory_, "recall@10_vs_exact": float(index.measure_recall(sample, k=10))}

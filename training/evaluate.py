@@ -17,12 +17,16 @@ from models.vector_index import VectorIndex
 from training.eval_search import EvalQuery, Retrievers, build_methods, score_rankings, select_queries
 
 
-def load_bundle_retrievers(bundle_dir: Path, settings: Settings, model_file: str = "model.onnx") -> Retrievers:
+def load_bundle_retrievers(
+    bundle_dir: Path, settings: Settings, model_file: str = "model.onnx"
+) -> Retrievers:
     bundle_dir = Path(bundle_dir)
     return Retrievers(
         bm25=BM25Index.load(bundle_dir / A.BM25_DIR),
         index=VectorIndex.load(bundle_dir / A.PRODUCT_INDEX_DIR),
-        encoder=OnnxEncoder(bundle_dir / A.ENCODER_DIR, model_file=model_file, max_length=settings.encoder_max_seq_length),
+        encoder=OnnxEncoder(
+            bundle_dir / A.ENCODER_DIR, model_file=model_file, max_length=settings.encoder_max_seq_length
+        ),
         depth=max(settings.search_candidates, 100),
         batch_size=settings.encoder_batch_size,
     )
@@ -56,9 +60,13 @@ def evaluate_search(
 ) -> dict:
     """NDCG@10, MRR@10, recall@100 and zero-result rate for bm25, dense, hybrid and tuned fusion."""
     gains: dict[str, dict[str, float]] = {}
-    for qid, sku, gain in zip(judgments["query_id"], judgments["sku"], judgments["gain"].astype(float), strict=True):
+    for qid, sku, gain in zip(
+        judgments["query_id"], judgments["sku"], judgments["gain"].astype(float), strict=True
+    ):
         gains.setdefault(str(qid), {})[str(sku)] = gain
-    all_queries = [EvalQuery(str(q), str(t)) for q, t in zip(queries["query_id"], queries["query"], strict=True)]
+    all_queries = [
+        EvalQuery(str(q), str(t)) for q, t in zip(queries["query_id"], queries["query"], strict=True)
+    ]
     selected, _ = select_queries(all_queries, gains, None, settings.random_seed)
     notes: list[str] = []
     retrievers = load_bundle_retrievers(bundle_dir, settings, model_file)
@@ -71,7 +79,13 @@ def evaluate_search(
         "hybrid retrieval, learned ranker trained on search-click logs only, never on these judgments)"
     )
     meta = queries.set_index(queries["query_id"].astype(str))
-    result: dict = {"n_queries": len(selected), "methods": {}, "by_language": {}, "by_kind": {}, "notes": notes}
+    result: dict = {
+        "n_queries": len(selected),
+        "methods": {},
+        "by_language": {},
+        "by_kind": {},
+        "notes": notes,
+    }
     rankings = {name: method(selected) for name, method in methods.items() if only is None or name in only}
     for name, ranked in rankings.items():
         result["methods"][name] = score_rankings(ranked, [gains[q.query_id] for q in selected])
@@ -81,7 +95,9 @@ def evaluate_search(
             groups.setdefault(str(meta.loc[q.query_id, column]), []).append(i)
         for group, idx in sorted(groups.items()):
             result[key][group] = {
-                name: score_rankings([ranked[i] for i in idx], [gains[selected[i].query_id] for i in idx])["ndcg@10"]
+                name: score_rankings([ranked[i] for i in idx], [gains[selected[i].query_id] for i in idx])[
+                    "ndcg@10"
+                ]
                 for name, ranked in rankings.items()
             } | {"n": len(idx)}
     return result

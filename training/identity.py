@@ -33,14 +33,18 @@ class IdentityGraph:
 
     def customer_of(self, frame: pd.DataFrame, salt: str) -> pd.Series:
         """``customer_id`` of each row of ``frame`` from whichever identifier it carries, else NA."""
-        lookup = dict(zip(self.identity_map["identifier_hash"], self.identity_map["customer_id"], strict=True))
+        lookup = dict(
+            zip(self.identity_map["identifier_hash"], self.identity_map["customer_id"], strict=True)
+        )
         # str (Arrow) throughout: an object Series here held one Python string per event (~1.3 GB at 20M)
         result = pd.Series(np.nan, index=frame.index, dtype="str")
         for kind in IDENTIFIER_TYPES:
             if kind not in frame.columns:
                 continue
             memo = self.hash_memo.setdefault(kind, {})
-            found = per_distinct(frame[kind], lambda raw, k=kind, m=memo: lookup.get(_hash_one(k, raw, salt, m)))
+            found = per_distinct(
+                frame[kind], lambda raw, k=kind, m=memo: lookup.get(_hash_one(k, raw, salt, m))
+            )
             result = result.where(result.notna(), found)
         return result
 
@@ -79,7 +83,9 @@ def resolve(
 
     memo: dict[str, dict] = {kind: {} for kind in IDENTIFIER_TYPES}
     keys = pd.DataFrame({kind: _hash_column(rows[kind], kind, salt, memo[kind]) for kind in IDENTIFIER_TYPES})
-    long = keys.reset_index(names="row").melt(id_vars="row", var_name="identifier_type", value_name="identifier_hash")
+    long = keys.reset_index(names="row").melt(
+        id_vars="row", var_name="identifier_type", value_name="identifier_hash"
+    )
     long = long.dropna(subset=["identifier_hash"])
     node_codes, node_keys = pd.factorize(long["identifier_hash"])
     long["node"] = node_codes
@@ -109,14 +115,20 @@ def _customer_table(
     per_customer = graph.identity_map.groupby("customer_id").agg(n_identifiers=("identifier_hash", "size"))
     if customers.empty:
         return per_customer.reset_index().assign(
-            masked_loyalty_id=None, masked_email=None, masked_phone=None, email_hash=None,
-            email_consent=False, home_store_id=None,
+            masked_loyalty_id=None,
+            masked_email=None,
+            masked_phone=None,
+            email_hash=None,
+            email_consent=False,
+            home_store_id=None,
         )
     recs = customers.copy()
     recs["customer_id"] = graph.customer_of(recs, salt)
     unsub = set()
     if unsubscribed_emails is not None:
-        unsub = set(_hash_column(unsubscribed_emails, "email", salt, graph.hash_memo.setdefault("email", {})).dropna())
+        unsub = set(
+            _hash_column(unsubscribed_emails, "email", salt, graph.hash_memo.setdefault("email", {})).dropna()
+        )
     recs["email_hash"] = _hash_column(recs["email"], "email", salt, graph.hash_memo.setdefault("email", {}))
     recs["unsubscribed"] = recs["email_hash"].isin(unsub)
     recs = recs.sort_values("created_at", na_position="first", kind="stable")
@@ -133,7 +145,9 @@ def _customer_table(
     contact = consent_email.groupby("customer_id")["email_hash"].last().rename("email_hash")
     table = per_customer.join(agg, how="left").join(contact, how="left")
     # A person who unsubscribed any of their addresses gets no marketing email at all.
-    table["email_consent"] = table["email_hash"].notna() & ~table["any_unsubscribed"].fillna(False).astype(bool)
+    table["email_consent"] = table["email_hash"].notna() & ~table["any_unsubscribed"].fillna(False).astype(
+        bool
+    )
     table.loc[~table["email_consent"], "email_hash"] = None
     return table.drop(columns=["any_unsubscribed"]).reset_index()
 
@@ -145,17 +159,36 @@ def resolvable_truth(truth: pd.DataFrame, evidence: pd.DataFrame) -> pd.DataFram
     This is the ceiling of any resolver that has no names or addresses: a web account and a loyalty
     card never used together are one person, but nothing in the data says so.
     """
-    lookup = {(k, str(v)): n for k, v, n in zip(truth["identifier_type"], truth["identifier_value"], truth["normalized_value"], strict=True)}
-    nodes = {(k, n): i for i, (k, n) in enumerate(dict.fromkeys(zip(truth["identifier_type"], truth["normalized_value"], strict=True)))}
+    lookup = {
+        (k, str(v)): n
+        for k, v, n in zip(
+            truth["identifier_type"], truth["identifier_value"], truth["normalized_value"], strict=True
+        )
+    }
+    nodes = {
+        (k, n): i
+        for i, (k, n) in enumerate(
+            dict.fromkeys(zip(truth["identifier_type"], truth["normalized_value"], strict=True))
+        )
+    }
     rows, cols = [], []
     for row in evidence[[*IDENTIFIER_TYPES]].drop_duplicates().itertuples(index=False):
-        ids = [nodes.get((k, lookup.get((k, str(v))))) for k, v in zip(IDENTIFIER_TYPES, row, strict=True) if pd.notna(v)]
+        ids = [
+            nodes.get((k, lookup.get((k, str(v)))))
+            for k, v in zip(IDENTIFIER_TYPES, row, strict=True)
+            if pd.notna(v)
+        ]
         ids = [i for i in ids if i is not None]
         rows += ids
         cols += [ids[0]] * len(ids) if ids else []
     n = len(nodes)
-    _, labels = connected_components(coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)), directed=False)
-    component = [labels[nodes[(k, v)]] for k, v in zip(truth["identifier_type"], truth["normalized_value"], strict=True)]
+    _, labels = connected_components(
+        coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)), directed=False
+    )
+    component = [
+        labels[nodes[(k, v)]]
+        for k, v in zip(truth["identifier_type"], truth["normalized_value"], strict=True)
+    ]
     out = truth.copy()
     out["person_id"] = out["person_id"].astype(str) + "#" + pd.Series(component, index=out.index).astype(str)
     return out

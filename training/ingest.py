@@ -101,7 +101,9 @@ def read_table(data_dir: Path, name: str) -> pd.DataFrame | None:
             table = pacsv.read_csv(
                 path,
                 convert_options=pacsv.ConvertOptions(
-                    column_types={c.name: c.type for c in schemas.TABLES[name].columns if c.type != schemas.TS}
+                    column_types={
+                        c.name: c.type for c in schemas.TABLES[name].columns if c.type != schemas.TS
+                    }
                 ),
             )
         else:
@@ -162,7 +164,12 @@ def _validate_products(df: pd.DataFrame, q: Quarantine) -> pd.DataFrame:
     df["sku"] = df["sku"].astype(str)
     df["price"] = pd.to_numeric(df["price"])
     df["list_price"] = pd.to_numeric(df["list_price"], errors="coerce").fillna(df["price"])
-    defaults = {"available_store": True, "available_web": True, "available_app": True, "available_marketplace": False}
+    defaults = {
+        "available_store": True,
+        "available_web": True,
+        "available_app": True,
+        "available_marketplace": False,
+    }
     for col, default in defaults.items():
         df[col] = _bool_column(df[col], default)
     df["replenishment_days"] = pd.to_numeric(df["replenishment_days"], errors="coerce")
@@ -219,7 +226,11 @@ def _validate_customers(df: pd.DataFrame | None, q: Quarantine) -> pd.DataFrame:
 def _malformed_ids(df: pd.DataFrame) -> pd.Series:
     """An identifier that is present but does not normalise (e.g. 'bob@' or a 3-digit phone)."""
     bad = pd.Series(False, index=df.index)
-    for col, norm in (("email", normalize_email), ("phone", normalize_phone), ("loyalty_id", normalize_loyalty_id)):
+    for col, norm in (
+        ("email", normalize_email),
+        ("phone", normalize_phone),
+        ("loyalty_id", normalize_loyalty_id),
+    ):
         present = df[col].notna() & (df[col].astype(str).str.strip() != "")
         if present.any():
             # Normalise each distinct value once: a loyalty id repeats on every receipt of a person.
@@ -231,7 +242,9 @@ def _malformed_ids(df: pd.DataFrame) -> pd.Series:
     return bad
 
 
-def _validate_event_batch(df: pd.DataFrame, skus: pa.Array, store_ids: pa.Array, q: Quarantine) -> pd.DataFrame:
+def _validate_event_batch(
+    df: pd.DataFrame, skus: pa.Array, store_ids: pa.Array, q: Quarantine
+) -> pd.DataFrame:
     """Clean one batch; a replay of an event id from an earlier batch is caught by
     ``_drop_replayed_ids`` once all batches are in (a set of 20M ids would cost gigabytes)."""
     reason = pd.Series("", index=df.index, dtype=object)
@@ -278,7 +291,9 @@ def ingest(data_dir: Path, quarantine_path: Path, batch_size: int = 200_000) -> 
         raise DataError(f"data directory {data_dir} does not exist")
     for name in schemas.REQUIRED_TABLES:
         if schemas.find_table_file(data_dir, name) is None:
-            raise DataError(f"{data_dir} has no {name} table (expected {name}.parquet/.csv, see data_samples/README.md)")
+            raise DataError(
+                f"{data_dir} has no {name} table (expected {name}.parquet/.csv, see data_samples/README.md)"
+            )
     q = Quarantine(quarantine_path)
     try:
         products = _validate_products(read_table(data_dir, "products"), q)
@@ -292,11 +307,15 @@ def ingest(data_dir: Path, quarantine_path: Path, batch_size: int = 200_000) -> 
                 "inventory",
                 q,
             ).reset_index(drop=True)
-            inventory["stock"] = pd.to_numeric(inventory["stock"], errors="coerce").fillna(0).clip(lower=0).astype(np.int64)
+            inventory["stock"] = (
+                pd.to_numeric(inventory["stock"], errors="coerce").fillna(0).clip(lower=0).astype(np.int64)
+            )
         customers = _validate_customers(read_table(data_dir, "customers"), q)
         unsubscribes = _validate_simple(read_table(data_dir, "unsubscribes"), schemas.UNSUBSCRIBES, q)
         store_ids = pa.array(stores["store_id"].astype(str).unique(), pa.string())
-        events = _ingest_events(data_dir, pa.array(products["sku"].unique(), pa.string()), store_ids, q, batch_size)
+        events = _ingest_events(
+            data_dir, pa.array(products["sku"].unique(), pa.string()), store_ids, q, batch_size
+        )
         queries = read_table(data_dir, "queries")
         judgments = read_table(data_dir, "judgments")
     finally:
@@ -379,7 +398,9 @@ def _concat_sorted(parts: list[pd.DataFrame]) -> tuple[pd.DataFrame, np.ndarray]
         if col == "event_id":
             replayed = merged.duplicated(keep="first").to_numpy()[order]
         if isinstance(merged.dtype, pd.CategoricalDtype):
-            merged = merged.cat.remove_unused_categories()  # the values present, sorted, as astype("category")
+            merged = (
+                merged.cat.remove_unused_categories()
+            )  # the values present, sorted, as astype("category")
         columns[col] = merged.take(order).reset_index(drop=True)
         del merged
         release_unused_memory()  # the parts' copies of this column: give them back before the next one

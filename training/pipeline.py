@@ -42,11 +42,31 @@ from training.report import write_report
 console = Console(stderr=True)
 
 TRAINING_PARAMETERS = (
-    "encoder_max_seq_length", "als_factors", "als_regularization", "als_iterations", "als_alpha",
-    "bpr_factors", "bpr_learning_rate", "bpr_iterations", "ease_l2", "half_life_days",
-    "trending_half_life_days", "weight_purchase", "weight_add_to_cart", "weight_view",
-    "weight_email_click", "weight_search_click", "holdout_days", "random_seed", "exact_index_max_items",
-    "hnsw_m", "hnsw_ef_search", "knn_neighbors", "knn_shrink", "bm25_k1", "bm25_b",
+    "encoder_max_seq_length",
+    "als_factors",
+    "als_regularization",
+    "als_iterations",
+    "als_alpha",
+    "bpr_factors",
+    "bpr_learning_rate",
+    "bpr_iterations",
+    "ease_l2",
+    "half_life_days",
+    "trending_half_life_days",
+    "weight_purchase",
+    "weight_add_to_cart",
+    "weight_view",
+    "weight_email_click",
+    "weight_search_click",
+    "holdout_days",
+    "random_seed",
+    "exact_index_max_items",
+    "hnsw_m",
+    "hnsw_ef_search",
+    "knn_neighbors",
+    "knn_shrink",
+    "bm25_k1",
+    "bm25_b",
 )
 
 
@@ -86,7 +106,9 @@ def train(
         has_history = not data.events.empty
         if has_history:
             with timer.stage("identity resolution"):
-                graph = identity.resolve(data.customers, data.events, settings.pii_salt, data.unsubscribes["email"])
+                graph = identity.resolve(
+                    data.customers, data.events, settings.pii_salt, data.unsubscribes["email"]
+                )
                 data.events["customer_id"] = graph.customer_of(data.events, settings.pii_salt)
                 graph.hash_memo.clear()  # millions of raw -> hash entries at scale; not needed any more
                 graph.identity_map.to_parquet(out.file(A.IDENTITY_MAP), index=False)
@@ -97,16 +119,25 @@ def train(
                     "identified_event_share": float(data.events["customer_id"].notna().mean()),
                 }
                 if truth.exists():  # evaluation only: the sample's hidden ground truth
-                    evidence = pd.concat([data.customers[["loyalty_id", "email", "phone"]], data.events[["loyalty_id", "email", "phone"]]])
+                    evidence = pd.concat(
+                        [
+                            data.customers[["loyalty_id", "email", "phone"]],
+                            data.events[["loyalty_id", "email", "phone"]],
+                        ]
+                    )
                     metrics["identity"].update(
-                        identity.merge_quality(graph.identity_map, pd.read_parquet(truth), settings.pii_salt, evidence)
+                        identity.merge_quality(
+                            graph.identity_map, pd.read_parquet(truth), settings.pii_salt, evidence
+                        )
                     )
                 # No later stage reads event ids or raw identifiers: dropping them keeps raw PII out of
                 # the rest of training and frees ~1 GB per 20M events before the CF stage.
                 data.events = data.events.drop(columns=["event_id", *IDENTIFIER_TYPES])
 
         with timer.stage("catalog"):
-            catalog = Catalog.build(data.products, data.inventory, data.stores["store_id"].astype(str).tolist())
+            catalog = Catalog.build(
+                data.products, data.inventory, data.stores["store_id"].astype(str).tolist()
+            )
             catalog.save(out.file(A.CATALOG_DIR + "/x").parent)
             data.stores.to_parquet(out.file(A.STORES), index=False)
 
@@ -116,13 +147,19 @@ def train(
             if finetune:
                 from training.finetune import finetune_encoder
 
-                source, metrics["finetune"] = finetune_encoder(source, data, catalog, settings, out.file(A.FINETUNE_DIR + "/x").parent)
+                source, metrics["finetune"] = finetune_encoder(
+                    source, data, catalog, settings, out.file(A.FINETUNE_DIR + "/x").parent
+                )
             metrics["encoder"] = embed.export_encoder(source, encoder_dir, settings.encoder_max_seq_length)
             encoder = OnnxEncoder(encoder_dir, max_length=settings.encoder_max_seq_length, threads=2)
             vectors = embed.embed_catalog(encoder, catalog.products, settings.encoder_batch_size)
             np.save(out.file(A.PRODUCT_EMBEDDINGS), vectors)
             index, metrics["product_index"] = embed.build_vector_index(
-                vectors, catalog.skus.tolist(), settings.exact_index_max_items, settings.hnsw_m, settings.hnsw_ef_search
+                vectors,
+                catalog.skus.tolist(),
+                settings.exact_index_max_items,
+                settings.hnsw_m,
+                settings.hnsw_ef_search,
             )
             index.save(out.file(A.PRODUCT_INDEX_DIR + "/x").parent)
 
@@ -133,10 +170,20 @@ def train(
         with timer.stage("query understanding"):
             clicks = data.events[(data.events["type"] == "search_click") & data.events["query"].notna()]
             category_of = catalog.products.set_index("sku")["category"]
-            pairs = list(zip(clicks["query"].astype(str), as_str(clicks["sku"]).map(category_of).astype(str), strict=True))
-            qu = QueryUnderstanding().fit(catalog.products, query_log=clicks["query"].astype(str).tolist(), query_categories=pairs)
+            pairs = list(
+                zip(
+                    clicks["query"].astype(str),
+                    as_str(clicks["sku"]).map(category_of).astype(str),
+                    strict=True,
+                )
+            )
+            qu = QueryUnderstanding().fit(
+                catalog.products, query_log=clicks["query"].astype(str).tolist(), query_categories=pairs
+            )
             qu.save(out.file(A.QUERY_DIR + "/x").parent)
-            suggester = Suggester(min_query_count=settings.suggest_min_query_count, max_k=settings.suggest_max_k)
+            suggester = Suggester(
+                min_query_count=settings.suggest_min_query_count, max_k=settings.suggest_max_k
+            )
             suggester.fit(catalog.products, query_log_from_events(data.events), sku_popularity(data.events))
             suggester.save(out.file(A.SUGGEST_DIR + "/x").parent)
             # The default rules ship in the (immutable) bundle; the service edits its own live copy.
@@ -149,8 +196,11 @@ def train(
                 cf_result.blend.save(out.file(A.BLEND_DIR + "/x").parent)
                 _save_user_items(out, cf_result.interactions)
                 als_index, metrics["als_index"] = embed.build_vector_index(
-                    np.asarray(cf_result.als.item_factors_, dtype=np.float32), catalog.skus.tolist(),
-                    settings.exact_index_max_items, settings.hnsw_m, settings.hnsw_ef_search,
+                    np.asarray(cf_result.als.item_factors_, dtype=np.float32),
+                    catalog.skus.tolist(),
+                    settings.exact_index_max_items,
+                    settings.hnsw_m,
+                    settings.hnsw_ef_search,
                 )
                 als_index.save(out.file(A.ALS_INDEX_DIR + "/x").parent)
                 cf.category_affinity(data.events, catalog.products, cf_result.interactions).to_parquet(
@@ -177,7 +227,9 @@ def train(
                 quantised = evaluate_search(
                     out.path, data.queries, data.judgments, settings, model_file=int8.name, only=("dense",)
                 )
-                metrics["encoder"]["int8"] = _int8_decision(metrics["search"], quantised, settings.int8_max_ndcg_loss)
+                metrics["encoder"]["int8"] = _int8_decision(
+                    metrics["search"], quantised, settings.int8_max_ndcg_loss
+                )
         else:
             metrics["encoder"]["int8"] = {"kept": False, "why": "no labelled queries to check its quality"}
         if not metrics["encoder"]["int8"]["kept"]:
@@ -189,7 +241,9 @@ def train(
         parameters = {name: getattr(settings, name) for name in TRAINING_PARAMETERS}
         parameters["finetune"] = finetune
         path = out.publish(
-            data_fingerprint=fingerprint_files(data.input_files), parameters=parameters, metrics=metrics,
+            data_fingerprint=fingerprint_files(data.input_files),
+            parameters=parameters,
+            metrics=metrics,
             extra={"catalog_size": len(catalog), "stores": catalog.store_ids},
             components=ALL_COMPONENTS if has_history else (SEARCH,),
         )

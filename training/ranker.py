@@ -34,7 +34,9 @@ def popularity(events: pd.DataFrame, catalog: Catalog) -> np.ndarray:
 def logged_queries(events: pd.DataFrame, max_queries: int, seed: int) -> pd.DataFrame:
     """Distinct logged queries with the set of skus clicked from them."""
     clicks = events[(events["type"] == "search_click") & events["query"].notna() & events["sku"].notna()]
-    grouped = clicks.groupby(clicks["query"].astype(str).str.strip().str.lower())["sku"].agg(lambda s: set(s.astype(str)))
+    grouped = clicks.groupby(clicks["query"].astype(str).str.strip().str.lower())["sku"].agg(
+        lambda s: set(s.astype(str))
+    )
     frame = grouped.reset_index().rename(columns={"query": "query", "sku": "clicked"})
     if len(frame) > max_queries:
         frame = frame.sample(n=max_queries, random_state=seed)
@@ -42,7 +44,11 @@ def logged_queries(events: pd.DataFrame, max_queries: int, seed: int) -> pd.Data
 
 
 def train_search_ranker(
-    bundle_dir: Path, catalog: Catalog, events: pd.DataFrame, settings: Settings, model_file: str = A.MODEL_FILE
+    bundle_dir: Path,
+    catalog: Catalog,
+    events: pd.DataFrame,
+    settings: Settings,
+    model_file: str = A.MODEL_FILE,
 ) -> dict:
     """Fit, validate and (if it wins) save the ranker into ``bundle_dir``; returns its metrics."""
     queries = logged_queries(events, settings.ranker_max_queries, settings.random_seed)
@@ -52,7 +58,9 @@ def train_search_ranker(
     rng = np.random.default_rng(settings.random_seed)
     is_val = rng.random(len(queries)) < 0.2
     X_parts, y_parts, groups = [], [], []
-    for row in tqdm(queries.itertuples(index=False), total=len(queries), desc="ranker candidates", unit="query"):
+    for row in tqdm(
+        queries.itertuples(index=False), total=len(queries), desc="ranker candidates", unit="query"
+    ):
         parsed, items, lexical, dense = engine.ranking_candidates(row.query)
         if items.size == 0:
             groups.append(None)
@@ -73,7 +81,10 @@ def train_search_ranker(
             continue
         parsed, items, lexical, dense, i = g
         gains = {sku: 1.0 for sku in row.clicked}
-        for scores, bucket in ((engine.relevance(parsed, items, lexical, dense), fused), (ranker.predict(X_parts[i]), learned)):
+        for scores, bucket in (
+            (engine.relevance(parsed, items, lexical, dense), fused),
+            (ranker.predict(X_parts[i]), learned),
+        ):
             ranked = catalog.skus[items[np.argsort(-scores, kind="stable")]].tolist()
             bucket.append(ndcg_at_k(ranked, gains, 10))
     metrics = {

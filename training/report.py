@@ -29,7 +29,10 @@ def _bar(path: Path, title: str, values: dict[str, float], ylabel: str) -> None:
 def _table(rows: dict[str, dict[str, float]], columns: list[str]) -> list[str]:
     lines = ["| method | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name, metrics in rows.items():
-        cells = [f"{metrics.get(c, float('nan')):.4f}" if isinstance(metrics.get(c), (int, float)) else "" for c in columns]
+        cells = [
+            f"{metrics.get(c, float('nan')):.4f}" if isinstance(metrics.get(c), (int, float)) else ""
+            for c in columns
+        ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
@@ -41,15 +44,28 @@ def write_report(bundle_dir: Path, metrics: dict) -> Path:
     plots.mkdir(parents=True, exist_ok=True)
     lines = ["# omnirank training report", ""]
     ingest = metrics.get("ingest", {})
-    lines += ["## Data", "", f"Rows kept: {ingest.get('rows', {})}", "",
-              f"Quarantined rows: {ingest.get('quarantined_total', 0)} ({ingest.get('quarantined', {})})", ""]
+    lines += [
+        "## Data",
+        "",
+        f"Rows kept: {ingest.get('rows', {})}",
+        "",
+        f"Quarantined rows: {ingest.get('quarantined_total', 0)} ({ingest.get('quarantined', {})})",
+        "",
+    ]
     if ident := metrics.get("identity"):
         lines += ["## Identity resolution", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in ident.items()]
+        lines += [
+            f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in ident.items()
+        ]
         lines.append("")
     if enc := metrics.get("encoder"):
-        lines += ["## Encoder", "", f"ONNX vs torch cosine: min {enc['onnx_torch_cosine_min']:.5f}, "
-                  f"mean {enc['onnx_torch_cosine_mean']:.5f}", ""]
+        lines += [
+            "## Encoder",
+            "",
+            f"ONNX vs torch cosine: min {enc['onnx_torch_cosine_min']:.5f}, "
+            f"mean {enc['onnx_torch_cosine_mean']:.5f}",
+            "",
+        ]
         if "int8" in enc:
             lines += [f"int8 variant: {enc['int8']}", ""]
     if search := metrics.get("search"):
@@ -57,17 +73,32 @@ def write_report(bundle_dir: Path, metrics: dict) -> Path:
         lines += ["## Search (labelled queries)", "", *_table(search["methods"], cols), ""]
         lines += ["NDCG@10 by language:", "", *_table(search["by_language"], list(search["methods"])), ""]
         lines += ["NDCG@10 by query kind:", "", *_table(search["by_kind"], list(search["methods"])), ""]
-        _bar(plots / "search_ndcg.png", "Search NDCG@10", {k: v["ndcg@10"] for k, v in search["methods"].items()}, "NDCG@10")
+        _bar(
+            plots / "search_ndcg.png",
+            "Search NDCG@10",
+            {k: v["ndcg@10"] for k, v in search["methods"].items()},
+            "NDCG@10",
+        )
         lines += ["![search](plots/search_ndcg.png)", ""]
     recs = metrics.get("recommendations", {})
     if modes := recs.get("modes"):
         for mode, rows in modes.items():
             lines += [f"## Recommendations, mode `{mode}` (held-out after {recs.get('cutoff')})", ""]
             lines += [*_table(rows, ["recall@20", "ndcg@20", "coverage"]), ""]
-            _bar(plots / f"recs_{mode}.png", f"Recall@20 ({mode})", {k: v["recall@20"] for k, v in rows.items()}, "Recall@20")
+            _bar(
+                plots / f"recs_{mode}.png",
+                f"Recall@20 ({mode})",
+                {k: v["recall@20"] for k, v in rows.items()},
+                "Recall@20",
+            )
             lines += [f"![recs {mode}](plots/recs_{mode}.png)", ""]
         if parity := recs.get("channel_parity"):
-            lines += ["Store-only vs online-only buyers (blend, mode all):", "", *_table(parity, ["recall@20", "ndcg@20", "n_users"]), ""]
+            lines += [
+                "Store-only vs online-only buyers (blend, mode all):",
+                "",
+                *_table(parity, ["recall@20", "ndcg@20", "n_users"]),
+                "",
+            ]
     if timings := metrics.get("stage_seconds"):
         lines += ["## Stage timings (s)", "", "| stage | seconds |", "|---|---|"]
         lines += [f"| {k} | {v:.1f} |" for k, v in timings.items()]

@@ -62,7 +62,9 @@ class IVFScorer:
         self.index_ = index
         return self
 
-    def search(self, user_vecs: np.ndarray, k: int, block_rows: int = 65_536) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, user_vecs: np.ndarray, k: int, block_rows: int = 65_536
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(n, k) item ids and inner products, -1 / -inf padded."""
         n = len(user_vecs)
         ids = np.empty((n, k), dtype=np.int32)

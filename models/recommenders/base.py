@@ -150,7 +150,9 @@ class Recommender(ABC):
         ids, _ = self.recommend(userids, user_items, N=n, filter_already_liked_items=False, items=items)
         return ids
 
-    def score_items(self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
+    def score_items(
+        self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray
+    ) -> np.ndarray:
         """Second stage: each row's scores at its candidate ids, (n_users, m) float32, -inf at -1.
 
         The default gathers from ``_score`` (exact, dense); models override it to touch only the

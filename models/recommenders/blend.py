@@ -128,14 +128,20 @@ class BlendRecommender(Recommender):
         self, userids: np.ndarray, user_items: sp.csr_matrix, n: int, items: np.ndarray | None = None
     ) -> np.ndarray:
         """Union of each weighted component's top ``n``: whatever could rank high in the blend."""
-        return merge_candidates(*(m.candidates(userids, user_items, n, items) for m in self._active().values()))
+        return merge_candidates(
+            *(m.candidates(userids, user_items, n, items) for m in self._active().values())
+        )
 
-    def score_items(self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
+    def score_items(
+        self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray
+    ) -> np.ndarray:
         """The blend over each row's candidates, normalised over them (see ``_normalise_candidates``)."""
         valid = candidates >= 0
         out = np.zeros(candidates.shape, dtype=np.float32)
         for c, m in self._active().items():
-            scores = _normalise_candidates(m.score_items(userids, user_items, candidates), valid, m.score_floor())
+            scores = _normalise_candidates(
+                m.score_items(userids, user_items, candidates), valid, m.score_floor()
+            )
             out += np.float32(self.weights[c]) * scores
         return np.where(valid, out, -np.inf).astype(np.float32)
 

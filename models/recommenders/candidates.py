@@ -34,7 +34,9 @@ def csr_values(matrix: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
     if not m.has_sorted_indices:  # a sparse product's output: unsorted rows mean linear scans
         m = m.sorted_indices()
     rows = np.repeat(np.arange(candidates.shape[0]), candidates.shape[1])
-    values = np.asarray(m[rows, np.maximum(candidates, 0).ravel()], dtype=np.float32).reshape(candidates.shape)
+    values = np.asarray(m[rows, np.maximum(candidates, 0).ravel()], dtype=np.float32).reshape(
+        candidates.shape
+    )
     return np.where(candidates >= 0, values, 0.0).astype(np.float32)
 
 

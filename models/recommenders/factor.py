@@ -108,7 +108,9 @@ class _FactorRecommender(Recommender):
             ids = merge_in_order(ids, n)
         return ids
 
-    def score_items(self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
+    def score_items(
+        self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray
+    ) -> np.ndarray:
         userids = np.atleast_1d(np.asarray(userids, dtype=np.int64))
         vecs = self._user_vectors(userids, as_csr(user_items))
         out = np.empty(candidates.shape, dtype=np.float32)

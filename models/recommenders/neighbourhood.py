@@ -52,8 +52,12 @@ class PopularityRecommender(Recommender):
     ) -> np.ndarray:
         return _most_popular(self.item_popularity_, len(np.atleast_1d(userids)), n, items)
 
-    def score_items(self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
-        return np.where(candidates >= 0, self.item_popularity_[np.maximum(candidates, 0)], -np.inf).astype(np.float32)
+    def score_items(
+        self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray
+    ) -> np.ndarray:
+        return np.where(candidates >= 0, self.item_popularity_[np.maximum(candidates, 0)], -np.inf).astype(
+            np.float32
+        )
 
     def score_floor(self) -> float | None:
         return float(self.item_popularity_.min())
@@ -95,7 +99,9 @@ class RepeatBuyRecommender(Recommender):
         """The user's own items by weight (the popularity tail is the popularity model's job)."""
         return row_top_n(_restrict(as_csr(user_items), items), n)
 
-    def score_items(self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
+    def score_items(
+        self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray
+    ) -> np.ndarray:
         owned = csr_values(as_csr(user_items), candidates)
         pop = self.popularity_weight * self.item_popularity_[np.maximum(candidates, 0)]
         return np.where(candidates >= 0, owned + pop, -np.inf).astype(np.float32)
@@ -181,7 +187,9 @@ class ItemKNNRecommender(Recommender):
         """Best neighbours of the user's items: only the non-zeros of one sparse product."""
         return row_top_n(_restrict(self._sparse_scores(user_items), items), n)
 
-    def score_items(self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
+    def score_items(
+        self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray
+    ) -> np.ndarray:
         scores = csr_values(self._sparse_scores(user_items), candidates)
         return np.where(candidates >= 0, scores, -np.inf).astype(np.float32)
 

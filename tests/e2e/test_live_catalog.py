@@ -83,12 +83,14 @@ def until_every_worker(
 ) -> dict[str, httpx.Response]:
     """Calls on fresh connections until each worker has given an answer that ``satisfied`` accepts
     (for what a worker picks up on its own schedule: a bundle its watcher polls for). A worker
-    that was satisfied must stay so. Returns the last such answer of each worker."""
+    that was satisfied in one round of calls must stay so in every later round (within a round the
+    calls run at once, so their answers have no order). Returns the last such answer of each worker."""
     done: dict[str, httpx.Response] = {}
     seen: set[str] = set()
     deadline = time.monotonic() + timeout_s
     with ThreadPoolExecutor(4) as pool:
         while time.monotonic() < deadline:
+            earlier = set(done)
             for response in pool.map(lambda _: call(), range(4)):
                 assert response.status_code == 200, response.text
                 worker = response.headers[HEADER]
@@ -96,7 +98,7 @@ def until_every_worker(
                 if satisfied(response):
                     done[worker] = response
                 else:
-                    assert worker not in done, f"worker {worker} went back: {response.text}"
+                    assert worker not in earlier, f"worker {worker} went back: {response.text}"
             if len(done) == WORKERS:
                 return done
             time.sleep(0.2)

@@ -41,7 +41,9 @@ def _events(n: int = 400, seed: int = 3) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "customer_id": pd.array(customers[rng.integers(0, len(customers), n)], dtype="str"),
-            "sku": pd.array(np.array([*SKUS, "gone", None], dtype=object)[rng.integers(0, 6, n)], dtype="str"),
+            "sku": pd.array(
+                np.array([*SKUS, "gone", None], dtype=object)[rng.integers(0, 6, n)], dtype="str"
+            ),
             "type": pd.Categorical(np.array(types)[rng.integers(0, len(types), n)]),
             # few distinct seconds: many ties, so the order among equal timestamps is checked too
             "timestamp": pd.to_datetime(1_700_000_000 + rng.integers(0, 40, n), unit="s", utc=True),
@@ -76,6 +78,11 @@ def test_as_str_keeps_values_and_missing() -> None:
     cat = pd.Series(pd.Categorical(["b", None, "a", "b"]), index=[5, 6, 7, 8])
     out = as_str(cat)
     assert str(out.dtype) == "str" and out.index.tolist() == [5, 6, 7, 8]
-    assert out.iloc[[0, 2, 3]].tolist() == ["b", "a", "b"] and out.isna().tolist() == [False, True, False, False]
+    assert out.iloc[[0, 2, 3]].tolist() == ["b", "a", "b"] and out.isna().tolist() == [
+        False,
+        True,
+        False,
+        False,
+    ]
     strings = pd.Series(["x", "y"], dtype="str")
     assert as_str(strings) is strings

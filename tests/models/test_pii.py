@@ -5,7 +5,12 @@ from models.pii import hash_identifier, identifier_key, mask, normalize_email, n
 
 @pytest.mark.parametrize(
     "raw, expected",
-    [(" Ana.Silva@Example.COM ", "ana.silva@example.com"), ("bob@", None), ("no-at-sign", None), (None, None)],
+    [
+        (" Ana.Silva@Example.COM ", "ana.silva@example.com"),
+        ("bob@", None),
+        ("no-at-sign", None),
+        (None, None),
+    ],
 )
 def test_normalize_email(raw, expected):
     assert normalize_email(raw) == expected

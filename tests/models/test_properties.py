@@ -10,6 +10,7 @@ import json
 import string
 import tempfile
 import time
+from datetime import timezone
 from pathlib import Path
 
 import numpy as np
@@ -254,7 +255,7 @@ def _column(field: pa.Field, n: int) -> st.SearchStrategy:
     elif field.type == pa.bool_():
         value = st.one_of(st.none(), st.booleans())
     elif pa.types.is_timestamp(field.type):
-        value = st.one_of(st.none(), st.datetimes(timezones=st.just(pd.Timestamp.now(tz="UTC").tzinfo)))
+        value = st.one_of(st.none(), st.datetimes(timezones=st.just(timezone.utc)))
     elif field.name == "target":
         value = st.one_of(st.none(), st.sampled_from([*schemas.TARGETS, "aliens", " "]), st.text(max_size=5))
     elif field.name == "sku":

@@ -251,7 +251,9 @@ def test_score_items_equals_full_scores_at_the_candidates(name, recs_fitted, rec
         return  # normalised over the candidates: compared with recommend() below
     full = np.asarray(model._score(users, rows), dtype=np.float32)
     ok = cand >= 0
-    np.testing.assert_allclose(scores[ok], np.take_along_axis(full, np.maximum(cand, 0), axis=1)[ok], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        scores[ok], np.take_along_axis(full, np.maximum(cand, 0), axis=1)[ok], rtol=1e-4, atol=1e-5
+    )
     if model.score_floor() is not None:
         assert full.min() >= model.score_floor() - 1e-6
 
@@ -285,7 +287,9 @@ def test_ranking_every_item_as_candidate_equals_recommend(name, recs_fitted, rec
 def test_blend_two_stage_recall_against_exact(recs_fitted, recs_planted):
     train, _ = recs_planted
     parts = {c: recs_fitted[c] for c in ("repeat_buy", "popularity", "item_knn", "als")}
-    blend = BlendRecommender(components=list(parts), weights={"repeat_buy": 2.0, "popularity": 1.0, "item_knn": 0.5, "als": 1.0}).use_fitted(parts)
+    blend = BlendRecommender(
+        components=list(parts), weights={"repeat_buy": 2.0, "popularity": 1.0, "item_knn": 0.5, "als": 1.0}
+    ).use_fitted(parts)
     users = np.arange(train.shape[0])
     exact, _ = blend.recommend(users, train, N=20)
     ids, _ = blend.rank_candidates(users, train, blend.candidates(users, train, 40), N=20)
@@ -336,7 +340,10 @@ def test_concurrent_first_fold_ins_on_a_fresh_model_never_fail(recs_fitted, recs
     train, _ = recs_planted
     for _ in range(5):
         fresh = type(recs_fitted["als"])(**recs_fitted["als"].get_params())
-        fresh.user_factors_, fresh.item_factors_ = recs_fitted["als"].user_factors_, recs_fitted["als"].item_factors_
+        fresh.user_factors_, fresh.item_factors_ = (
+            recs_fitted["als"].user_factors_,
+            recs_fitted["als"].item_factors_,
+        )
         fresh.n_users_, fresh.n_items_ = recs_fitted["als"].n_users_, recs_fitted["als"].n_items_
         with ThreadPoolExecutor(8) as pool:
             out = list(pool.map(lambda u, m=fresh: m.recommend(np.array([-1]), train[u], N=5)[0], range(32)))

@@ -88,7 +88,9 @@ def test_build_validation() -> None:
 
 
 @pytest.mark.parametrize("exact_max_items", [50_000, 100])
-def test_positional_search_respects_the_mask_on_flat_and_hnsw(vectors: np.ndarray, exact_max_items: int) -> None:
+def test_positional_search_respects_the_mask_on_flat_and_hnsw(
+    vectors: np.ndarray, exact_max_items: int
+) -> None:
     index = VectorIndex(exact_max_items=exact_max_items).build(vectors, IDS)
     query = vectors[7]
     positions, scores = index.search_positions(query, k=5)
@@ -103,7 +105,9 @@ def test_positional_search_respects_the_mask_on_flat_and_hnsw(vectors: np.ndarra
     assert sorted(positions.tolist()) == [3, 9, 11]
 
 
-def test_small_subsets_gathered_from_the_embedding_matrix_score_the_same(vectors: np.ndarray, tmp_path) -> None:
+def test_small_subsets_gathered_from_the_embedding_matrix_score_the_same(
+    vectors: np.ndarray, tmp_path
+) -> None:
     """The service passes the bundle's memory-mapped matrix instead of reconstructing from HNSW."""
     index = VectorIndex(exact_max_items=100).build(vectors, IDS)
     np.save(tmp_path / "e.npy", vectors)

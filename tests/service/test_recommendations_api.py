@@ -50,11 +50,11 @@ def test_store_context_only_offers_stock_on_hand(client, active_customer):
 
 
 def test_returned_and_recently_bought_items_are_not_recommended(
-    client, bundle_dir, products, active_customer
+    client, bundle_dir, products, active_customer, service_now
 ):
     history = pd.read_parquet(bundle_dir / "recs" / "history.parquet")
     mine = history[history["customer_id"] == active_customer]
-    now = pd.Timestamp.now(tz="UTC")
+    now = pd.Timestamp(service_now)
     cycle = products["replenishment_days"].to_numpy()
     recent = mine[
         (mine["type"] == "purchase") & ((now - pd.to_datetime(mine["timestamp"], utc=True)).dt.days <= 30)
@@ -70,7 +70,7 @@ def test_unknown_customer_is_a_cold_start_not_an_error(client):
     assert all(i["reason_code"] == "cold_start_trending" for i in body["items"])
 
 
-def test_pos_purchase_changes_the_next_web_recommendation(client, products):
+def test_pos_purchase_changes_the_next_web_recommendation(client, products, service_now):
     loyalty = "LY" + uuid.uuid4().hex[:9].upper()
     cold = recs(client, loyalty, k=10)
     assert cold["cold_start"]
@@ -79,7 +79,7 @@ def test_pos_purchase_changes_the_next_web_recommendation(client, products):
     event = {
         "event_id": uuid.uuid4().hex,
         "type": "purchase",
-        "timestamp": pd.Timestamp.now(tz="UTC").isoformat(),
+        "timestamp": service_now.isoformat(),
         "channel": "store",
         "store_id": "ST-NYC",
         "sku": sku,

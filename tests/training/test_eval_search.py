@@ -159,6 +159,8 @@ def test_cli_writes_json_and_rejects_bad_input(
 
 def test_numeric_relevance_defaults_to_gain_equal_relevance(tmp_path: Path) -> None:
     path = tmp_path / "j.csv"
-    pd.DataFrame({"query_id": ["1", "1"], "product_id": ["a", "b"], "relevance": ["3", "1"]}).to_csv(path, index=False)
+    pd.DataFrame({"query_id": ["1", "1"], "product_id": ["a", "b"], "relevance": ["3", "1"]}).to_csv(
+        path, index=False
+    )
     assert load_gains(path)[0] == {"1": {"a": 3.0, "b": 1.0}}
     assert load_gains(path, 1.0)[0] == {"1": {"a": 2.0, "b": 0.0}}

@@ -29,7 +29,13 @@ def planted(sample_dir, tmp_path_factory):
     sku = pd.read_parquet(sample_dir / "products.parquet")["sku"].iloc[0]
     with gzip.open(sample_dir / "events.jsonl.gz", "rt") as fh:
         first = json.loads(fh.readline())
-    base = {"type": "view", "timestamp": "2026-06-01T10:00:00Z", "channel": "web", "sku": sku, "email": "a@b.com"}
+    base = {
+        "type": "view",
+        "timestamp": "2026-06-01T10:00:00Z",
+        "channel": "web",
+        "sku": sku,
+        "email": "a@b.com",
+    }
     bad = [
         {**base, "event_id": "bad-sku", "sku": "NO-SUCH-SKU"},
         {**base, "event_id": "bad-ts", "timestamp": "yesterday-ish"},
@@ -85,7 +91,9 @@ def test_identity_resolution_merges_split_identities(clean, sample_dir):
     salt = Settings().pii_salt
     graph = identity.resolve(clean.customers, clean.events, salt, clean.unsubscribes["email"])
     truth = pd.read_parquet(sample_dir / "truth" / "identities.parquet")
-    evidence = pd.concat([clean.customers[["loyalty_id", "email", "phone"]], clean.events[["loyalty_id", "email", "phone"]]])
+    evidence = pd.concat(
+        [clean.customers[["loyalty_id", "email", "phone"]], clean.events[["loyalty_id", "email", "phone"]]]
+    )
     quality = identity.merge_quality(graph.identity_map, truth, salt, evidence)
     assert quality["precision"] >= 0.95
     assert quality["recall_resolvable"] >= 0.95

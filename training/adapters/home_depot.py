@@ -28,7 +28,9 @@ def _read(path: Path, columns: list[str]) -> pd.DataFrame:
 def wands_label(relevance: pd.Series) -> pd.Series:
     """Mean rating 1..3 -> exact (>= 2.5), partial (>= 1.5), irrelevant."""
     r = pd.to_numeric(relevance, errors="raise")
-    return pd.Series(np.select([r >= 2.5, r >= 1.5], ["exact", "partial"], "irrelevant"), index=relevance.index)
+    return pd.Series(
+        np.select([r >= 2.5, r >= 1.5], ["exact", "partial"], "irrelevant"), index=relevance.index
+    )
 
 
 def write_import_format(source_dir: Path, out_dir: Path) -> dict[str, int]:
@@ -48,6 +50,11 @@ def write_import_format(source_dir: Path, out_dir: Path) -> dict[str, int]:
     from models.schemas import WANDS_GAIN
 
     pd.DataFrame(
-        {"query_id": judgments["query_id"], "sku": judgments["product_id"], "label": labels, "gain": labels.map(WANDS_GAIN)}
+        {
+            "query_id": judgments["query_id"],
+            "sku": judgments["product_id"],
+            "label": labels,
+            "gain": labels.map(WANDS_GAIN),
+        }
     ).to_parquet(out_dir / "judgments.parquet", index=False)
     return {"products": len(products), "queries": len(queries), "judgments": len(judgments)}

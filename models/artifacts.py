@@ -25,6 +25,8 @@ CATEGORY_AFFINITY = "recs/category_affinity.parquet"
 COPURCHASE_DIR = "recs/copurchase"
 TRENDING = "recs/trending.parquet"
 HISTORY = "recs/history.parquet"
+PRODUCT_KNOWLEDGE = "recs/product_knowledge.json"
+SURFACES_REPORT = "reports/surfaces.json"
 MODEL_FILE = "model.onnx"
 INT8_MODEL_FILE = "model.int8.onnx"
 

@@ -24,12 +24,18 @@ from models.catalog import Catalog
 from models.columns import as_str
 from models.config import Settings
 from models.copurchase import CoPurchase
+from models.product_knowledge import ProductKnowledge
 from models.recommenders.ann import IVFScorer
 from models.recommenders.base import Recommender
 from models.recommenders.candidates import csr_values
+from models.similarity import ContentSpace, behaviour_scores, blend_similarity
 from models.trending import Trending
 
 CANDIDATES_PER_SLOT = 25
+PIN_SLOTS = (1, 3, 5, 7)
+MAX_COMPLEMENT_PINS = 2
+MAX_DUE_PINS = 2
+"""Positions in a customer's list kept for complements of what they just bought and due restocks."""
 """Candidates scored per slot shown: enough left after the per-category cap and the exclusions."""
 
 
@@ -70,9 +76,28 @@ class RecommendationEngine:
     trending: Trending
     recent_days: int = 30
     max_per_category: int = 3
+    max_per_brand: int = 4
+    """Similar items: at most this many of one brand in the list (the same model in five colours
+    is one suggestion, not five)."""
     two_stage_min_cells: int = 50_000_000
     """From this many customers x items per call on, only candidates are scored (see ``rank``)."""
     candidates_per_model: int = 75
+    knowledge: ProductKnowledge | None = None
+    """Durable vs consumable per category and purchase cycles (None: the catalog's declared cycles)."""
+    react_days: int = 14
+    """Purchases this recent put their complements into the customer's list (slots ``PIN_SLOTS``)."""
+    complement_categories: int = 3
+    """Complement categories per category, the bought-together fallback after the item's own pairs."""
+    cache: dict = field(default_factory=dict, repr=False)
+    """Derived tables shared by the live copies of this engine (``with_catalog`` keeps the dict)."""
+
+    def __post_init__(self) -> None:
+        categories = self.catalog.column["category"]
+        cached = self.cache.get("item_kinds")
+        if cached is None or cached[0] is not categories:
+            knowledge = self.knowledge or ProductKnowledge.declared_only(self.catalog.products)
+            self.cache["item_kinds"] = (categories, *knowledge.item_arrays(categories))
+        _, self.cycle_days, self.durable = self.cache["item_kinds"]
 
     @classmethod
     def load(
@@ -92,6 +117,9 @@ class RecommendationEngine:
             trending=Trending.load(bundle_dir / A.TRENDING),
             two_stage_min_cells=settings.recs_two_stage_min_cells,
             candidates_per_model=settings.recs_candidates_per_model,
+            knowledge=ProductKnowledge.load(bundle_dir / A.PRODUCT_KNOWLEDGE)
+            if (bundle_dir / A.PRODUCT_KNOWLEDGE).exists()
+            else None,
         )
 
     def approximate_first_stage(self, scorer_factory: Callable[[], IVFScorer]) -> bool:
@@ -153,13 +181,35 @@ class RecommendationEngine:
         return excluded
 
     def excluded_events(self, items: np.ndarray, types: np.ndarray, age_days: np.ndarray) -> np.ndarray:
-        """Per event: does it forbid its item? Vectorised, so batch jobs apply the same rule to millions."""
-        cycle = self.catalog.replenishment_days[items]
+        """Per event: does it forbid its item? Vectorised, so batch jobs apply the same rule to millions.
+
+        A returned item never comes back; a durable one bought is owned (never re-offered); a
+        consumable is offered again once 80% of its purchase cycle has passed.
+        """
+        cycle = self.cycle_days[items]
         no_cycle = np.isnan(cycle)
         due = ~no_cycle & (age_days >= 0.8 * np.where(no_cycle, 0.0, cycle))
         window = np.maximum(self.recent_days, np.where(no_cycle, 0.0, cycle))
-        recent_purchase = (types == "purchase") & (age_days <= window) & ~due
-        return (types == "return") | recent_purchase
+        purchase = types == "purchase"
+        recent_purchase = purchase & (age_days <= window) & ~due
+        owned = purchase & self.durable[items]
+        return (types == "return") | recent_purchase | owned
+
+    def due_consumables(self, history: list[Interaction], ctx: Context, n: int = 2) -> list[Interaction]:
+        """The customer's consumables whose cycle is due now (80% of it passed, at most 3 cycles
+        ago: later they have likely switched), the most overdue last purchase first."""
+        last: dict[int, Interaction] = {}
+        for ev in history:
+            if ev.type == "purchase" and (ev.item not in last or ev.timestamp > last[ev.item].timestamp):
+                last[ev.item] = ev
+        returned = {ev.item for ev in history if ev.type == "return"}
+        due = []
+        for item, ev in last.items():
+            cycle = self.cycle_days[item]
+            age = (ctx.now - ev.timestamp).total_seconds() / 86400.0
+            if item not in returned and np.isfinite(cycle) and 0.8 * cycle <= age <= 3 * cycle:
+                due.append((age / cycle, ev))
+        return [ev for _, ev in sorted(due, key=lambda t: (-t[0], t[1].item))][:n]
 
     def _diversify(self, items: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         cats = self.catalog.column["top_category"]
@@ -237,9 +287,73 @@ class RecommendationEngine:
             reverse=True,
         )
         sources = self._complement_sources(recent)
-        return [
-            self._explain(int(i), float(s), sources, ctx) for i, s in zip(items, scores, strict=True)
-        ], False
+        ranked = [self._explain(int(i), float(s), sources, ctx) for i, s in zip(items, scores, strict=True)]
+        allowed_mask = np.zeros(len(self.catalog), dtype=bool)
+        allowed_mask[allowed] = True
+        return self._with_pins(ranked, self._pins(history, ctx, allowed_mask), k), False
+
+    def _pins(self, history: list[Interaction], ctx: Context, allowed: np.ndarray) -> list[Recommendation]:
+        """What must react to the latest events: complements of purchases in the last
+        ``react_days`` (latest purchase first, best complement first), then due consumables."""
+        pins: list[Recommendation] = []
+        seen: set[int] = set()
+        bought = sorted(
+            (
+                e
+                for e in history
+                if e.type == "purchase" and (ctx.now - e.timestamp).total_seconds() <= self.react_days * 86400
+            ),
+            key=lambda e: e.timestamp,
+            reverse=True,
+        )
+        owned = {e.item for e in history if e.type == "purchase"}
+        for ev in bought:
+            if ev.item >= self.n_trained:
+                continue
+            ids, scores = self.copurchase.bought_together(ev.item, 10)
+            taken = 0
+            for i, s in zip(ids.tolist(), scores.tolist(), strict=True):
+                if taken == 2 or len(pins) == MAX_COMPLEMENT_PINS:
+                    break
+                if allowed[i] and i not in seen and i not in owned:
+                    seen.add(i)
+                    taken += 1
+                    pins.append(self._explain(i, float(s), {i: ev}, ctx))
+        eligible = self.eligible(ctx)
+        for ev in self.due_consumables(history, ctx, n=4):
+            if len(pins) < len(PIN_SLOTS) and ev.item not in seen and eligible[ev.item]:
+                seen.add(ev.item)
+                title = self.catalog.column["title"][ev.item]
+                pins.append(
+                    Recommendation(
+                        ev.item,
+                        0.0,
+                        "replenish_due",
+                        f"Time to restock {title}: you bought it {_ago(ctx.now - ev.timestamp)}",
+                    )
+                )
+        return pins
+
+    @staticmethod
+    def _with_pins(ranked: list[Recommendation], pins: list[Recommendation], k: int) -> list[Recommendation]:
+        """``ranked`` with ``pins`` at the positions ``PIN_SLOTS`` (in order), duplicates dropped."""
+        pinned = {p.item for p in pins}
+        rest = iter([r for r in ranked if r.item not in pinned])
+        queue = list(pins)
+        out: list[Recommendation] = []
+        while len(out) < k:
+            if queue and len(out) in PIN_SLOTS:
+                nxt = queue.pop(0)
+            else:
+                nxt = next(rest, None)
+                if nxt is None:
+                    if not queue:
+                        break
+                    nxt = queue.pop(0)
+            if out and nxt.item in pinned:  # scores stay non-increasing down the list
+                nxt = replace(nxt, score=out[-1].score)
+            out.append(nxt)
+        return out
 
     def for_customers(
         self, userids: np.ndarray, rows: sp.csr_matrix, excluded: sp.csr_matrix, ctx: Context, k: int = 20
@@ -312,51 +426,188 @@ class RecommendationEngine:
             for i, s in zip(items, scores, strict=True)
         ]
 
-    def similar(
-        self, item: int, ctx: Context, k: int, content: np.ndarray | None = None
-    ) -> list[Recommendation]:
-        """Behavioural neighbours first, then content neighbours (reach new products with no behaviour)."""
-        eligible = self.eligible(ctx)
-        out: dict[int, Recommendation] = {}
-        ids, scores = (
-            self.model.similar_items(np.array([item]), N=4 * k)
-            if item < self.n_trained
-            else (np.empty((1, 0), np.int64), np.empty((1, 0)))
-        )
-        for i, s in zip(ids[0], scores[0], strict=True):
-            if i >= 0 and eligible[i] and np.isfinite(s) and s > 0:
-                out.setdefault(
-                    int(i),
-                    Recommendation(
-                        int(i), float(s), "similar_behaviour", "Shoppers who liked this also liked"
-                    ),
-                )
-        if content is not None:
-            for i in content:
-                if i >= 0 and i != item and eligible[i]:
-                    out.setdefault(int(i), Recommendation(int(i), 0.0, "similar_content", "Similar product"))
-        return list(out.values())[:k]
+    def popularity(self, items: np.ndarray) -> np.ndarray:
+        """Baskets each item was in (0 for products added since training): a tie-breaker only."""
+        counts = np.asarray(self.copurchase.item_counts_, dtype=np.float64)
+        items = np.asarray(items, dtype=np.int64)
+        return np.where(items < len(counts), counts[np.minimum(items, len(counts) - 1)], 0.0)
 
-    def bought_together(self, item: int, ctx: Context, k: int) -> list[Recommendation]:
-        if item >= self.n_trained:  # added since training: nobody has bought it with anything yet
+    def similar(
+        self, item: int, ctx: Context, k: int, content: ContentSpace | None = None
+    ) -> list[Recommendation]:
+        """Products like this one: content (embeddings, same product type and brand) blended with
+        co-interaction behaviour, popularity only breaking ties (``models/similarity.py``).
+
+        Candidates: the closest products by meaning overall and within the product type, and the
+        behavioural neighbours. A product added since training has content only.
+        """
+        eligible = self.eligible(ctx).copy()
+        eligible[item] = False
+        n = max(50, 5 * k)
+        behaviour = np.zeros(len(self.catalog), np.float32)
+        pools: list[np.ndarray] = []
+        if item < self.n_trained:
+            behaviour[: self.n_trained] = behaviour_scores(self.model, item)
+            scored = np.flatnonzero((behaviour > 0) & eligible)
+            pools.append(scored[np.argsort(-behaviour[scored], kind="stable")[:n]])
+        category = self.catalog.column["category"][item]
+        same_type_mask = eligible & self.catalog.category_is(category)
+        if content is not None:
+            pools.append(content.content_neighbours(item, n, eligible)[0])
+            if same_type_mask.any():
+                pools.append(content.content_neighbours(item, n, same_type_mask)[0])
+        else:
+            same = np.flatnonzero(same_type_mask)
+            pools.append(same[np.argsort(-self.popularity(same), kind="stable")[:n]])
+        candidates = np.unique(np.concatenate([p.astype(np.int64) for p in pools])) if pools else np.empty(0)
+        candidates = candidates[(candidates >= 0)]
+        candidates = candidates[eligible[candidates]]
+        if candidates.size == 0:
             return []
-        ids, scores = self.copurchase.bought_together(item, 50)
-        eligible = self.eligible(ctx)
+        brand = self.catalog.folded.get("brand")
+        same_brand = (
+            (brand[candidates] == brand[item]) & (brand[candidates] != "")
+            if brand is not None
+            else np.zeros(candidates.size, bool)
+        )
+        items, scores, signal = blend_similarity(
+            candidates,
+            content.content_similarity(item, candidates)
+            if content is not None
+            else np.zeros(candidates.size),
+            self.catalog.column["category"][candidates] == category,
+            same_brand,
+            behaviour[candidates],
+            self.popularity(candidates),
+        )
+        order = _capped(self.catalog.column["brand"][items], self.max_per_brand, k)
+        items, scores, signal = items[order], scores[order], signal[order]
         return [
-            Recommendation(int(i), float(s), "bought_together", "Frequently bought together")
-            for i, s in zip(ids, scores, strict=True)
-            if eligible[i]
-        ][:k]
+            Recommendation(int(i), float(sc), "similar_behaviour", "Shoppers who liked this also liked")
+            if sig == "behaviour"
+            else Recommendation(int(i), float(sc), "similar_content", "Similar product")
+            for i, sc, sig in zip(items[:k], scores[:k], signal[:k], strict=True)
+        ]
+
+    def category_complements(self) -> dict[str, list[str]]:
+        """Category -> the categories most bought with it (its own excluded), best first.
+
+        Aggregated from the item pairs' co-purchase support, each pair's support divided by the
+        square root of the partner category's baskets, so "everything is bought with a T-shirt"
+        does not make T-shirts every category's complement. Computed once per trained engine.
+        """
+        cached = self.cache.get("category_complements")
+        if cached is not None:
+            return cached
+        cats = np.asarray(self.catalog.column["category"][: self.n_trained], dtype=object)
+        codes, names = pd.factorize(pd.Series(cats).fillna(""))
+        ids, support = self.copurchase.ids_, self.copurchase.support_
+        rows = np.repeat(np.arange(ids.shape[0]), ids.shape[1])
+        cols = ids.ravel()
+        ok = cols >= 0
+        a, b, w = codes[rows[ok]], codes[cols[ok]], support.ravel()[ok].astype(np.float64)
+        m = len(names)
+        matrix = np.zeros((m, m))
+        np.add.at(matrix, (a, b), w)
+        baskets = np.zeros(m)
+        np.add.at(baskets, codes, np.asarray(self.copurchase.item_counts_, np.float64))
+        strength = matrix / np.sqrt(np.maximum(baskets, 1.0))[None, :]
+        np.fill_diagonal(strength, 0.0)
+        out: dict[str, list[str]] = {}
+        for i, name in enumerate(names):
+            order = np.argsort(-strength[i], kind="stable")[: self.complement_categories]
+            out[str(name)] = [str(names[j]) for j in order if matrix[i, j] >= 3]
+        self.cache["category_complements"] = out
+        return out
+
+    def bought_together(
+        self, item: int, ctx: Context, k: int, exclude: set[int] | None = None
+    ) -> list[Recommendation]:
+        """Up to ``k`` complements, from a declared chain of sources (the reason code says which):
+        1. ``bought_together``: this item's own co-purchase pairs (NPMI);
+        2. ``category_complement``: the most bought items of the categories bought with its
+           category (also for a product added since training);
+        3. ``also_viewed``: its co-interaction neighbours (item-kNN, ALS ... of the blend).
+        """
+        eligible = self.eligible(ctx).copy()
+        eligible[item] = False
+        for i in exclude or ():
+            eligible[i] = False
+        out: dict[int, Recommendation] = {}
+
+        def take(i: int, score: float, code: str, reason: str) -> None:
+            if len(out) < k and eligible[i] and i not in out:
+                out[i] = Recommendation(int(i), float(score), code, reason)
+
+        if item < self.n_trained:
+            for i, s in zip(*self.copurchase.bought_together(item, 50), strict=True):
+                take(int(i), float(s), "bought_together", "Frequently bought together")
+        category = str(self.catalog.column["category"][item])
+        for partner in self.category_complements().get(category, []):
+            if len(out) >= k:
+                break
+            members = np.flatnonzero(self.catalog.category_is(partner) & eligible)
+            best = members[np.argsort(-self.popularity(members), kind="stable")][: max(1, k // 2)]
+            leaf = partner.split(">")[-1].strip()
+            for i in best.tolist():
+                take(
+                    i,
+                    0.0,
+                    "category_complement",
+                    f"Often bought with {category.split('>')[-1].strip()}: {leaf}",
+                )
+        if len(out) < k and item < self.n_trained:
+            behaviour = behaviour_scores(self.model, item)
+            for i in np.argsort(-behaviour, kind="stable")[: 4 * k].tolist():
+                if behaviour[i] > 0:
+                    take(i, 0.0, "also_viewed", "Shoppers who viewed this also viewed")
+        return list(out.values())
 
     def complete_cart(self, items: np.ndarray, ctx: Context, k: int) -> list[Recommendation]:
-        items = items[items < self.n_trained]
-        ids, scores = self.copurchase.for_basket(items, n=4 * k)
-        eligible = self.eligible(ctx)
-        return [
-            Recommendation(int(i), float(s), "completes_cart", "Completes your basket")
-            for i, s in zip(ids, scores, strict=True)
-            if eligible[i]
-        ][:k]
+        """Complements for the whole cart: items that go with several cart items first (NPMI
+        summed), then each cart item's own complements in turn, so every item in the cart gets
+        some (a coffee machine and a running shoe: coffee and socks)."""
+        cart = [int(i) for i in dict.fromkeys(np.asarray(items, dtype=np.int64).tolist())]
+        per_item = [self.bought_together(i, ctx, k, exclude=set(cart)) for i in cart]
+        counts: dict[int, list[Recommendation]] = {}
+        for recs in per_item:
+            for r in recs:
+                counts.setdefault(r.item, []).append(r)
+        shared = sorted(
+            (rs for rs in counts.values() if len(rs) > 1),
+            key=lambda rs: (-sum(r.score for r in rs), rs[0].item),
+        )
+        out: dict[int, Recommendation] = {}
+        for rs in shared:
+            out.setdefault(
+                rs[0].item,
+                Recommendation(
+                    rs[0].item, sum(r.score for r in rs), "completes_cart", "Completes your basket"
+                ),
+            )
+        for position in range(k):
+            for recs in per_item:
+                if position < len(recs) and len(out) < k:
+                    r = recs[position]
+                    code = "completes_cart" if r.reason_code == "bought_together" else r.reason_code
+                    reason = "Completes your basket" if code == "completes_cart" else r.reason
+                    out.setdefault(r.item, Recommendation(r.item, r.score, code, reason))
+        return list(out.values())[:k]
+
+
+def _capped(groups: np.ndarray, cap: int, window: int) -> np.ndarray:
+    """Positions in rank order with at most ``cap`` of one group among the first ``window``; the
+    rest keep their order after them (moved down, never dropped)."""
+    head: list[int] = []
+    tail: list[int] = []
+    taken: dict[object, int] = {}
+    for pos, g in enumerate(groups.tolist()):
+        if len(head) < window and taken.get(g, 0) < cap:
+            taken[g] = taken.get(g, 0) + 1
+            head.append(pos)
+        else:
+            tail.append(pos)
+    return np.array(head + tail, dtype=np.int64)
 
 
 def _ago(delta: pd.Timedelta) -> str:

@@ -51,6 +51,8 @@ class SearchHit:
     score: float
     bm25: float
     dense: float
+    matches: bool = True
+    """False for a result shown after the ``relaxed_from`` marker (it misses a stated constraint)."""
 
 
 @dataclass
@@ -62,6 +64,9 @@ class SearchResult:
     facets: dict[str, dict[str, int]]
     did_you_mean: str | None = None
     relaxed: list[str] = field(default_factory=list)
+    relaxed_from: int | None = None
+    """Position (0-based, in the whole ranking) where results that miss a stated constraint begin;
+    ``None`` when every result satisfies every applied constraint. ``total`` counts those before it."""
     personalised: bool = False
     rules_fired: list[str] = field(default_factory=list)
     redirect: str | None = None
@@ -250,14 +255,21 @@ class SearchEngine:
         top = np.argsort(-scores, kind="stable")[:n]
         return items[top], scores[top]
 
-    def content_neighbours(self, item: int, k: int, mask: np.ndarray) -> np.ndarray:
-        """The ``k`` products within ``mask`` closest to ``item`` by text meaning (itself excluded):
-        how a product with no behaviour yet, or one added since training, finds its neighbours."""
+    def content_neighbours(self, item: int, k: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` products within ``mask`` closest to ``item`` by text meaning (itself excluded),
+        with their cosines: how a product with no behaviour yet, or one added since training, finds
+        its neighbours."""
         query_vec = self.vectors_of(np.array([item]))[0]
         mask = mask.copy()
         mask[item] = False
-        items, _ = self.dense_search(query_vec, k, mask)
-        return items
+        return self.dense_search(query_vec, k, mask)
+
+    def content_similarity(self, item: int, items: np.ndarray) -> np.ndarray:
+        """Cosine of ``item``'s product vector with each of ``items`` (live item index)."""
+        items = np.asarray(items, dtype=np.int64)
+        if items.size == 0:
+            return np.empty(0, np.float32)
+        return np.asarray(self.vectors_of(items) @ self.vectors_of(np.array([item]))[0], dtype=np.float32)
 
     def lexical_scores(self, text: str, expansions: list[str] | tuple[str, ...] = ()) -> np.ndarray:
         """BM25 score of every product, the best over the text and its synonym rewrites."""
@@ -389,7 +401,13 @@ class SearchEngine:
         while True:
             constraints = dict(stated + chosen)  # explicit filters win over parsed ones
             mask = self._mask(filters, constraints, prices)
-            items, lexical, dense = self._retrieve(text, mask, lexical=full)
+            # a gift or a recipient ("birthday", "something nice for my wife"): the words name no
+            # product, the constraints are the query, so any product within them may answer
+            # (dense, with no score floor) before a constraint is relaxed
+            open_intent = parsed.is_gift or parsed.target is not None
+            items, lexical, dense = self._retrieve(
+                text, mask, lexical=full, min_dense=0.0 if open_intent else None
+            )
             if items.size or not (stated or chosen):
                 break
             name, value = (stated or chosen).pop()
@@ -405,6 +423,12 @@ class SearchEngine:
             items, lexical, dense = self._add_category_candidates(
                 text, mask, parsed.category.path, items, lexical, dense, full_lexical=full
             )
+        if items.size and constraints.get("target") is not None:
+            # "for dad": also retrieve among products made for that target exactly, which the
+            # far more numerous unisex ones would otherwise crowd out of the candidates
+            exact = mask & self.catalog.value_mask("target", {str(constraints["target"]).casefold()})
+            if exact.any():
+                items, lexical, dense = self._add_candidates(text, exact, items, lexical, dense, full)
         scores = self.relevance(parsed, items, lexical, dense)
         personalised = False
         if affinity and items.size:
@@ -421,14 +445,33 @@ class SearchEngine:
             items, scores, rules_fired, redirect = rules.apply(q, items, scores, self.catalog, allowed=mask)
             src = np.array([row.get(int(i), -1) for i in items], dtype=np.int64)
             lexical, dense = np.append(lexical, 0.0)[src], np.append(dense, 0.0)[src]
+        matches, missed = self.stated_matches(parsed, constraints, items)
+        # a broad intent: a gift, or nothing but constraints ("for dad under 50"), no product type named
+        broad = (parsed.category is None or not parsed.category.applied) and (
+            parsed.is_gift or parsed.target is not None or not parsed.text.strip()
+        )
+        order = self.honest_order(matches, self.catalog.column["category"][items], diversify=broad)
+        items, scores, lexical, dense = items[order], scores[order], lexical[order], dense[order]
+        matches = matches[order]
+        n_match = int(matches.sum())
+        relaxed_from = None
+        if any(m.startswith("nothing in ") for m in missed):
+            relaxed.append(next(m for m in missed if m.startswith("nothing in ")))
+            missed = [m for m in missed if not m.startswith("nothing in ")]
+        if missed and 0 < n_match < items.size:
+            relaxed_from = n_match
+            relaxed.append(
+                f"{items.size - n_match} more results that are not {' / '.join(missed)} follow after result {n_match}"
+            )
         start = (page - 1) * k
         hits = [
-            SearchHit(int(i), float(s), float(lx), float(dn))
-            for i, s, lx, dn in zip(
+            SearchHit(int(i), float(s), float(lx), float(dn), bool(mt))
+            for i, s, lx, dn, mt in zip(
                 items[start : start + k],
                 scores[start : start + k],
                 lexical[start : start + k],
                 dense[start : start + k],
+                matches[start : start + k],
                 strict=True,
             )
         ]
@@ -437,7 +480,8 @@ class SearchEngine:
         } | constraints
         return SearchResult(
             hits=hits,
-            total=int(items.size),
+            total=n_match if relaxed_from is not None else int(items.size),
+            relaxed_from=relaxed_from,
             intent=parsed,
             applied_filters=applied,
             facets=self.facets(items, prices),
@@ -447,6 +491,81 @@ class SearchEngine:
             rules_fired=rules_fired,
             redirect=redirect,
         )
+
+    def _add_candidates(
+        self,
+        text: str,
+        within: np.ndarray,
+        items: np.ndarray,
+        lexical: np.ndarray,
+        dense: np.ndarray,
+        full_lexical: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidates retrieved inside ``within`` (any dense score) added to the current ones."""
+        extra, extra_lex, extra_dense = self._retrieve(text, within, min_dense=0.0, lexical=full_lexical)
+        new = ~np.isin(extra, items)
+        return (
+            np.concatenate([items, extra[new]]),
+            np.concatenate([lexical, extra_lex[new]]),
+            np.concatenate([dense, extra_dense[new]]),
+        )
+
+    def stated_matches(
+        self, parsed: ParsedQuery, constraints: dict[str, object], items: np.ndarray
+    ) -> tuple[np.ndarray, list[str]]:
+        """Per item: does it satisfy what the query states, read strictly? (mask, what is checked).
+
+        The hard filters already hold for every candidate; two stated constraints are looser there:
+        the category the query names (a ranking signal, so neighbouring categories can fill a page)
+        and the target, where unisex products also pass ("for dad" includes a unisex mug). A
+        strict miss is never hidden: it is ranked after every strict match, behind a marker.
+        """
+        ok = np.ones(items.size, dtype=bool)
+        checked: list[str] = []
+        if items.size == 0:
+            return ok, checked
+        if parsed.category is not None and parsed.category.applied:
+            in_category = self.catalog.column["category"][items] == parsed.category.path
+            if in_category.any():
+                ok &= in_category
+                checked.append(f"in {parsed.category.path}")
+            else:  # nothing of that type passes the other constraints: say so, never claim it applied
+                parsed.category = parsed.category.model_copy(update={"applied": False})
+                parsed.explain = parsed.build_explain()
+                checked.append(f"nothing in {parsed.category.path} matches; other categories shown")
+        target = constraints.get("target")
+        if target is not None and "target" in self.catalog.folded:
+            exact = self.catalog.folded["target"][items] == str(target).casefold()
+            if (ok & exact).any():
+                ok &= exact
+                checked.append(f"for {target}")
+        return ok, checked
+
+    @staticmethod
+    def honest_order(
+        matches: np.ndarray, categories: np.ndarray, diversify: bool, per_category: int = 3, window: int = 10
+    ) -> np.ndarray:
+        """A stable order: strict matches first, then the rest (the ranking within each kept).
+
+        ``diversify`` (a broad intent such as "gift for dad under 50", no product type named):
+        within the first ``window`` strict matches at most ``per_category`` of one category; the
+        others move down, never out, so a page shows several kinds of gift.
+        """
+        first = np.flatnonzero(matches)
+        rest = np.flatnonzero(~matches)
+        if diversify and first.size > window:
+            head: list[int] = []
+            deferred: list[int] = []
+            taken: dict[object, int] = {}
+            for pos in first.tolist():
+                c = categories[pos]
+                if len(head) < window and taken.get(c, 0) < per_category:
+                    taken[c] = taken.get(c, 0) + 1
+                    head.append(pos)
+                else:
+                    deferred.append(pos)
+            first = np.array(head + deferred, dtype=np.int64)
+        return np.concatenate([first, rest]).astype(np.int64)
 
     def _known_item_first(self, q: str, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """A shopper who types a product's whole title (any order, any case) or its sku means that

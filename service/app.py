@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from models.bundle import BundleError
 from models.clock import Clock, system_clock
 from models.config import Settings
+from service.docs import serve_offline_docs
 from service.limits import RequestLimits, document_errors
 from service.logs import REQUEST_ID_HEADER, RequestLog, configure_logging
 from service.metrics import ServiceMetrics
@@ -47,7 +48,10 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         version="0.1.0",
         description="Search and recommendations for every channel of an omnichannel retailer.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load Swagger UI / ReDoc from a CDN: see service/docs.py
+        redoc_url=None,
     )
+    serve_offline_docs(app)
     app.add_middleware(RequestLimits, **RequestLimits.options(settings))  # 431, 503 when busy, 413
     app.add_middleware(WorkerHeader)
     if settings.cors_origins:

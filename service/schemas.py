@@ -30,6 +30,9 @@ class SearchHitOut(BaseModel):
     score: float
     bm25: float
     dense: float
+    matches: bool = Field(
+        True, description="False after the relaxed_from marker: the result misses a stated constraint."
+    )
 
 
 class SearchResponse(BaseModel):
@@ -44,6 +47,12 @@ class SearchResponse(BaseModel):
     facets: dict[str, dict[str, int]]
     did_you_mean: str | None = None
     relaxed: list[str] = Field(default_factory=list, description="What was relaxed to avoid an empty page.")
+    relaxed_from: int | None = Field(
+        None,
+        description="Rank (0-based, over all pages) where results that miss a stated constraint (the "
+        "category or recipient the query names) begin; null when every result satisfies them. "
+        "`total` counts the results before it.",
+    )
     personalised: bool = False
     rules_fired: list[str] = Field(
         default_factory=list, description="Ids of the merchandising rules applied."

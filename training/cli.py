@@ -183,6 +183,38 @@ def evaluate(
         out.write_text(json.dumps(report, indent=2))
 
 
+@app.command("eval-surfaces")
+def eval_surfaces(
+    bundle: Path = typer.Option(
+        None, "--bundle", help="Bundle version dir or bundles dir (default: settings bundles_dir)."
+    ),
+    data: Path = typer.Option(
+        Path("data_samples"),
+        "--data",
+        help="Import-format data: queries.parquet and, when present, truth/ (the sample's hidden truth).",
+    ),
+    out: Path = typer.Option(None, "--out", help="Write the figures as JSON here."),
+) -> None:
+    """What a shopper or an associate sees, judged per surface: similar items, bought-together,
+    cart, customer and profile offers, reaction to a purchase, gift / intent queries."""
+    import json
+
+    from models.bundle import Bundle, BundleError
+    from training.eval_surfaces import evaluate_surfaces
+
+    cfg = settings()
+    try:
+        b = Bundle.open(bundle or cfg.bundles_dir, verify=True)
+    except BundleError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    typer.echo("judging every surface on labelled sets drawn from the data (usually 30-60 seconds)", err=True)
+    report = evaluate_surfaces(b.path, data, cfg)
+    typer.echo(json.dumps(report, indent=2))
+    if out is not None:
+        out.write_text(json.dumps(report, indent=2))
+
+
 @app.command("batch-recommend")
 def batch_recommend(
     campaign: str = typer.Option(..., "--campaign", help="abandoned-cart, post-purchase or newsletter."),
@@ -296,6 +328,10 @@ def quickstart(
             f"using the existing bundle in {cfg.bundles_dir} (delete it or run 'omnirank train' to retrain)"
         )
     except BundleError:
+        typer.echo(
+            f"step 1/2: no bundle in {cfg.bundles_dir} yet, training one on {data} "
+            "(usually 2-4 minutes on 2 cores: embedding the catalog is most of it; each stage prints as it goes)"
+        )
         train(data=data, out=cfg.bundles_dir, finetune=False, evaluate=True)
     if cfg.admin_key is None and not cfg.dev_mode:
         import os
@@ -305,6 +341,10 @@ def quickstart(
             "quickstart serves in development mode (OMNIRANK_DEV_MODE=1): requests need no API key and are admin. "
             "Set OMNIRANK_ADMIN_KEY before serving anyone else (README: Running in production)."
         )
+    typer.echo(
+        f"step 2/2: serving on http://127.0.0.1:{port or cfg.port} (loading and verifying the bundle takes "
+        "5-20 seconds; the API docs are at /docs, served offline)"
+    )
     serve(bundle=cfg.bundles_dir, host=None, port=port, workers=None)
 
 

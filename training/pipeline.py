@@ -27,6 +27,7 @@ from models.copurchase import CoPurchase, basket_matrix
 from models.encoder import OnnxEncoder, base_model_path
 from models.lexical import BM25Index
 from models.pii import IDENTIFIER_TYPES
+from models.product_knowledge import ProductKnowledge
 from models.query import QueryUnderstanding
 from models.recommend import history_table
 from models.recommenders.interactions import type_weights_from_settings
@@ -34,6 +35,7 @@ from models.rules import RuleSet
 from models.suggest import Suggester, query_log_from_events, sku_popularity
 from models.trending import Trending
 from training import cf, embed, identity, ingest
+from training.eval_surfaces import evaluate_surfaces
 from training.evaluate import evaluate_search
 from training.memory import release_unused_memory
 from training.ranker import popularity, train_search_ranker
@@ -219,6 +221,13 @@ def train(
             with timer.stage("co-purchase and trending"):
                 metrics["copurchase"] = _fit_copurchase(data.events, catalog).save_to(out)
                 _fit_trending(data.events, catalog, settings).save(out.file(A.TRENDING))
+            with timer.stage("product knowledge (durable / consumable)"):
+                purchases = data.events.loc[
+                    data.events["type"] == "purchase", ["customer_id", "sku", "timestamp"]
+                ]
+                knowledge = ProductKnowledge.learn(catalog.products, purchases)
+                knowledge.save(out.file(A.PRODUCT_KNOWLEDGE))
+                metrics["product_knowledge"] = knowledge.summary()
 
         int8 = out.file(A.ENCODER_DIR + "/" + A.INT8_MODEL_FILE)
         if evaluate and data.queries is not None and data.judgments is not None:
@@ -234,6 +243,10 @@ def train(
             metrics["encoder"]["int8"] = {"kept": False, "why": "no labelled queries to check its quality"}
         if not metrics["encoder"]["int8"]["kept"]:
             int8.unlink()
+        if evaluate and has_history:
+            with timer.stage("judged surfaces (what people see)"):
+                metrics["surfaces"] = evaluate_surfaces(out.path, Path(data_dir), settings)
+                out.write_json(A.SURFACES_REPORT, metrics["surfaces"])
 
         metrics["stage_seconds"] = timer.timings
         with timer.stage("report"):

@@ -99,6 +99,12 @@ def write_report(bundle_dir: Path, metrics: dict) -> Path:
                 *_table(parity, ["recall@20", "ndcg@20", "n_users"]),
                 "",
             ]
+    if surfaces := metrics.get("surfaces"):
+        from training.eval_surfaces import report_lines
+
+        lines += report_lines(surfaces)
+    if knowledge := metrics.get("product_knowledge"):
+        lines += [f"Product knowledge (durable / consumable per category): {knowledge}", ""]
     if timings := metrics.get("stage_seconds"):
         lines += ["## Stage timings (s)", "", "| stage | seconds |", "|---|---|"]
         lines += [f"| {k} | {v:.1f} |" for k, v in timings.items()]

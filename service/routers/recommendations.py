@@ -90,8 +90,7 @@ def similar(
     check_store(state, store_id)
     item = item_of(state, sku)
     ctx = Context(channel=channel, store_id=store_id, now=pd.Timestamp(now))
-    content = state.search.content_neighbours(item, 4 * k, state.recs.eligible(ctx))
-    recs = state.recs.similar(item, ctx, k, content=content)
+    recs = state.recs.similar(item, ctx, k, content=state.search)
     return RecommendationsResponse(
         items=render(state, recs, prices_for(state, channel, store_id, now), store_id), strategy="similar"
     )

@@ -70,7 +70,11 @@ def search(
         k=k,
         hits=[
             SearchHitOut(
-                product=product(state, h.item, prices, store_id), score=h.score, bm25=h.bm25, dense=h.dense
+                product=product(state, h.item, prices, store_id),
+                score=h.score,
+                bm25=h.bm25,
+                dense=h.dense,
+                matches=h.matches,
             )
             for h in result.hits
         ],
@@ -80,6 +84,7 @@ def search(
         facets=result.facets,
         did_you_mean=result.did_you_mean,
         relaxed=result.relaxed,
+        relaxed_from=result.relaxed_from,
         personalised=result.personalised,
         rules_fired=result.rules_fired,
         redirect=result.redirect,

@@ -484,7 +484,9 @@ class SearchEngine:
             relaxed_from=relaxed_from,
             intent=parsed,
             applied_filters=applied,
-            facets=self.facets(items, prices),
+            facets=self.facets(
+                items if relaxed_from is None else items[:relaxed_from], prices
+            ),  # what total counts
             did_you_mean=parsed.corrected,
             relaxed=relaxed,
             personalised=personalised,

@@ -53,6 +53,13 @@ def make_events(n: int, n_customers: int, seed: int, prefix: str) -> list[Stored
             store_id=f"S{rng.randrange(50):03d}",
             quantity=1 + rng.randrange(3),
             price=round(rng.uniform(1, 200), 2),
+            # the analytics fields (store v4): every event carries them, as a storefront posts them
+            session_id=f"S-{rng.getrandbits(48):012x}",
+            basket_id=f"B-{i // 3:010d}",
+            query=rng.choice(("running shoes", "coffee maker", "gift for dad under 50", None)),
+            request_id=f"{rng.getrandbits(128):032x}",
+            position=1 + rng.randrange(20),
+            identifiers={"email": f"{rng.getrandbits(128):032x}", "loyalty_id": f"{rng.getrandbits(128):032x}"},
         )
         for i in range(n)
     ]

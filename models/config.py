@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     weight_view: float = 1.0
     weight_email_click: float = 0.5
     weight_search_click: float = 1.0
+    weight_click: float = Field(1.0, description="a product clicked from a recommendation list")
     holdout_days: int = Field(28, description="last weeks held out for the temporal evaluation split")
     eval_max_customers: int = Field(
         50_000,
@@ -141,7 +142,7 @@ class Settings(BaseSettings):
     batch_k: int = Field(20, description="products per email")
     batch_cart_window_days: float = Field(7.0, description="abandoned-cart: add-to-carts this recent count")
     batch_cart_idle_hours: float = Field(
-        2.0, description="abandoned-cart: a cart younger than this is still open"
+        1.0, description="abandoned-cart: a cart younger than this is still open (the shopper may still buy)"
     )
     batch_purchase_window_days: float = Field(14.0, description="post-purchase: purchases this recent count")
     batch_chunk_customers: int = Field(50_000, description="customers per output part (the checkpoint unit)")
@@ -169,6 +170,23 @@ class Settings(BaseSettings):
     max_query_chars: int = 256
     max_k: int = 100
     default_k: int = 20
+    experiment_bundle: Path | None = Field(
+        None,
+        description="A/B test: a second bundle (version directory) served to arm B; unset: no experiment, "
+        "every answer is arm A",
+    )
+    experiment_name: str = Field(
+        "ab",
+        min_length=1,
+        max_length=64,
+        description="A/B test name: part of the arm hash, so a new test reshuffles shoppers",
+    )
+    experiment_split: float = Field(
+        0.5, ge=0.0, le=1.0, description="A/B test: share of shoppers (customer or session ids) in arm B"
+    )
+    impressions_flush_seconds: float = Field(
+        1.0, gt=0, description="served answers are written to the store in one batch this often"
+    )
     event_store_path: Path = Field(
         Path("var/events.sqlite3"),
         description="SQLite (WAL) live store: events, live stock, prices, products and identity links",

@@ -49,6 +49,8 @@ class Interaction:
     channel: str
     weight: float = 1.0
     store_id: str | None = None
+    quantity: int = 1
+    price: float | None = None  # unit price paid (purchases, returns)
 
 
 @dataclass
@@ -647,16 +649,53 @@ def history_table(events: pd.DataFrame, catalog: Catalog, per_customer: int = 10
             "type": as_str(column("type")).array,
             "timestamp": pd.to_datetime(column("timestamp"), utc=True).array,
             "channel": as_str(column("channel")).array,
+            "store_id": _optional(events, "store_id", taken),
+            "quantity": pd.to_numeric(_optional(events, "quantity", taken), errors="coerce")
+            .fillna(1)
+            .astype("int64")
+            .to_numpy(),
+            "price": pd.to_numeric(_optional(events, "price", taken), errors="coerce").to_numpy(dtype=float),
         }
     )
+
+
+def _optional(events: pd.DataFrame, name: str, rows: np.ndarray) -> pd.Series:
+    """Column ``name`` at ``rows`` as plain values (empty when the events have no such column)."""
+    if name not in events.columns:
+        return pd.Series([None] * len(rows), dtype=object)
+    values = events[name].iloc[rows].astype(object)
+    return values.where(values.notna(), None).reset_index(drop=True)
 
 
 def load_history(path: Path) -> dict[str, list[Interaction]]:
     table = pd.read_parquet(path)
     out: dict[str, list[Interaction]] = {}
     ts = pd.to_datetime(table["timestamp"], utc=True)
-    for cid, item, etype, t, ch in zip(
-        table["customer_id"], table["item"], table["type"], ts, table["channel"], strict=True
+    n = len(table)
+    # bundles from before the timeline carried store, quantity and price load without them
+    stores = table["store_id"] if "store_id" in table else [None] * n
+    quantities = table["quantity"] if "quantity" in table else [1] * n
+    prices = table["price"] if "price" in table else [None] * n
+    for cid, item, etype, t, ch, store, qty, price in zip(
+        table["customer_id"],
+        table["item"],
+        table["type"],
+        ts,
+        table["channel"],
+        stores,
+        quantities,
+        prices,
+        strict=True,
     ):
-        out.setdefault(cid, []).append(Interaction(int(item), etype, t, ch))
+        out.setdefault(cid, []).append(
+            Interaction(
+                int(item),
+                etype,
+                t,
+                ch,
+                store_id=store if isinstance(store, str) else None,
+                quantity=int(qty) if pd.notna(qty) else 1,
+                price=float(price) if price is not None and pd.notna(price) else None,
+            )
+        )
     return out

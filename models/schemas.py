@@ -41,6 +41,7 @@ EVENT_TYPES = (
     "search_click",  # the product clicked from a search result page (carries the query)
     "email_send",  # a campaign email sent (sku empty)
     "email_click",  # a product clicked in an email
+    "click",  # a product clicked from a recommendation list (carries the answer's request_id)
 )
 
 TARGETS = ("men", "women", "kids", "unisex")
@@ -187,6 +188,13 @@ EVENTS = TableSpec(
         _c("phone", STR, False, "Phone given at checkout."),
         _c("query", STR, False, "Search text (search, search_click)."),
         _c("campaign", STR, False, "Email campaign (email_send, email_click)."),
+        _c(
+            "request_id",
+            STR,
+            False,
+            "The omnirank answer that showed the product (click, search_click, add_to_cart, purchase).",
+        ),
+        _c("position", I64, False, "1-based rank of the clicked product in that answer."),
     ),
     key=("event_id",),
 )

@@ -15,6 +15,8 @@ from models.bundle import BundleError
 from models.clock import Clock, system_clock
 from models.config import Settings
 from service.docs import serve_offline_docs
+from service.experiment import Arms
+from service.impressions import ImpressionLog
 from service.limits import RequestLimits, document_errors
 from service.logs import REQUEST_ID_HEADER, RequestLog, configure_logging
 from service.metrics import ServiceMetrics
@@ -33,6 +35,14 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     async def lifespan(app: FastAPI):
         app.state.settings = settings
         app.state.serving = serving = Serving.start(settings, clock)
+        try:
+            app.state.arms = arms = Arms.start(settings, serving)
+        except BaseException:
+            serving.close()
+            raise
+        app.state.impressions = impressions = ImpressionLog(
+            serving.store, settings.impressions_flush_seconds
+        ).start()
         watcher = (
             BundleWatcher(serving, settings.reload_poll_seconds) if settings.reload_poll_seconds > 0 else None
         )
@@ -41,6 +51,9 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         yield
         if watcher is not None:
             watcher.stop()
+        impressions.close()
+        if arms.b is not None:
+            arms.b.close()
         serving.close()
 
     app = FastAPI(

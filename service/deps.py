@@ -23,8 +23,9 @@ async def get_serving(request: Request) -> Serving:
 async def get_view(request: Request) -> ServingView:
     """The view this request reads from start to end, with live rules, stock, prices and products
     brought up to date first (one ``stat`` and one indexed read when nothing changed): a change
-    written by any worker process is in effect from this process's next request on."""
-    return request.app.state.serving.current()
+    written by any worker process is in effect from this process's next request on. During an A/B
+    test it is the view of the shopper's arm (``service/experiment.py``)."""
+    return request.app.state.arms.pick(request).current()
 
 
 async def require_recs(view: ServingView = Depends(get_view)) -> ServingView:

@@ -35,7 +35,17 @@ class SearchHitOut(BaseModel):
     )
 
 
-class SearchResponse(BaseModel):
+class Answered(BaseModel):
+    """What every search, suggest and recommendation answer carries for analytics and A/B tests."""
+
+    request_id: str = Field(
+        description="Quote it on the click, add_to_cart and purchase events this answer leads to "
+        "(POST /v1/events): they are attributed to it. Also in the X-Request-ID header."
+    )
+    arm: Literal["A", "B"] = Field(description="The A/B arm that answered (A when no test runs).")
+
+
+class SearchResponse(Answered):
     query: str
     total: int
     page: int
@@ -73,7 +83,7 @@ class RecommendationOut(BaseModel):
     reason: str
 
 
-class RecommendationsResponse(BaseModel):
+class RecommendationsResponse(Answered):
     items: list[RecommendationOut]
     cold_start: bool = False
     customer_id: str | None = None
@@ -87,16 +97,31 @@ class CartRequest(BaseModel):
     k: int = Field(10, ge=1, le=100)
 
 
+EventType = Literal[
+    "view",
+    "add_to_cart",
+    "purchase",
+    "return",
+    "search",
+    "search_click",
+    "click",
+    "email_send",
+    "email_click",
+]
+"""The import format's event types (``models.schemas.EVENT_TYPES``; a test keeps them equal)."""
+
+
 class EventIn(BaseModel):
-    """One interaction. At least one of customer_id, loyalty_id, email or phone must be valid, and
-    none that is given may be malformed."""
+    """One interaction, with the import format's fields (``data_samples/README.md``). At least one
+    of customer_id, loyalty_id, email, phone or session_id must be valid, and no identifier that is
+    given may be malformed. ``sku`` is required for every type but ``search`` and ``email_send``."""
 
     model_config = ConfigDict(extra="forbid")
     event_id: str = Field(min_length=1, max_length=128, description="Unique per event: a retry reuses it.")
-    type: Literal["view", "add_to_cart", "purchase", "return", "search_click", "email_click"]
+    type: EventType
     timestamp: datetime = Field(description="When it happened (ISO 8601; without a zone: UTC).")
     channel: Channel
-    sku: str = Field(min_length=1, max_length=128)
+    sku: str | None = Field(None, min_length=1, max_length=128)
     customer_id: str | None = Field(
         None, max_length=128, description="An opaque customer id (never an email)."
     )
@@ -105,7 +130,24 @@ class EventIn(BaseModel):
     phone: str | None = Field(None, max_length=64)
     store_id: str | None = Field(None, max_length=64)
     quantity: int = Field(1, ge=1, le=10_000)
-    price: float | None = Field(None, ge=0, le=1e9, allow_inf_nan=False)
+    price: float | None = Field(None, ge=0, le=1e9, allow_inf_nan=False, description="Unit price paid.")
+    session_id: str | None = Field(
+        None, max_length=128, description="Web/app session: a guest's events are kept under it."
+    )
+    basket_id: str | None = Field(None, max_length=128, description="Receipt or order id grouping lines.")
+    query: str | None = Field(None, max_length=256, description="Search text (search, search_click).")
+    campaign: str | None = Field(
+        None, max_length=128, description="Email campaign (email_send, email_click)."
+    )
+    request_id: str | None = Field(
+        None,
+        max_length=128,
+        description="The request_id of the omnirank answer that showed the product (search, suggest or "
+        "recommendations): attributes the click, cart or purchase to that answer.",
+    )
+    position: int | None = Field(
+        None, ge=1, le=1000, description="1-based rank of the product in that answer."
+    )
 
 
 MAX_EVENTS_PER_BATCH = 5000
@@ -184,7 +226,9 @@ class TimelineEntry(BaseModel):
     timestamp: datetime
     type: str
     channel: str
-    store_id: str | None = None
+    store_id: str | None = Field(None, description="The store of a POS event.")
+    quantity: int = 1
+    price_paid: float | None = Field(None, description="Unit price paid (purchases and returns).")
     product: Product
 
 
@@ -208,7 +252,32 @@ class CustomerLookup(BaseModel):
         }
 
 
-class ProfileResponse(BaseModel):
+class ConsentIn(BaseModel):
+    """A marketing-email consent change, for whichever identifiers the customer gave."""
+
+    model_config = ConfigDict(extra="forbid")
+    customer_id: str | None = Field(None, max_length=128)
+    loyalty_id: str | None = Field(None, max_length=128)
+    email: str | None = Field(None, max_length=254)
+    phone: str | None = Field(None, max_length=64)
+    email_consent: bool = Field(description="false: unsubscribe from marketing email; true: opt in.")
+    at: datetime | None = Field(None, description="When the customer said so (default: now).")
+
+    def identifiers(self) -> dict[str, str | None]:
+        return {
+            "customer_id": self.customer_id,
+            "loyalty_id": self.loyalty_id,
+            "email": self.email,
+            "phone": self.phone,
+        }
+
+
+class ConsentResponse(BaseModel):
+    recorded: int = Field(description="Identifiers whose consent changed (an older statement never wins).")
+    email_consent: bool
+
+
+class ProfileResponse(Answered):
     customer_id: str
     masked_loyalty_id: str | None = None
     masked_email: str | None = None
@@ -354,6 +423,6 @@ class SuggestionOut(BaseModel):
     sku: str | None = Field(None, description="For a product suggestion: the product it opens.")
 
 
-class SuggestResponse(BaseModel):
+class SuggestResponse(Answered):
     query: str
     suggestions: list[SuggestionOut]

@@ -75,6 +75,7 @@ class Serving:
         self.clock = clock
         self.rules_path = Path(settings.rules_path)
         self.refusals: list[Refusal] = []
+        self.owns_store = True
         self._lock = threading.RLock()  # builds and swaps of the view, one at a time
         self._reload_lock = threading.Lock()  # one bundle load at a time
         self._refused_keys: set[tuple] = set()
@@ -110,6 +111,15 @@ class Serving:
                 "OMNIRANK_PII_SALT is the public default: anyone can hash a guessed email and match it. "
                 "Set a secret salt per retailer before storing real customers"
             )
+        return serving
+
+    @classmethod
+    def pinned(cls, settings: Settings, store: LiveStore, bundle_path: Path, clock: Clock) -> Serving:
+        """A serving of one fixed bundle over another serving's store (an A/B test's arm B): it
+        follows the live store and the rules file like any worker, never swaps its bundle, and
+        leaves closing the shared store to its owner."""
+        serving = cls(settings, store, BundleView.load(settings, Path(bundle_path)), clock)
+        serving.owns_store = False
         return serving
 
     # --- keys ------------------------------------------------------------------------------------
@@ -266,7 +276,8 @@ class Serving:
         return ReloadOutcome("refused", self._view.bundle.version, reason)
 
     def close(self) -> None:
-        self.store.close()
+        if self.owns_store:
+            self.store.close()
 
 
 def settle_memory() -> None:

@@ -118,6 +118,19 @@ def eval_search(
         typer.echo(f"wrote {out}")
 
 
+def _live_store_option(store: Path | None, no_store: bool, cfg) -> Path | None:
+    """``--store``/``--no-store`` of train and batch-recommend: the given store, none, or the
+    service's default store when that file exists (said on stderr, so a run says what it read)."""
+    if store is not None and no_store:
+        typer.echo("error: --store and --no-store contradict each other", err=True)
+        raise typer.Exit(code=2)
+    if store is None and not no_store and Path(cfg.event_store_path).is_file():
+        store = Path(cfg.event_store_path)
+    if store is not None:
+        typer.echo(f"live store: {store}", err=True)
+    return store
+
+
 @app.command("train")
 def train(
     data: Path = typer.Option(
@@ -136,16 +149,26 @@ def train(
     evaluate: bool = typer.Option(
         True, "--evaluate/--no-evaluate", help="Evaluate search and recommendations on a temporal split."
     ),
+    store: Path = typer.Option(
+        None,
+        "--store",
+        help="The service's live store (read, never written): its events (searches, clicks, carts, "
+        "purchases posted to POST /v1/events) train beside --data's. Default: OMNIRANK_EVENT_STORE_PATH "
+        "when that file exists.",
+    ),
+    no_store: bool = typer.Option(False, "--no-store", help="Train on --data alone."),
 ) -> None:
     """Run the whole offline pipeline and publish one versioned, checksummed bundle."""
     from models.bundle import BundleError
+    from models.store.readonly import LiveStoreError
     from training.ingest import DataError
     from training.pipeline import train as run_pipeline
 
     cfg = settings()
+    store = _live_store_option(store, no_store, cfg)
     try:
-        run_pipeline(data, out or cfg.bundles_dir, cfg, evaluate=evaluate, finetune=finetune)
-    except (DataError, BundleError) as exc:
+        run_pipeline(data, out or cfg.bundles_dir, cfg, evaluate=evaluate, finetune=finetune, store=store)
+    except (DataError, BundleError, LiveStoreError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc
 
@@ -237,8 +260,9 @@ def batch_recommend(
     store: Path = typer.Option(
         None,
         "--store",
-        help="The service's live store (read, never written): live stock, web stock and discontinued or new "
-        "products. Default: OMNIRANK_EVENT_STORE_PATH when that file exists.",
+        help="The service's live store (read, never written): live stock, web stock, discontinued or new "
+        "products, the events posted to the service (carts, purchases) and consent changes. Default: "
+        "OMNIRANK_EVENT_STORE_PATH when that file exists.",
     ),
     no_store: bool = typer.Option(
         False, "--no-store", help="Ignore the live store: score the bundle's catalog as trained."
@@ -255,13 +279,7 @@ def batch_recommend(
     from training.ingest import DataError
 
     cfg = settings()
-    if store is not None and no_store:
-        typer.echo("error: --store and --no-store contradict each other", err=True)
-        raise typer.Exit(code=2)
-    if store is None and not no_store and Path(cfg.event_store_path).is_file():
-        store = Path(cfg.event_store_path)
-    if store is not None:
-        typer.echo(f"live store: {store}", err=True)
+    store = _live_store_option(store, no_store, cfg)
     try:
         options = BatchOptions.from_settings(campaign, cfg, now=pd.Timestamp(now) if now else None)
         run_batch(bundle, data, out, options, cfg, engine=engine, overwrite=overwrite, store=store)
@@ -332,7 +350,7 @@ def quickstart(
             f"step 1/2: no bundle in {cfg.bundles_dir} yet, training one on {data} "
             "(usually 2-4 minutes on 2 cores: embedding the catalog is most of it; each stage prints as it goes)"
         )
-        train(data=data, out=cfg.bundles_dir, finetune=False, evaluate=True)
+        train(data=data, out=cfg.bundles_dir, finetune=False, evaluate=True, store=None, no_store=False)
     if cfg.admin_key is None and not cfg.dev_mode:
         import os
 
@@ -411,6 +429,95 @@ def import_dataset(
 
 if __name__ == "__main__":
     app()
+
+
+def _store_path(store: Path | None, cfg) -> Path:
+    return store if store is not None else Path(cfg.event_store_path)
+
+
+@app.command("analytics")
+def analytics(
+    store: Path = typer.Option(
+        None, "--store", help="The service's live store (read only). Default: OMNIRANK_EVENT_STORE_PATH."
+    ),
+    since: str = typer.Option(None, "--since", help="Start, ISO 8601 (default: 7 days before --until)."),
+    until: str = typer.Option(None, "--until", help="End, exclusive, ISO 8601 (default: now)."),
+    window_hours: float = typer.Option(
+        24.0, "--window-hours", help="A purchase this long after a click is still credited to its answer."
+    ),
+    top_n: int = typer.Option(20, "--top", min=1, help="Rows per top-queries table."),
+    out: Path = typer.Option(
+        Path("analytics"), "--out", help="Directory for report.json, report.md and plots."
+    ),
+) -> None:
+    """Search and recommendation analytics: top, zero-result and no-click queries, click-through by
+    position, search conversion and revenue per search, click-through and revenue per recommendation
+    surface, per A/B arm; with plots. The same numbers as GET /v1/admin/analytics."""
+    import pandas as pd
+
+    from models.clock import system_clock
+    from models.store.readonly import LiveStoreError
+    from training.impact import Period, write_analytics
+
+    cfg = settings()
+    try:
+        period = Period.parse(since, until, window_hours, pd.Timestamp(system_clock()))
+        write_analytics(_store_path(store, cfg), period, out, top_n)
+    except (LiveStoreError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    typer.echo((out / "report.md").read_text(encoding="utf-8"))
+    typer.echo(f"written: {out / 'report.json'}, {out / 'report.md'} and plots in {out}", err=True)
+
+
+@app.command("ab-report")
+def ab_report(
+    store: Path = typer.Option(
+        None, "--store", help="The service's live store (read only). Default: OMNIRANK_EVENT_STORE_PATH."
+    ),
+    since: str = typer.Option(None, "--since", help="Start of the test, ISO 8601 (default: 7 days ago)."),
+    until: str = typer.Option(None, "--until", help="End, exclusive, ISO 8601 (default: now)."),
+    surface: list[str] = typer.Option(
+        ["search"],
+        "--surface",
+        help="Answers to compare (repeatable): search, suggest, customer, similar, "
+        "bought_together, cart, trending.",
+    ),
+    min_units: int = typer.Option(
+        1000, "--min-units", min=2, help="Shoppers per arm before any winner is named."
+    ),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level (Bonferroni over the 3 metrics)."),
+    window_hours: float = typer.Option(24.0, "--window-hours", help="Attribution window after a click."),
+    out: Path = typer.Option(None, "--out", help="Also write the report as JSON here."),
+) -> None:
+    """Compare the A/B arms on click-through, conversion and revenue per answer, with confidence
+    intervals; refuses to name a winner before --min-units shoppers per arm."""
+    import json
+
+    import pandas as pd
+
+    from models.clock import system_clock
+    from models.store.analytics_tables import SURFACES
+    from models.store.readonly import LiveStoreError
+    from training.impact import Period
+    from training.impact import ab_report as run_report
+
+    cfg = settings()
+    unknown = sorted(set(surface) - set(SURFACES))
+    if unknown:
+        typer.echo(f"error: unknown surface(s) {unknown}; choose from {', '.join(SURFACES)}", err=True)
+        raise typer.Exit(code=2)
+    try:
+        period = Period.parse(since, until, window_hours, pd.Timestamp(system_clock()))
+        split = cfg.experiment_split if 0 < cfg.experiment_split < 1 else None
+        report = run_report(_store_path(store, cfg), period, tuple(surface), min_units, alpha, split)
+    except (LiveStoreError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    typer.echo(report.to_markdown())
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report.to_dict(), indent=2, default=str), encoding="utf-8")
 
 
 keys_app = typer.Typer(

@@ -73,8 +73,13 @@ def resolve(
     events: pd.DataFrame,
     salt: str,
     unsubscribed_emails: pd.Series | None = None,
+    hashed: pd.DataFrame | None = None,
 ) -> IdentityGraph:
-    """Link identifiers into people from customer records and multi-identifier events."""
+    """Link identifiers into people from customer records and multi-identifier events.
+
+    ``hashed``: more evidence whose identifiers are already salted hashes, one column per kind (the
+    service's own events, ``training.live_events``): each row links its hashes like an event does.
+    """
     sources = [customers[[*IDENTIFIER_TYPES]].assign(_src="customers")] if not customers.empty else []
     ev_ids = events[[*IDENTIFIER_TYPES]]
     ev_ids = ev_ids[ev_ids.notna().any(axis=1)].drop_duplicates()
@@ -83,6 +88,10 @@ def resolve(
 
     memo: dict[str, dict] = {kind: {} for kind in IDENTIFIER_TYPES}
     keys = pd.DataFrame({kind: _hash_column(rows[kind], kind, salt, memo[kind]) for kind in IDENTIFIER_TYPES})
+    if hashed is not None and not hashed.empty:
+        extra = hashed.reindex(columns=list(IDENTIFIER_TYPES)).astype(object)
+        extra = extra[extra.notna().any(axis=1)].drop_duplicates()
+        keys = pd.concat([keys, extra.where(extra.notna(), None)], ignore_index=True)
     long = keys.reset_index(names="row").melt(
         id_vars="row", var_name="identifier_type", value_name="identifier_hash"
     )

@@ -37,6 +37,7 @@ from models.trending import Trending
 from training import cf, embed, identity, ingest
 from training.eval_surfaces import evaluate_surfaces
 from training.evaluate import evaluate_search
+from training.live_events import LIVE_ONLY_COLUMNS, merge_events, read_live_events, resolve_live_rows
 from training.memory import release_unused_memory
 from training.ranker import popularity, train_search_ranker
 from training.report import write_report
@@ -60,6 +61,7 @@ TRAINING_PARAMETERS = (
     "weight_view",
     "weight_email_click",
     "weight_search_click",
+    "weight_click",
     "holdout_days",
     "random_seed",
     "exact_index_max_items",
@@ -94,14 +96,25 @@ def train(
     evaluate: bool = True,
     finetune: bool = False,
     on_stage: Callable[[str], None] | None = None,
+    store: Path | None = None,
 ) -> Path:
-    """Run every stage on ``data_dir`` and publish a bundle under ``bundles_dir``; returns its path."""
+    """Run every stage on ``data_dir`` and publish a bundle under ``bundles_dir``; returns its path.
+
+    ``store``: the service's live store; its events join ``--data``'s (``training/live_events.py``)."""
     timer = StageTimer()
     metrics: dict = {}
     with BundleWriter(bundles_dir) as out:
         with timer.stage("ingest and validate"):
             data = ingest.ingest(data_dir, out.file(A.QUARANTINE))
             metrics["ingest"] = data.report()
+        live = None
+        if store is not None:
+            with timer.stage("live events (the service's store)"):
+                live = read_live_events(
+                    store, data.events, data.products["sku"].astype(str), data.stores["store_id"].astype(str)
+                )
+                data.events = merge_events(data.events, live)
+                metrics["ingest"]["live_events"] = live.report()
 
         # A catalog without customer events (a retailer starting with search) trains a search-only
         # bundle: identity, CF, co-purchase and trending need events; the service answers search.
@@ -109,9 +122,18 @@ def train(
         if has_history:
             with timer.stage("identity resolution"):
                 graph = identity.resolve(
-                    data.customers, data.events, settings.pii_salt, data.unsubscribes["email"]
+                    data.customers,
+                    data.events,
+                    settings.pii_salt,
+                    data.unsubscribes["email"],
+                    hashed=live.hashed_identifiers() if live is not None else None,
                 )
                 data.events["customer_id"] = graph.customer_of(data.events, settings.pii_salt)
+                if live is not None:
+                    found = resolve_live_rows(data.events, graph.identity_map)
+                    data.events["customer_id"] = data.events["customer_id"].where(
+                        data.events["customer_id"].notna(), found
+                    )
                 graph.hash_memo.clear()  # millions of raw -> hash entries at scale; not needed any more
                 graph.identity_map.to_parquet(out.file(A.IDENTITY_MAP), index=False)
                 graph.customers.to_parquet(out.file(A.CUSTOMERS), index=False)
@@ -134,7 +156,9 @@ def train(
                     )
                 # No later stage reads event ids or raw identifiers: dropping them keeps raw PII out of
                 # the rest of training and frees ~1 GB per 20M events before the CF stage.
-                data.events = data.events.drop(columns=["event_id", *IDENTIFIER_TYPES])
+                data.events = data.events.drop(
+                    columns=["event_id", *IDENTIFIER_TYPES, *LIVE_ONLY_COLUMNS], errors="ignore"
+                )
 
         with timer.stage("catalog"):
             catalog = Catalog.build(

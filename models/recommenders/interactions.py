@@ -28,6 +28,7 @@ def type_weights_from_settings(settings: Settings) -> dict[str, float]:
         "view": settings.weight_view,
         "search_click": settings.weight_search_click,
         "email_click": settings.weight_email_click,
+        "click": settings.weight_click,
     }
 
 

@@ -40,12 +40,15 @@ from pathlib import Path
 from typing import Literal
 
 from models.schemas import CHANNELS, EVENT_TYPES
+from models.store.analytics_tables import ANALYTICS_SCHEMA, AnalyticsTables
 from models.store.keys import KEYS_SCHEMA, KeyTable
 from models.store.live_tables import LIVE_SCHEMA, LiveTables
 
-SCHEMA_VERSION = (
-    3  # v2: live stock, prices, products, identity links (models/store/live_tables.py); v3: payload_hash
-)
+SCHEMA_VERSION = 4
+"""v2: live stock, prices, products, identity links (models/store/live_tables.py); v3: payload_hash;
+v4: the import format's session/basket/query/campaign fields, request_id and position (analytics),
+the identifier hashes an event carried (re-resolution by training), consent and served answers
+(models/store/analytics_tables.py)."""
 SYNCHRONOUS_MODES = ("NORMAL", "FULL")
 _MAX_PARAMS = 900  # below SQLite's historical 999 host-parameter limit
 
@@ -62,7 +65,14 @@ CREATE TABLE IF NOT EXISTS events (
     quantity     INTEGER NOT NULL DEFAULT 1,
     price        REAL,
     received_at  REAL NOT NULL,
-    payload_hash TEXT
+    payload_hash TEXT,
+    session_id   TEXT,
+    basket_id    TEXT,
+    query        TEXT,
+    campaign     TEXT,
+    request_id   TEXT,
+    position     INTEGER,
+    identifiers  TEXT
 );
 CREATE INDEX IF NOT EXISTS events_customer_ts ON events (customer_key, ts, event_id);
 CREATE INDEX IF NOT EXISTS events_received_at ON events (received_at, event_id);
@@ -70,9 +80,22 @@ CREATE INDEX IF NOT EXISTS events_ts ON events (ts, event_id);
 """
     + LIVE_SCHEMA
     + KEYS_SCHEMA
+    + ANALYTICS_SCHEMA
 )
-_COLUMNS = "event_id, customer_key, type, ts, channel, sku, store_id, quantity, price, received_at"
-_INSERT = f"INSERT OR IGNORE INTO events ({_COLUMNS}, payload_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+_V4_COLUMNS = {
+    "session_id": "TEXT",
+    "basket_id": "TEXT",
+    "query": "TEXT",
+    "campaign": "TEXT",
+    "request_id": "TEXT",
+    "position": "INTEGER",
+    "identifiers": "TEXT",
+}
+_COLUMNS = (
+    "event_id, customer_key, type, ts, channel, sku, store_id, quantity, price, received_at, "
+    + ", ".join(_V4_COLUMNS)
+)
+_INSERT = f"INSERT OR IGNORE INTO events ({_COLUMNS}, payload_hash) VALUES ({','.join('?' * 18)})"
 
 
 def _to_unix(value: datetime | float) -> float:
@@ -110,6 +133,15 @@ class StoredEvent:
     price: float | None = None
     received_at: datetime | None = None
     payload_hash: str | None = None
+    session_id: str | None = None
+    basket_id: str | None = None
+    query: str | None = None
+    campaign: str | None = None
+    request_id: str | None = None
+    position: int | None = None
+    identifiers: dict[str, str] | None = None
+    """kind -> salted hash of every identifier the event carried (never the raw value), so the next
+    training can re-resolve the person with all the evidence."""
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the event and the field, so a 422 can say what is wrong."""
@@ -132,6 +164,12 @@ class StoredEvent:
             raise ValueError(f"{where}: quantity must be a positive integer, got {self.quantity!r}")
         if self.price is not None and not (self.price >= 0):  # also rejects NaN
             raise ValueError(f"{where}: price must be >= 0, got {self.price!r}")
+        if self.position is not None and (
+            isinstance(self.position, bool) or not isinstance(self.position, int) or self.position <= 0
+        ):
+            raise ValueError(f"{where}: position must be a positive integer, got {self.position!r}")
+        if self.identifiers is not None and any("@" in str(v) for v in self.identifiers.values()):
+            raise ValueError(f"{where}: identifiers must be salted hashes, not raw values")
         if self.payload_hash is not None and (
             not isinstance(self.payload_hash, str) or not self.payload_hash
         ):
@@ -150,6 +188,9 @@ class StoredEvent:
             self.store_id,
         ]
         fields += [self.quantity, None if self.price is None else float(self.price)]
+        extra = [self.session_id, self.basket_id, self.query, self.campaign, self.request_id, self.position]
+        if any(v is not None for v in extra):  # so an event stored before v4 hashes as it did then
+            fields += extra
         blob = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
         return "stored:" + hashlib.sha256(blob).hexdigest()
 
@@ -165,6 +206,13 @@ class StoredEvent:
             self.quantity,
             None if self.price is None else float(self.price),
             received_at,
+            self.session_id,
+            self.basket_id,
+            self.query,
+            self.campaign,
+            self.request_id,
+            self.position,
+            None if self.identifiers is None else json.dumps(self.identifiers, sort_keys=True),
             self.content_hash(),
         )
 
@@ -181,6 +229,13 @@ class StoredEvent:
             quantity=row[7],
             price=row[8],
             received_at=_from_unix(row[9]),
+            session_id=row[10],
+            basket_id=row[11],
+            query=row[12],
+            campaign=row[13],
+            request_id=row[14],
+            position=row[15],
+            identifiers=None if row[16] is None else json.loads(row[16]),
         )
 
 
@@ -197,7 +252,7 @@ class AppendResult:
     conflict_positions: list[int] = field(default_factory=list)
 
 
-class LiveStore(LiveTables, KeyTable):
+class LiveStore(LiveTables, KeyTable, AnalyticsTables):
     """Thread-safe live store (events, stock, prices, products, identity links) on one SQLite file.
 
     Each thread gets its own connection (``threading.local``) so reads on FastAPI's threadpool run
@@ -258,6 +313,9 @@ class LiveStore(LiveTables, KeyTable):
                 columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
                 if "payload_hash" not in columns:
                     conn.execute("ALTER TABLE events ADD COLUMN payload_hash TEXT")
+                for name, kind in _V4_COLUMNS.items():  # v3 -> v4: NULL for the events stored before
+                    if name not in columns:
+                        conn.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
                 # a v2 file from before live vectors recorded their encoder (NULL: encoded again)
                 if "encoder" not in {row[1] for row in conn.execute("PRAGMA table_info(live_products)")}:
                     conn.execute("ALTER TABLE live_products ADD COLUMN encoder TEXT")

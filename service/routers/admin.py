@@ -9,11 +9,15 @@ active. Other worker processes pick the new file up on their next request (``Ser
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Security
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+from fastapi import APIRouter, Depends, HTTPException, Query, Security
 from fastapi.concurrency import run_in_threadpool
 
+from models.analytics import analytics_report
 from models.rules import RuleSet
-from service.deps import get_serving, get_view
+from service.deps import get_now, get_serving, get_view
 from service.schemas import ReloadResponse
 from service.security import admin_scope
 from service.serving import Serving
@@ -42,6 +46,33 @@ def put_rules(
         raise HTTPException(422, "; ".join(problems))
     serving.put_rules(rules)
     return rules
+
+
+@router.get("/analytics")
+def analytics(
+    since: datetime | None = Query(None, description="Start (ISO 8601; default: 7 days before until)."),
+    until: datetime | None = Query(None, description="End, exclusive (default: now)."),
+    window_hours: float = Query(24.0, gt=0, le=24 * 30, description="Attribution window after a click."),
+    top_n: int = Query(20, ge=1, le=500),
+    view: ServingView = Depends(get_view),
+    now: datetime = Depends(get_now),
+) -> dict:
+    """Search and recommendation analytics from the store (``models/analytics.py``): top, zero-result
+    and no-click queries, click-through by position, conversion and revenue per search, and per
+    recommendation surface; per A/B arm too. The same report as ``omnirank analytics``."""
+    until = _utc(until) if until is not None else now
+    since = _utc(since) if since is not None else until - timedelta(days=7)
+    if since >= until:
+        raise HTTPException(422, "since must be before until")
+    window = pd.Timedelta(hours=window_hours)
+    served = view.store.served_frame(since.timestamp(), until.timestamp())
+    # events up to one window later: a purchase after the period may still belong to one of its answers
+    events = view.store.events_frame(since.timestamp(), (until + window).timestamp())
+    return analytics_report(served, events, since=since, until=until, window=window, top_n=top_n)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 @router.post("/reload", response_model=ReloadResponse)

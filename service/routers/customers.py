@@ -3,15 +3,17 @@
 from datetime import datetime
 
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
 
 from models.recommend import Context
-from service.deps import check_store, get_now, get_settings, require_recs
-from service.identity import Resolved, resolve
+from models.store.analytics_tables import ConsentStatement
+from service.deps import check_store, get_now, get_settings, get_view, require_recs
+from service.identity import Resolved, identifier_hashes, resolve
+from service.impressions import answered
 from service.products import optional_text, prices_for, product
 from service.routers.recommendations import customer_history, render
-from service.schemas import CustomerLookup, ProfileResponse, TimelineEntry
-from service.security import AssociateKey
+from service.schemas import ConsentIn, ConsentResponse, CustomerLookup, ProfileResponse, TimelineEntry
+from service.security import AssociateKey, personalize_scope
 from service.state import ServingView
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
@@ -19,7 +21,7 @@ NOT_FOUND = "no customer with that loyalty id, email, phone or customer id"
 
 
 def build_profile(
-    state: ServingView, found: Resolved, store_id: str | None, k: int, now: datetime
+    request: Request, state: ServingView, found: Resolved, store_id: str | None, k: int, now: datetime
 ) -> ProfileResponse:
     check_store(state, store_id)
     key = found.key
@@ -37,6 +39,8 @@ def build_profile(
             type=e.type,
             channel=e.channel,
             store_id=e.store_id,
+            quantity=e.quantity,
+            price_paid=e.price,
             product=product(state, e.item, prices),
         )
         for e in sorted(history, key=lambda e: e.timestamp, reverse=True)[:50]
@@ -45,18 +49,46 @@ def build_profile(
         f: None if info is None else optional_text(info.get(f))
         for f in ("masked_loyalty_id", "masked_email", "masked_phone")
     }
+    rendered = render(state, offers, prices, store_id)
+    meta = answered(request, "customer", [o.product.sku for o in rendered])
     return ProfileResponse(
+        request_id=meta.request_id,
+        arm=meta.arm,
         customer_id=key,
         **masked,
         top_categories=state.affinity.get(key, {}),
         timeline=timeline,
-        offers=render(state, offers, prices, store_id),
+        offers=rendered,
     )
+
+
+@router.post(
+    "/consent", response_model=ConsentResponse, status_code=202, dependencies=[Security(personalize_scope)]
+)
+def consent(
+    body: ConsentIn,
+    state: ServingView = Depends(get_view),
+    settings=Depends(get_settings),
+    now: datetime = Depends(get_now),
+) -> ConsentResponse:
+    """Record an unsubscribe or an opt-in (stored durably before the answer): the next batch email
+    job honours it (``batch-recommend --store``), whatever the bundle was trained with. Stored per
+    salted identifier hash, never the raw address."""
+    keys = identifier_hashes(body.identifiers(), settings.pii_salt)
+    if not keys:
+        raise HTTPException(422, "give at least one valid customer_id, loyalty_id, email or phone")
+    stated = (body.at if body.at is not None else now).timestamp()
+    if stated > now.timestamp() + 300:
+        raise HTTPException(422, "at is in the future")
+    statements = [ConsentStatement(h, kind, body.email_consent, stated) for kind, h in keys.items()]
+    recorded = state.store.record_consent(statements, now.timestamp())
+    return ConsentResponse(recorded=recorded, email_consent=body.email_consent)
 
 
 @router.get("/{customer_id}/profile", response_model=ProfileResponse)
 def profile(
     customer_id: str,
+    request: Request,
     principal: AssociateKey,
     store_id: str | None = Query(None, description="The associate's store: offers are in stock here."),
     k: int = Query(10, ge=1, le=50),
@@ -68,12 +100,13 @@ def profile(
     proxies' and browsers' logs): look a person up by those with ``POST /v1/customers/lookup``."""
     store_id = principal.store_for(store_id)
     known = customer_id in state.customers.index
-    return build_profile(state, Resolved(customer_id, known), store_id, k, now)
+    return build_profile(request, state, Resolved(customer_id, known), store_id, k, now)
 
 
 @router.post("/lookup", response_model=ProfileResponse)
 def lookup(
     body: CustomerLookup,
+    request: Request,
     principal: AssociateKey,
     state: ServingView = Depends(require_recs),
     settings=Depends(get_settings),
@@ -86,4 +119,4 @@ def lookup(
     found = resolve(state, body.identifiers(), settings.pii_salt, now.timestamp())
     if found is None:
         raise HTTPException(422, "give at least one valid customer_id, loyalty_id, email or phone")
-    return build_profile(state, found, store_id, body.k, now)
+    return build_profile(request, state, found, store_id, body.k, now)

@@ -21,10 +21,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Security
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from models.pii import normalize_identifier
+from models.pii import hash_identifier, normalize_identifier
 from models.store import StoredEvent
 from service.deps import get_now, get_settings, get_view
-from service.identity import resolve
+from service.identity import identifier_hashes, resolve
+from service.logs import redact
 from service.schemas import (
     MAX_EVENTS_PER_BATCH,
     EventConflict,
@@ -44,16 +45,41 @@ IDENTIFIERS = ("customer_id", "loyalty_id", "email", "phone")
 EXAMPLE = {
     "events": [
         {
-            "event_id": "e1",
+            "event_id": "pos-ST-SAO-000123-1",
             "type": "purchase",
-            "timestamp": "2026-10-01T10:00:00Z",
+            "timestamp": "2026-09-30T10:00:00Z",
             "channel": "store",
-            "sku": "SKU-1",
-            "loyalty_id": "L123",
-            "store_id": "S01",
-        }
+            "sku": "SKU-973846",
+            "loyalty_id": "LY123456789",
+            "store_id": "ST-SAO",
+            "basket_id": "ST-SAO-000123",
+            "quantity": 1,
+            "price": 119.99,
+        },
+        {
+            "event_id": "web-9f1c-search",
+            "type": "search",
+            "timestamp": "2026-09-30T10:05:00Z",
+            "channel": "web",
+            "session_id": "S-9f1c",
+            "query": "coffee maker",
+            "request_id": "3f2a9c0d5b7e4e1f8a6b2c4d9e0f1a2b",
+        },
+        {
+            "event_id": "web-9f1c-click",
+            "type": "search_click",
+            "timestamp": "2026-09-30T10:05:09Z",
+            "channel": "web",
+            "session_id": "S-9f1c",
+            "sku": "SKU-522407",
+            "query": "coffee maker",
+            "request_id": "3f2a9c0d5b7e4e1f8a6b2c4d9e0f1a2b",
+            "position": 2,
+        },
     ]
 }
+"""Valid on the committed sample (a test posts it): a POS receipt line, a guest's search and the
+click on its second result."""
 
 
 def _no_constants(name: str) -> float:
@@ -86,7 +112,8 @@ def _text_problem(ev: EventIn) -> str | None:
 
 
 def _identifier_problem(ev: EventIn) -> str | None:
-    """Why the identifiers cannot be used, without echoing them (they are personal data)."""
+    """Why the identifiers cannot be used, without echoing them (they are personal data). A session
+    id alone is enough: a guest's events are kept under it."""
     given = {kind: getattr(ev, kind) for kind in IDENTIFIERS if getattr(ev, kind) is not None}
     for kind, value in given.items():
         if not value.strip() or any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in value):
@@ -96,9 +123,22 @@ def _identifier_problem(ev: EventIn) -> str | None:
                 return "customer_id must be an opaque id, not an email (send that as email)"
         elif normalize_identifier(kind, value) is None:
             return f"{kind} is malformed"
-    if not given:
-        return "one valid customer_id, loyalty_id, email or phone is required"
+    if not given and not (ev.session_id and ev.session_id.strip()):
+        return "one valid customer_id, loyalty_id, email, phone or session_id is required"
     return None
+
+
+def _sku_problem(ev: EventIn, view: ServingView) -> str | None:
+    if ev.sku is None:
+        return None if ev.type in NO_SKU_TYPES else f"sku is required for a {ev.type} event"
+    if ev.sku not in view.catalog.sku_index:
+        return f"unknown sku {ev.sku!r}"
+    return None
+
+
+def session_key(session_id: str, salt: str) -> str:
+    """The customer key of a guest known only by a session id (kept apart from identifier hashes)."""
+    return "s_" + hash_identifier("session_id", session_id.strip(), salt)[:24]
 
 
 def payload_hash(ev: EventIn, salt: str) -> str:
@@ -111,7 +151,18 @@ def payload_hash(ev: EventIn, salt: str) -> str:
 
 
 _HASHED = tuple(name for name in EventIn.model_fields if name != "timestamp")
-_TEXTS = ("event_id", "sku", "store_id", *IDENTIFIERS)
+_TEXTS = (
+    "event_id",
+    "sku",
+    "store_id",
+    "session_id",
+    "basket_id",
+    "query",
+    "campaign",
+    "request_id",
+    *IDENTIFIERS,
+)
+NO_SKU_TYPES = ("search", "email_send")
 
 
 def _utc(value: datetime) -> datetime:
@@ -159,9 +210,7 @@ def ingest_events(
         except ValidationError as exc:
             rejected.append(RowRejection(index=i, reason=_pydantic_reason(exc)))
             continue
-        problem = _text_problem(ev) or _identifier_problem(ev)
-        if problem is None and ev.sku not in state.catalog.sku_index:
-            problem = f"unknown sku {ev.sku!r}"
+        problem = _text_problem(ev) or _identifier_problem(ev) or _sku_problem(ev, state)
         if problem is None and ev.store_id is not None and not state.catalog.has_store(ev.store_id):
             problem = f"unknown store_id {ev.store_id!r}"
         event = StoredEvent(
@@ -174,6 +223,12 @@ def ingest_events(
             ev.store_id,
             ev.quantity,
             ev.price,
+            session_id=ev.session_id,
+            basket_id=ev.basket_id,
+            query=None if ev.query is None else redact(ev.query),  # a shopper may type an email
+            campaign=ev.campaign,
+            request_id=ev.request_id,
+            position=ev.position,
         )
         if problem is None:
             try:
@@ -183,15 +238,15 @@ def ingest_events(
         if problem is not None:
             rejected.append(RowRejection(index=i, reason=problem))
             continue
-        found = resolve(
-            state, {kind: getattr(ev, kind) for kind in IDENTIFIERS}, settings.pii_salt, now.timestamp()
+        identifiers = {kind: getattr(ev, kind) for kind in IDENTIFIERS}
+        found = resolve(state, identifiers, settings.pii_salt, now.timestamp())
+        key = found.key if found is not None else session_key(ev.session_id or "", settings.pii_salt)
+        event = replace(
+            event,
+            customer_key=key,
+            payload_hash=payload_hash(ev, settings.pii_salt),
+            identifiers=identifier_hashes(identifiers, settings.pii_salt) or None,
         )
-        if found is None:  # not reached after _identifier_problem; kept as the store's last guard
-            rejected.append(
-                RowRejection(index=i, reason="one valid customer_id, loyalty_id, email or phone is required")
-            )
-            continue
-        event = replace(event, customer_key=found.key, payload_hash=payload_hash(ev, settings.pii_salt))
         try:
             event.validate()
         except ValueError as exc:

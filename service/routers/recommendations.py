@@ -4,12 +4,13 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Query, Security
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
 
 from models.live.prices import PriceView
 from models.recommend import Context, Interaction, Recommendation
 from service.deps import check_store, get_now, get_settings, item_of, require_recs
 from service.identity import resolve_one
+from service.impressions import answered
 from service.products import prices_for, product
 from service.schemas import CartRequest, Channel, RecommendationOut, RecommendationsResponse
 from service.security import personalize_scope, search_scope
@@ -42,8 +43,25 @@ def customer_history(view: ServingView, customer_key: str) -> tuple[list[Interac
     for ev in sorted(events, key=lambda e: (e.timestamp, e.event_id)):
         item = view.catalog.sku_index.get(ev.sku or "")
         if item is not None:
-            live.append(Interaction(item, ev.type, pd.Timestamp(ev.timestamp), ev.channel, 1.0, ev.store_id))
+            live.append(
+                Interaction(
+                    item,
+                    ev.type,
+                    pd.Timestamp(ev.timestamp),
+                    ev.channel,
+                    1.0,
+                    ev.store_id,
+                    quantity=ev.quantity,
+                    price=ev.price,
+                )
+            )
     return trained + live, live
+
+
+def respond(request: Request, surface: str, items: list, **fields) -> RecommendationsResponse:
+    """The answer, recorded for analytics with its surface and the skus shown (service/impressions.py)."""
+    meta = answered(request, surface, [i.product.sku for i in items])
+    return RecommendationsResponse(items=items, request_id=meta.request_id, arm=meta.arm, **fields)
 
 
 @router.get(
@@ -57,6 +75,7 @@ def for_customer(
     channel: Channel = "web",
     store_id: str | None = None,
     state: ServingView = Depends(require_recs),
+    request: Request = None,
     settings=Depends(get_settings),
     now: datetime = Depends(get_now),
 ) -> RecommendationsResponse:
@@ -68,8 +87,10 @@ def for_customer(
         row, history, Context(channel=channel, store_id=store_id, now=pd.Timestamp(now)), k
     )
     prices = prices_for(state, channel, store_id, now)
-    return RecommendationsResponse(
-        items=render(state, recs, prices, store_id),
+    return respond(
+        request,
+        "customer",
+        render(state, recs, prices, store_id),
         cold_start=cold,
         customer_id=key,
         strategy="trending" if cold else "blend",
@@ -85,14 +106,18 @@ def similar(
     channel: Channel = "web",
     store_id: str | None = None,
     state: ServingView = Depends(require_recs),
+    request: Request = None,
     now: datetime = Depends(get_now),
 ) -> RecommendationsResponse:
     check_store(state, store_id)
     item = item_of(state, sku)
     ctx = Context(channel=channel, store_id=store_id, now=pd.Timestamp(now))
     recs = state.recs.similar(item, ctx, k, content=state.search)
-    return RecommendationsResponse(
-        items=render(state, recs, prices_for(state, channel, store_id, now), store_id), strategy="similar"
+    return respond(
+        request,
+        "similar",
+        render(state, recs, prices_for(state, channel, store_id, now), store_id),
+        strategy="similar",
     )
 
 
@@ -107,21 +132,27 @@ def bought_together(
     channel: Channel = "web",
     store_id: str | None = None,
     state: ServingView = Depends(require_recs),
+    request: Request = None,
     now: datetime = Depends(get_now),
 ) -> RecommendationsResponse:
     check_store(state, store_id)
     recs = state.recs.bought_together(
         item_of(state, sku), Context(channel=channel, store_id=store_id, now=pd.Timestamp(now)), k
     )
-    return RecommendationsResponse(
-        items=render(state, recs, prices_for(state, channel, store_id, now), store_id),
+    return respond(
+        request,
+        "bought_together",
+        render(state, recs, prices_for(state, channel, store_id, now), store_id),
         strategy="bought_together",
     )
 
 
 @router.post("/cart", response_model=RecommendationsResponse, dependencies=[Security(personalize_scope)])
 def cart(
-    body: CartRequest, state: ServingView = Depends(require_recs), now: datetime = Depends(get_now)
+    body: CartRequest,
+    request: Request,
+    state: ServingView = Depends(require_recs),
+    now: datetime = Depends(get_now),
 ) -> RecommendationsResponse:
     check_store(state, body.store_id)
     unknown = [s for s in body.skus if s not in state.catalog.sku_index]
@@ -131,8 +162,10 @@ def cart(
     recs = state.recs.complete_cart(
         items, Context(channel=body.channel, store_id=body.store_id, now=pd.Timestamp(now)), body.k
     )
-    return RecommendationsResponse(
-        items=render(state, recs, prices_for(state, body.channel, body.store_id, now), body.store_id),
+    return respond(
+        request,
+        "cart",
+        render(state, recs, prices_for(state, body.channel, body.store_id, now), body.store_id),
         strategy="cart",
     )
 
@@ -143,10 +176,14 @@ def trending(
     channel: Channel = "web",
     store_id: str | None = None,
     state: ServingView = Depends(require_recs),
+    request: Request = None,
     now: datetime = Depends(get_now),
 ) -> RecommendationsResponse:
     check_store(state, store_id)
     recs = state.recs.trending_list(Context(channel=channel, store_id=store_id, now=pd.Timestamp(now)), k)
-    return RecommendationsResponse(
-        items=render(state, recs, prices_for(state, channel, store_id, now), store_id), strategy="trending"
+    return respond(
+        request,
+        "trending",
+        render(state, recs, prices_for(state, channel, store_id, now), store_id),
+        strategy="trending",
     )

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from models.search_engine import SearchFilters
 from service.deps import check_store, clean_text, get_now, get_settings, get_view
+from service.impressions import answered
 from service.products import prices_for, product
 from service.schemas import Channel, SearchHitOut, SearchResponse
 from service.security import SearchKey
@@ -23,6 +24,7 @@ KNOWN_PARAMS = {
     "store_id",
     "channel",
     "customer_id",
+    "session_id",
 }
 
 
@@ -40,6 +42,9 @@ def search(
     store_id: str | None = Query(None, description="Only products in stock in this store."),
     channel: Channel | None = None,
     customer_id: str | None = Query(None, description="Re-rank by this customer's cross-channel affinity."),
+    session_id: str | None = Query(
+        None, max_length=128, description="The shopper's session (A/B arm of a guest; or X-Session-ID)."
+    ),
     request: Request = None,
     principal: SearchKey = None,
     state: ServingView = Depends(get_view),
@@ -63,21 +68,25 @@ def search(
     metrics.searches.inc()
     if result.total == 0:
         metrics.zero_results.inc()
+    hits = [
+        SearchHitOut(
+            product=product(state, h.item, prices, store_id),
+            score=h.score,
+            bm25=h.bm25,
+            dense=h.dense,
+            matches=h.matches,
+        )
+        for h in result.hits
+    ]
+    meta = answered(request, "search", [h.product.sku for h in hits], query=q)
     return SearchResponse(
+        request_id=meta.request_id,
+        arm=meta.arm,
         query=q,
         total=result.total,
         page=page,
         k=k,
-        hits=[
-            SearchHitOut(
-                product=product(state, h.item, prices, store_id),
-                score=h.score,
-                bm25=h.bm25,
-                dense=h.dense,
-                matches=h.matches,
-            )
-            for h in result.hits
-        ],
+        hits=hits,
         intent=result.intent.model_dump(),
         intent_label=result.intent.explain,
         applied_filters=result.applied_filters,

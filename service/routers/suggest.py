@@ -3,6 +3,7 @@
 from fastapi import APIRouter, HTTPException, Query, Request, Security
 
 from service.deps import clean_text
+from service.impressions import answered
 from service.schemas import SuggestionOut, SuggestResponse
 from service.security import search_scope
 
@@ -17,7 +18,8 @@ async def suggest(
     q: str = Query(..., description="What the shopper has typed so far.", examples=["runn"]),
     k: int = Query(10, ge=1, description="How many completions (at most the bundle's max_k, 20 by default)."),
 ) -> SuggestResponse:
-    state, settings = request.app.state.serving.view, request.app.state.settings
+    settings = request.app.state.settings
+    state = request.app.state.arms.pick(request).view  # no refresh: a keystroke must not wait on the store
     raw = clean_text(q, "q", settings.max_query_chars)
     prefix = f"{raw} " if q[-1:].isspace() else raw  # "red " means the word "red" is complete
     suggester = state.suggester
@@ -32,7 +34,10 @@ async def suggest(
         found = [
             s for s in suggester.suggest(prefix, suggester.max_k) if s.sku is None or catalog.is_active(s.sku)
         ][:k]
+    meta = answered(request, "suggest", [s.sku for s in found if s.sku], query=raw)
     return SuggestResponse(
+        request_id=meta.request_id,
+        arm=meta.arm,
         query=raw,
         suggestions=[SuggestionOut(text=s.text, kind=s.kind, score=s.score, sku=s.sku) for s in found],
     )

@@ -82,7 +82,11 @@ MALFORMED = {  # overrides -> what the reason must say
     "blank-loyalty": ({"loyalty_id": "   "}, "loyalty_id is blank"),
     "blank-customer-id": ({"loyalty_id": ..., "customer_id": " "}, "customer_id is blank"),
     "control-chars": ({"loyalty_id": "LY\x00123456"}, "control characters"),
-    "no-identifier": ({"loyalty_id": ...}, "one valid customer_id, loyalty_id, email or phone is required"),
+    "no-identifier": (
+        {"loyalty_id": ...},
+        "one valid customer_id, loyalty_id, email, phone or session_id is required",
+    ),
+    "no-sku": ({"sku": ...}, "sku is required for a purchase event"),
     "short-phone": ({"loyalty_id": ..., "phone": "12"}, "phone is malformed"),
     "unknown-sku": ({"sku": "NO-SUCH-SKU"}, "unknown sku 'NO-SUCH-SKU'"),
     "unknown-store": ({"store_id": "NO-SUCH-STORE"}, "unknown store_id 'NO-SUCH-STORE'"),
@@ -223,7 +227,7 @@ def test_a_v2_store_is_upgraded_in_place_and_its_old_events_replay_as_duplicates
         conn.executescript(V2_EVENTS)
     with LiveStore(path) as store:
         conn = store._conn()
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         assert "payload_hash" in {row[1] for row in conn.execute("PRAGMA table_info(events)")}
         assert [e.event_id for e in store.recent_for_customer("C1")] == ["old-1"]
         old_replay = store.append([_stored("old-1", type="purchase")])  # no hash to compare: a retry
@@ -235,7 +239,7 @@ def test_a_v2_store_is_upgraded_in_place_and_its_old_events_replay_as_duplicates
             clash.accepted == ["new-2"] and clash.conflicts == ["new-1"] and clash.conflict_positions == [1]
         )
         assert store.integrity_check() == "ok"
-    with LiveStore(path) as reopened:  # opening a v3 file again changes nothing
+    with LiveStore(path) as reopened:  # opening a v4 file again changes nothing
         assert reopened.count() == 3
 
 

@@ -58,6 +58,42 @@ def audience(
     )
 
 
+def apply_consent(
+    people: pd.DataFrame,
+    statements: pd.DataFrame,
+    identity_map: pd.DataFrame,
+    unsubscribed_at: dict[str, pd.Timestamp],
+) -> pd.DataFrame:
+    """The audience after consent posted to the service (``POST /v1/customers/consent``).
+
+    ``statements``: identifier_hash, kind, email_consent, stated_at (UTC), the latest per identifier.
+    An opt-out of any identifier of a person removes the person (as an unsubscribe does); an opt-in
+    of an email address that names a person adds that address, unless an unsubscribe of the same
+    address in ``--data`` is newer than the opt-in (the latest statement wins).
+    """
+    if statements.empty:
+        return people
+    owner = dict(zip(identity_map["identifier_hash"], identity_map["customer_id"].astype(str), strict=True))
+    outs = statements[~statements["email_consent"].astype(bool)]
+    gone = {owner.get(h, h) for h in outs["identifier_hash"]}
+    gone |= set(outs.loc[outs["kind"] == "customer_id", "identifier_hash"])
+    ins = statements[statements["email_consent"].astype(bool) & (statements["kind"] == "email")]
+    never = pd.Timestamp.min.tz_localize("UTC")
+    added = [
+        (owner[h], h)
+        for h, at in zip(ins["identifier_hash"], ins["stated_at"], strict=True)
+        if h in owner and pd.Timestamp(at) > unsubscribed_at.get(h, never)
+    ]
+    if added:
+        fresh = pd.DataFrame(added, columns=["customer_id", "email_hash"])
+        fresh = fresh[~fresh["customer_id"].isin(set(people["customer_id"]))]
+        people = pd.concat([people, fresh], ignore_index=True)
+    people = people[~people["customer_id"].isin(gone)]
+    return (
+        people.drop_duplicates("customer_id").sort_values("customer_id", kind="stable").reset_index(drop=True)
+    )
+
+
 def abandoned_carts(
     events: pd.DataFrame, now: pd.Timestamp, window_days: float, idle_hours: float = 0.0
 ) -> pd.DataFrame:

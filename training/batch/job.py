@@ -39,11 +39,12 @@ from models.recommend import Context, RecommendationEngine, history_table
 from models.recommenders.ann import IVFScorer
 from models.recommenders.interactions import type_weights_from_settings
 from training.batch import campaigns
-from training.batch.live import read_live_state
+from training.batch.live import read_consent, read_live_state
 from training.batch.scoring import complement_matrix, incidence, score_complements
 from training.batch.writer import SCHEMA, PartWriter
 from training.identity import IdentityGraph
 from training.ingest import ingest
+from training.live_events import merge_events, read_live_events, resolve_live_rows
 
 console = Console(stderr=True)
 CHANNEL = "web"  # emails link to the web shop: only items sold there may appear
@@ -122,7 +123,14 @@ def prepare(
     data = ingest(data_dir, quarantine)
 
     events = data.events
+    live_events = None
+    if store is not None:
+        live_events = read_live_events(store, events, data.products["sku"].astype(str))
+        events = merge_events(events, live_events)
     events["customer_id"] = IdentityGraph(identity_map, customers).customer_of(events, settings.pii_salt)
+    if live_events is not None:
+        found = resolve_live_rows(events, identity_map)
+        events["customer_id"] = events["customer_id"].where(events["customer_id"].notna(), found)
     events["item"] = catalog.indices(events["sku"].astype(str).tolist())
     events["timestamp"] = pd.to_datetime(events["timestamp"], utc=True)
     trained = pd.read_parquet(bundle.file(A.HISTORY))
@@ -136,12 +144,10 @@ def prepare(
     if now.tzinfo is None:
         now = now.tz_localize("UTC")
 
-    unsub = {
-        h
-        for e in data.unsubscribes["email"].dropna().unique()
-        if (h := identifier_key("email", e, settings.pii_salt))
-    }
-    people = campaigns.audience(customers, identity_map, unsub)
+    unsubscribed_at = _unsubscribed_at(data.unsubscribes, settings.pii_salt)
+    people = campaigns.audience(customers, identity_map, set(unsubscribed_at))
+    if store is not None:
+        people = campaigns.apply_consent(people, read_consent(store), identity_map, unsubscribed_at)
     recipients, seeds = campaigns.select(
         options.campaign,
         people,
@@ -195,6 +201,8 @@ def prepare(
     }
     if live is not None:
         params["live"] = live.fingerprint()  # a resumed job never mixes two live states
+    if live_events is not None:
+        params["live_events"] = live_events.report()
     params["fingerprint"] = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
     return BatchJob(
         campaign=options.campaign,
@@ -214,8 +222,26 @@ def prepare(
             "first_stage": "ivf" if approximate else "exact",
             "ingest": data.report(),
             **({"live_version": live.version} if live is not None else {}),
+            **({"live_events": live_events.report()} if live_events is not None else {}),
         },
     )
+
+
+def _unsubscribed_at(unsubscribes: pd.DataFrame, salt: str) -> dict[str, pd.Timestamp]:
+    """email hash -> when it was unsubscribed (the earliest time when ``--data`` does not say)."""
+    never = pd.Timestamp.min.tz_localize("UTC")
+    at = (
+        pd.to_datetime(unsubscribes["unsubscribed_at"], utc=True, errors="coerce")
+        if "unsubscribed_at" in unsubscribes
+        else pd.Series(pd.NaT, index=unsubscribes.index)
+    )
+    out: dict[str, pd.Timestamp] = {}
+    for email, when in zip(unsubscribes["email"], at, strict=True):
+        h = identifier_key("email", email, salt) if isinstance(email, str) else None
+        if h:
+            when = never if pd.isna(when) else when
+            out[h] = max(out.get(h, never), when)
+    return out
 
 
 # --- scoring one partition -------------------------------------------------------------------

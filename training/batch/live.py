@@ -15,36 +15,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from models.catalog import Catalog
 from models.live.overlay import LiveOverlay
-from models.store.live_tables import LiveChanges, LiveTables
-from models.store.sqlite import SCHEMA_VERSION
+from models.store.live_tables import LiveChanges
+from models.store.readonly import LiveStoreError, open_read_only
+
+__all__ = ["LiveState", "LiveStoreError", "read_consent", "read_live_state"]
 
 OVERLAY_DIM = 384
 """Width of the overlay's (unused, empty) delta index: the job never searches live texts."""
-
-
-class LiveStoreError(ValueError):
-    """The ``--store`` file cannot be read as a live store (user-facing message)."""
-
-
-class _ReadOnlyTables(LiveTables):
-    """The live tables' reads over one read-only connection (``LiveStore`` would set up its schema)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._connection = conn
-
-    def _conn(self) -> sqlite3.Connection:
-        return self._connection
-
-    def _write(self) -> Any:
-        raise PermissionError("a batch job reads the live store; it never writes it")
 
 
 @dataclass(frozen=True)
@@ -91,29 +76,23 @@ def _digest(changes: LiveChanges) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def read_consent(path: Path) -> pd.DataFrame:
+    """The consent statements posted to the service: identifier_hash, kind, email_consent, stated_at."""
+    with open_read_only(path) as store:
+        rows = store.consent_statements()
+    frame = pd.DataFrame(
+        [(s.identifier_hash, s.kind, s.email_consent, s.stated_at) for s in rows],
+        columns=["identifier_hash", "kind", "email_consent", "stated_at"],
+    )
+    frame["stated_at"] = pd.to_datetime(frame["stated_at"].astype(float), unit="s", utc=True)
+    return frame
+
+
 def read_live_state(path: Path) -> LiveState:
-    """All live rows of the store at ``path``, in one read transaction, without writing anything.
+    """All live rows of the store at ``path``, in one read, without writing anything.
 
     A store written before the live tables existed (schema v1) has no live state: version 0.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise LiveStoreError(
-            f"--store {path} does not exist (the service's live store, OMNIRANK_EVENT_STORE_PATH)"
-        )
-    try:
-        with closing(
-            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=5.0)
-        ) as conn:
-            schema = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            if schema > SCHEMA_VERSION:
-                raise LiveStoreError(
-                    f"--store {path}: live store schema v{schema} is newer than this code (v{SCHEMA_VERSION})"
-                )
-            has_live = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'live_meta'"
-            ).fetchone()
-            changes = _ReadOnlyTables(conn).live_changes(0) if has_live else LiveChanges(since=0, version=0)
-    except sqlite3.Error as exc:
-        raise LiveStoreError(f"--store {path} is not a readable live store: {exc}") from exc
-    return LiveState(path=path, changes=changes, digest=_digest(changes))
+    with open_read_only(path) as store:
+        changes = store.live_changes_or_none()
+    return LiveState(path=Path(path), changes=changes, digest=_digest(changes))

@@ -1,0 +1,70 @@
+"""The live store as offline jobs read it: one read-only connection, never a write, never a schema change.
+
+Training (``omnirank train --store``), batch jobs (``batch-recommend --store``) and reports
+(``omnirank analytics``, ``omnirank ab-report``) read the service's store beside a serving fleet: an
+SQLite ``mode=ro`` connection takes no write lock and sets nothing up, and an older file (a schema
+from before a table existed) reads as having none of that table's rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+from models.store.analytics_tables import AnalyticsTables, has_table
+from models.store.live_tables import LiveChanges, LiveTables
+from models.store.sqlite import SCHEMA_VERSION
+
+
+class LiveStoreError(ValueError):
+    """The store file cannot be read as a live store (user-facing message)."""
+
+
+class ReadOnlyStore(LiveTables, AnalyticsTables):
+    """The store's reads over one read-only connection."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, schema: int) -> None:
+        self._connection = conn
+        self.path = path
+        self.schema = schema
+
+    def _conn(self) -> sqlite3.Connection:
+        return self._connection
+
+    def _write(self) -> Any:
+        raise PermissionError("an offline job reads the live store; it never writes it")
+
+    def has_table(self, name: str) -> bool:
+        return has_table(self._connection, name)
+
+    def live_changes_or_none(self) -> LiveChanges:
+        """Every live row, or none for a store from before the live tables (schema v1)."""
+        if not self.has_table("live_meta"):
+            return LiveChanges(since=0, version=0)
+        return self.live_changes(0)
+
+
+@contextmanager
+def open_read_only(path: Path | str) -> Iterator[ReadOnlyStore]:
+    """The store at ``path`` for reading; ``LiveStoreError`` when it is missing, newer than this code
+    or not a store. Reads made inside one ``with`` block may span several transactions."""
+    path = Path(path)
+    if not path.is_file():
+        raise LiveStoreError(f"{path} does not exist (the service's live store, OMNIRANK_EVENT_STORE_PATH)")
+    try:
+        with closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=5.0)
+        ) as conn:
+            schema = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if schema > SCHEMA_VERSION:
+                raise LiveStoreError(
+                    f"{path}: live store schema v{schema} is newer than this code (v{SCHEMA_VERSION})"
+                )
+            if not has_table(conn, "events"):
+                raise LiveStoreError(f"{path} is not a live store (no events table)")
+            yield ReadOnlyStore(conn, path, schema)
+    except sqlite3.Error as exc:
+        raise LiveStoreError(f"{path} is not a readable live store: {exc}") from exc

@@ -59,7 +59,10 @@ def make_events(n: int, n_customers: int, seed: int, prefix: str) -> list[Stored
             query=rng.choice(("running shoes", "coffee maker", "gift for dad under 50", None)),
             request_id=f"{rng.getrandbits(128):032x}",
             position=1 + rng.randrange(20),
-            identifiers={"email": f"{rng.getrandbits(128):032x}", "loyalty_id": f"{rng.getrandbits(128):032x}"},
+            identifiers={
+                "email": f"{rng.getrandbits(128):032x}",
+                "loyalty_id": f"{rng.getrandbits(128):032x}",
+            },
         )
         for i in range(n)
     ]

@@ -11,10 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import fastapi_offline
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+
+from service.security import public
 
 ASSETS_URL = "/docs-assets"
 ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
@@ -24,6 +26,7 @@ def serve_offline_docs(app: FastAPI, docs_url: str = "/docs", redoc_url: str = "
     """Add ``/docs`` and ``/redoc`` pages whose scripts, styles and icon come from this server.
 
     Create the app with ``docs_url=None, redoc_url=None`` so FastAPI's CDN pages are not registered.
+    The pages are public, like ``/openapi.json``: they describe the API, they answer nothing.
     """
     app.mount(ASSETS_URL, StaticFiles(directory=ASSETS_DIR.as_posix()), name="docs-assets")
     oauth2_redirect = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
@@ -31,7 +34,7 @@ def serve_offline_docs(app: FastAPI, docs_url: str = "/docs", redoc_url: str = "
     def root(request: Request) -> str:
         return str(request.scope.get("root_path", ""))
 
-    @app.get(docs_url, include_in_schema=False)
+    @app.get(docs_url, include_in_schema=False, dependencies=[Depends(public)])
     async def swagger_ui(request: Request) -> HTMLResponse:
         prefix = root(request)
         return get_swagger_ui_html(
@@ -43,11 +46,11 @@ def serve_offline_docs(app: FastAPI, docs_url: str = "/docs", redoc_url: str = "
             swagger_favicon_url=f"{prefix}{ASSETS_URL}/favicon.png",
         )
 
-    @app.get(oauth2_redirect, include_in_schema=False)
+    @app.get(oauth2_redirect, include_in_schema=False, dependencies=[Depends(public)])
     async def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
-    @app.get(redoc_url, include_in_schema=False)
+    @app.get(redoc_url, include_in_schema=False, dependencies=[Depends(public)])
     async def redoc(request: Request) -> HTMLResponse:
         prefix = root(request)
         return get_redoc_html(

@@ -38,32 +38,60 @@ def identifier_hashes(identifiers: dict[str, str | None], salt: str) -> dict[str
     return out
 
 
-def _known(view: ServingView, keys: list[str]) -> dict[str, str]:
-    """key -> customer for keys that name a trained customer, a trained identifier or a live link."""
+def _trained(view: ServingView, keys: list[str]) -> dict[str, str]:
+    """key -> customer for keys that name a trained customer or a trained identifier."""
     out = {k: k for k in keys if k in view.customers.index}
     out |= {k: view.identity[k] for k in keys if k not in out and k in view.identity}
+    return out
+
+
+def _known(view: ServingView, keys: list[str]) -> dict[str, str]:
+    """key -> customer for keys that name a trained customer, a trained identifier or a live link."""
+    out = _trained(view, keys)
     rest = [k for k in keys if k not in out]
     if rest:
         out |= view.store.linked_customers(rest)
     return out
 
 
-def resolve(
-    view: ServingView, identifiers: dict[str, str | None], salt: str, now: float, link: bool = True
-) -> Resolved | None:
-    """The customer these identifiers name, linking the unknown ones to it. ``None`` when no
-    identifier is valid."""
-    keys = identifier_hashes(identifiers, salt)
-    if not keys:
-        return None
-    ordered = list(keys.values())
-    known = _known(view, ordered)
+class BatchResolver:
+    """``resolve`` for many events of one request: the live links of every key in the batch are read
+    in one query up front instead of one per event (most of an event's cost in a 500-event batch)."""
+
+    def __init__(self, view: ServingView, all_keys: list[dict[str, str]]) -> None:
+        self.view = view
+        flat = list(dict.fromkeys(k for keys in all_keys for k in keys.values()))
+        self.trained = _trained(view, flat)
+        self.links = view.store.linked_customers([k for k in flat if k not in self.trained]) if flat else {}
+
+    def resolve(self, keys: dict[str, str], now: float, link: bool = True) -> Resolved | None:
+        if not keys:
+            return None
+        ordered = list(keys.values())
+        known = {k: self.trained[k] for k in ordered if k in self.trained}
+        known |= {k: self.links[k] for k in ordered if k not in known and k in self.links}
+        return _decide(self.view, ordered, known, now, link, self.links)
+
+
+def _decide(
+    view: ServingView, ordered: list[str], known: dict[str, str], now: float, link: bool, cache: dict
+) -> Resolved:
     customer = next((known[k] for k in ordered if k in known), None)
     key = customer if customer is not None else ordered[0]
     linked: list[str] = []
     if link and len(ordered) > 1:
         linked = view.store.link_identifiers([k for k in ordered if k not in known and k != key], key, now)
+        cache.update(dict.fromkeys(linked, key))
     return Resolved(key, customer is not None, tuple(linked))
+
+
+def resolve(view: ServingView, keys: dict[str, str], now: float, link: bool = True) -> Resolved | None:
+    """The customer these identifier keys (``identifier_hashes``) name, linking the unknown ones to
+    it. ``None`` when there is none."""
+    if not keys:
+        return None
+    ordered = list(keys.values())
+    return _decide(view, ordered, _known(view, ordered), now, link, {})
 
 
 def resolve_one(view: ServingView, identifier: str, salt: str) -> Resolved:

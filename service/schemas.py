@@ -232,44 +232,36 @@ class TimelineEntry(BaseModel):
     product: Product
 
 
-class CustomerLookup(BaseModel):
-    """Who the associate is looking at: any identifiers the customer gives, and the store."""
+class Identifiers(BaseModel):
+    """Whichever identifiers a customer gives (in a body, never in a URL)."""
 
     model_config = ConfigDict(extra="forbid")
     customer_id: str | None = Field(None, max_length=128)
     loyalty_id: str | None = Field(None, max_length=128)
     email: str | None = Field(None, max_length=254)
     phone: str | None = Field(None, max_length=64)
+
+    def identifiers(self) -> dict[str, str | None]:
+        return {
+            "customer_id": self.customer_id,
+            "loyalty_id": self.loyalty_id,
+            "email": self.email,
+            "phone": self.phone,
+        }
+
+
+class CustomerLookup(Identifiers):
+    """Who the associate is looking at: any identifiers the customer gives, and the store."""
+
     store_id: str | None = Field(None, description="The associate's store: offers are in stock here.")
     k: int = Field(10, ge=1, le=50)
 
-    def identifiers(self) -> dict[str, str | None]:
-        return {
-            "customer_id": self.customer_id,
-            "loyalty_id": self.loyalty_id,
-            "email": self.email,
-            "phone": self.phone,
-        }
 
-
-class ConsentIn(BaseModel):
+class ConsentIn(Identifiers):
     """A marketing-email consent change, for whichever identifiers the customer gave."""
 
-    model_config = ConfigDict(extra="forbid")
-    customer_id: str | None = Field(None, max_length=128)
-    loyalty_id: str | None = Field(None, max_length=128)
-    email: str | None = Field(None, max_length=254)
-    phone: str | None = Field(None, max_length=64)
     email_consent: bool = Field(description="false: unsubscribe from marketing email; true: opt in.")
     at: datetime | None = Field(None, description="When the customer said so (default: now).")
-
-    def identifiers(self) -> dict[str, str | None]:
-        return {
-            "customer_id": self.customer_id,
-            "loyalty_id": self.loyalty_id,
-            "email": self.email,
-            "phone": self.phone,
-        }
 
 
 class ConsentResponse(BaseModel):

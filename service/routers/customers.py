@@ -116,7 +116,7 @@ def lookup(
     (the card and the email said at the till), they are linked now: the web history of the card
     holder shows at once, without waiting for the next training."""
     store_id = principal.store_for(body.store_id)
-    found = resolve(state, body.identifiers(), settings.pii_salt, now.timestamp())
+    found = resolve(state, identifier_hashes(body.identifiers(), settings.pii_salt), now.timestamp())
     if found is None:
         raise HTTPException(422, "give at least one valid customer_id, loyalty_id, email or phone")
     return build_profile(request, state, found, store_id, body.k, now)

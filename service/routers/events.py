@@ -12,11 +12,14 @@ a duplicate (a retry); with a different payload it is a conflict, reported and n
 
 import hashlib
 import json
+import re
 import unicodedata
 from dataclasses import replace
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Security
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -24,7 +27,7 @@ from pydantic import ValidationError
 from models.pii import hash_identifier, normalize_identifier
 from models.store import StoredEvent
 from service.deps import get_now, get_settings, get_view
-from service.identity import identifier_hashes, resolve
+from service.identity import BatchResolver, identifier_hashes
 from service.logs import redact
 from service.schemas import (
     MAX_EVENTS_PER_BATCH,
@@ -89,6 +92,10 @@ def _no_constants(name: str) -> float:
 async def json_payload(request: Request) -> Any:
     """The body as JSON (``NaN`` and ``Infinity`` are not JSON); 422 when it is not."""
     raw = await request.body()
+    try:  # orjson: strict JSON (no NaN), ~5x faster than json on a 500-event batch
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass  # e.g. a lone surrogate in one event: the stdlib reads it, and that event alone is rejected
     try:
         return json.loads(raw, parse_constant=_no_constants)
     except (ValueError, RecursionError) as exc:
@@ -106,7 +113,7 @@ def _text_problem(ev: EventIn) -> str | None:
         value = getattr(ev, name)
         if value is None or name in IDENTIFIERS:
             continue
-        if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        if _CONTROL_OR_SURROGATE.search(value):
             return f"{name} holds control characters or invalid unicode"
     return None
 
@@ -116,7 +123,9 @@ def _identifier_problem(ev: EventIn) -> str | None:
     id alone is enough: a guest's events are kept under it."""
     given = {kind: getattr(ev, kind) for kind in IDENTIFIERS if getattr(ev, kind) is not None}
     for kind, value in given.items():
-        if not value.strip() or any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in value):
+        if not value.strip() or (  # isprintable() is False for any Cc, Cf or Cs: the loop runs rarely
+            not value.isprintable() and any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in value)
+        ):
             return f"{kind} is blank or holds control characters or invalid unicode"
         if kind == "customer_id":
             if "@" in value:
@@ -145,12 +154,27 @@ def payload_hash(ev: EventIn, salt: str) -> str:
     """A keyed hash of the event as the client sent it (identifiers included, so it is keyed):
     a retry hashes the same, an event_id reused for another event does not."""
     fields = tuple(getattr(ev, name) for name in _HASHED)
+    extra = tuple(getattr(ev, name) for name in _HASHED_V4)
+    if any(
+        v is not None for v in extra
+    ):  # an event without them hashes as before v4: retries stay duplicates
+        fields += extra
     stamp = _utc(ev.timestamp).timestamp()  # "...Z", "+00:00" and naive UTC are one instant
     blob = repr((stamp, fields)).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(blob, key=hashlib.sha256(salt.encode()).digest(), digest_size=20).hexdigest()
+    return hashlib.blake2b(blob, key=_hash_key(salt), digest_size=20).hexdigest()
 
 
-_HASHED = tuple(name for name in EventIn.model_fields if name != "timestamp")
+_redact_query = lru_cache(maxsize=4096)(redact)
+"""Queries repeat (the same few hundred make most searches): each is redacted once per worker."""
+
+
+@lru_cache(maxsize=4)
+def _hash_key(salt: str) -> bytes:
+    return hashlib.sha256(salt.encode()).digest()
+
+
+_HASHED_V4 = ("session_id", "basket_id", "query", "campaign", "request_id", "position")
+_HASHED = tuple(name for name in EventIn.model_fields if name != "timestamp" and name not in _HASHED_V4)
 _TEXTS = (
     "event_id",
     "sku",
@@ -163,6 +187,9 @@ _TEXTS = (
     *IDENTIFIERS,
 )
 NO_SKU_TYPES = ("search", "email_send")
+_CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Unicode categories Cc (C0, DEL, C1) and Cs (lone surrogates), in one regex scan instead of a
+category lookup per character (the per-event cost of a 500-event batch)."""
 
 
 def _utc(value: datetime) -> datetime:
@@ -204,6 +231,7 @@ def ingest_events(
     rejected: list[RowRejection] = []
     stored: list[StoredEvent] = []
     positions: list[int] = []
+    valid: list[tuple[int, EventIn, StoredEvent, dict[str, str]]] = []
     for i, item in enumerate(raw):
         try:
             ev = EventIn.model_validate(item)
@@ -225,7 +253,7 @@ def ingest_events(
             ev.price,
             session_id=ev.session_id,
             basket_id=ev.basket_id,
-            query=None if ev.query is None else redact(ev.query),  # a shopper may type an email
+            query=None if ev.query is None else _redact_query(ev.query),  # a shopper may type an email
             campaign=ev.campaign,
             request_id=ev.request_id,
             position=ev.position,
@@ -238,20 +266,18 @@ def ingest_events(
         if problem is not None:
             rejected.append(RowRejection(index=i, reason=problem))
             continue
-        identifiers = {kind: getattr(ev, kind) for kind in IDENTIFIERS}
-        found = resolve(state, identifiers, settings.pii_salt, now.timestamp())
+        keys = identifier_hashes({kind: getattr(ev, kind) for kind in IDENTIFIERS}, settings.pii_salt)
+        valid.append((i, ev, event, keys))
+    resolver = BatchResolver(state, [keys for *_, keys in valid])
+    for i, ev, event, keys in valid:
+        found = resolver.resolve(keys, now.timestamp())
         key = found.key if found is not None else session_key(ev.session_id or "", settings.pii_salt)
         event = replace(
             event,
             customer_key=key,
             payload_hash=payload_hash(ev, settings.pii_salt),
-            identifiers=identifier_hashes(identifiers, settings.pii_salt) or None,
-        )
-        try:
-            event.validate()
-        except ValueError as exc:
-            rejected.append(RowRejection(index=i, reason=str(exc)))
-            continue
+            identifiers=keys or None,
+        )  # what replace() set is valid by construction: hashes, a customer id without "@", a session key
         stored.append(event)
         positions.append(i)
     result = state.store.append(stored) if stored else None
@@ -262,7 +288,7 @@ def ingest_events(
     body = EventsResponse(
         accepted=len(result.accepted) if result else 0,
         duplicates=len(result.duplicates) if result else 0,
-        rejected=rejected,
+        rejected=sorted(rejected, key=lambda r: r.index),
         conflicts=conflicts,
     )
     status = 202 if stored or not rejected else 422

@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -83,11 +82,6 @@ def test_query_cache_and_latency(exported_encoder_dir: Path) -> None:
     encoder.encode_query("b")
     encoder.encode_query("c")  # evicts "cordless drill"
     assert encoder.encode_query("cordless drill") is not first
-    start = time.perf_counter()
-    for i in range(20):
-        encoder.encode_query(f"hammer drill {i}")
-    per_query_ms = (time.perf_counter() - start) / 20 * 1000
-    assert per_query_ms < 50  # ~3-5 ms on an idle core; generous for a loaded CI machine
 
 
 def test_missing_files_raise(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pandas as pd
@@ -662,20 +661,6 @@ def test_save_load_round_trip(qu: QueryUnderstanding, tmp_path) -> None:
     # The service's Settings threshold overrides the trained one.
     strict = QueryUnderstanding.load(tmp_path, category_threshold=0.999)
     assert strict.parse("something to keep coffee hot").category.applied is False
-
-
-def test_parse_is_fast(qu: QueryUnderstanding) -> None:
-    for q in _ROUND_TRIP_QUERIES:
-        qu.parse(q)  # warm the spelling cache as a live service would be
-    n = 0
-    start = time.perf_counter()
-    for _ in range(50):
-        for q in _ROUND_TRIP_QUERIES:
-            qu.parse(q)
-            n += 1
-    per_query_ms = (time.perf_counter() - start) / n * 1000
-    # ~0.2 ms on an idle core; the bound leaves room for a loaded shared CI machine.
-    assert per_query_ms < 5.0, per_query_ms
 
 
 def test_parse_rejects_bad_input_and_unfitted(qu: QueryUnderstanding) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -135,8 +134,10 @@ def test_fit_rejects_products_without_titles() -> None:
         Suggester().fit(pd.DataFrame({"sku": ["A"]}))
 
 
-def test_latency_on_a_few_thousand_products() -> None:
-    """p99 well under the 5 ms budget for random prefixes of catalog words (typos included)."""
+def test_every_prefix_of_a_few_thousand_products_is_answered() -> None:
+    """Random prefixes of catalog words (typos included) all get completions that start with or
+    correct what was typed. Latency is measured in ``benchmarks/bench_search.py`` (suggest), not here:
+    a timed unit test only measures how loaded the CI machine is."""
     rng = np.random.default_rng(0)
     words = ["running", "shoes", "drill", "coffee", "mug", "jacket", "kettle", "lamp", "pillow", "tent"]
     colours = ["red", "blue", "black", "green", "white"]
@@ -144,11 +145,10 @@ def test_latency_on_a_few_thousand_products() -> None:
     products = pd.DataFrame({"sku": [f"S{i}" for i in range(3000)], "title": titles, "category": "A > B"})
     log = [f"{rng.choice(colours)} {rng.choice(words)}" for _ in range(5000)]
     model = Suggester().fit(products, log)
-    prefixes = [w[: rng.integers(1, len(w) + 1)] for w in rng.choice(words + colours, 2000)]
-    prefixes += ["runnnig", "cofee m", "jackte"] * 20
-    times = []
-    for prefix in prefixes:
-        start = time.perf_counter()
-        model.suggest(prefix, 10)
-        times.append(time.perf_counter() - start)
-    assert np.percentile(times, 99) < 0.005
+    for word in rng.choice(words + colours, 200):
+        prefix = word[: rng.integers(2, len(word) + 1)]
+        found = model.suggest(prefix, 10)
+        assert 0 < len(found) <= 10, prefix
+        assert any(prefix in s.text.lower() for s in found), (prefix, [s.text for s in found])
+    for typo, meant in (("runnnig", "running"), ("jackte", "jacket")):
+        assert any(meant in s.text.lower() for s in model.suggest(typo, 10)), typo

@@ -95,6 +95,11 @@ def _example_requests(sku: str, customer: str) -> dict[tuple[str, str], dict]:
         ("GET", "/v1/admin/rules"): {},
         ("PUT", "/v1/admin/rules"): {"json": {"rules": []}},
         ("POST", "/v1/admin/reload"): {},
+        ("GET", "/v1/admin/analytics"): {},
+        ("POST", "/v1/customers/consent"): {"json": {"customer_id": customer, "email_consent": False}},
+        ("GET", "/docs"): {},
+        ("GET", "/docs/oauth2-redirect"): {},
+        ("GET", "/redoc"): {},
     }
 
 

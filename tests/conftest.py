@@ -128,3 +128,52 @@ ENCODER_REFERENCE_TEXTS = (
     "yoga mat extra thick",
     "mechanical keyboard blue switches",
 )
+
+
+# --- per-phase progress: what the suite is doing, for a newcomer watching `.ci/run` -------------------
+PHASES = {
+    "models": "shared models (fast unit tests)",
+    "training": "training pipeline (trains the sample bundle once, ~2-4 min on 2 cores)",
+    "service": "HTTP service over the sample bundle",
+    "e2e": "end to end: real servers, workers, kill -9, train --store (~5-8 min)",
+}
+
+
+def _phase(nodeid: str) -> str:
+    parts = nodeid.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "tests" else "other"
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[_phase(item.nodeid)] = counts.get(_phase(item.nodeid), 0) + 1
+    config._omnirank_phases = {"counts": counts, "current": None, "started": None}  # type: ignore[attr-defined]
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple) -> None:
+    """Say when the run enters a new phase (tests/models, tests/training, ...), with its size and
+    how long the previous one took."""
+    import time
+
+    config = _CONFIG.get("config")
+    state = getattr(config, "_omnirank_phases", None)
+    reporter = config.pluginmanager.get_plugin("terminalreporter") if config else None
+    phase = _phase(nodeid)
+    if state is None or reporter is None or phase == state["current"]:
+        return
+    now = time.monotonic()
+    took = f" (previous phase: {now - state['started']:.0f} s)" if state["started"] else ""
+    state["current"], state["started"] = phase, now
+    reporter.write_line("")
+    reporter.write_line(
+        f"▶ {phase}: {state['counts'].get(phase, 0)} tests, {PHASES.get(phase, 'other tests')}{took}",
+        bold=True,
+    )
+
+
+_CONFIG: dict[str, pytest.Config] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _CONFIG["config"] = config

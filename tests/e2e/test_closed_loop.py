@@ -5,7 +5,8 @@ A real ``omnirank serve`` over the sample bundle receives searches, clicks, a pu
 guests and a known customer; then the real CLI runs ``omnirank train --store`` (the new bundle's
 suggestions include the shop's own new query), ``omnirank analytics`` (the query, its click position
 and the attributed purchase) and ``omnirank batch-recommend --store`` (the cart posted at T is in the
-abandoned-cart job run at T + 1 h, and not at T + 30 min, while the shopper may still check out).
+abandoned-cart job run at T + 1 h, and not at T + 30 min, while the shopper may still check out; a shopper who unsubscribed through
+``POST /v1/customers/consent`` gets no email).
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def _cli(*args: str, store: Path, timeout: int = 900) -> subprocess.CompletedPro
     return done
 
 
-def _consenting_email(bundle: Path, sample: Path) -> tuple[str, str]:
-    """(raw email, customer id) of a sample customer the email jobs may write to."""
+def _consenting_emails(bundle: Path, sample: Path, n: int = 2) -> list[tuple[str, str]]:
+    """(raw email, customer id) of ``n`` sample customers the email jobs may write to."""
     from models.config import Settings
 
     salt = Settings().pii_salt
@@ -50,11 +51,14 @@ def _consenting_email(bundle: Path, sample: Path) -> tuple[str, str]:
     owner = pd.read_parquet(bundle / "identity" / "identity_map.parquet").set_index("identifier_hash")[
         "customer_id"
     ]
+    found: dict[str, str] = {}
     for email in pd.read_parquet(sample / "customers.parquet")["email"].dropna():
         h = identifier_key("email", email, salt)
-        if h in reachable:
-            return email, owner[h]
-    pytest.fail("no consenting customer in the sample")
+        if h in reachable and owner[h] not in found.values():
+            found[email] = owner[h]
+            if len(found) == n:
+                return list(found.items())
+    pytest.fail(f"fewer than {n} consenting customers in the sample")
 
 
 def _post(base: str, events: list[dict]) -> dict:
@@ -72,7 +76,7 @@ def test_api_events_train_the_next_bundle_show_in_analytics_and_reach_the_email_
     state.mkdir()
     store = state / "events.sqlite3"
     bundle = trained_bundle / "latest"
-    email, customer = _consenting_email(bundle, sample_dir)
+    (email, customer), (leaver, gone) = _consenting_emails(bundle, sample_dir)
     query = f"walnut espresso tamper {uuid.uuid4().hex[:4]}"
     now = datetime.now(timezone.utc).replace(microsecond=0)
     stamp = now.isoformat().replace("+00:00", "Z")
@@ -133,7 +137,13 @@ def test_api_events_train_the_next_bundle_show_in_analytics_and_reach_the_email_
                 "sku": clicked["sku"],
             },
         ]
+        # a second customer carts too, then unsubscribes through the API: no email for them
+        events.append(events[-1] | {"event_id": f"cart2-{uuid.uuid4().hex[:6]}", "email": leaver})
         _post(base, events)
+        r = httpx.post(
+            f"{base}/v1/customers/consent", json={"email": leaver, "email_consent": False}, timeout=TIMEOUT
+        )
+        assert r.status_code == 202 and r.json()["recorded"] == 1, r.text
         # the served answers reach the store within the flush interval (1 s)
         report = None
         for _ in range(20):
@@ -218,5 +228,5 @@ def test_api_events_train_the_next_bundle_show_in_analytics_and_reach_the_email_
     early = cart_job(now + timedelta(minutes=30), tmp_path / "cart-early")
     assert customer not in set(early["customer_id"])
     due = cart_job(now + timedelta(hours=1), tmp_path / "cart-due")
-    assert customer in set(due["customer_id"])
+    assert customer in set(due["customer_id"]) and gone not in set(due["customer_id"])
     assert clicked["sku"] in set(due.loc[due["customer_id"] == customer, "sku"])

@@ -357,6 +357,9 @@ def event_chunk(
         "phone": _where(v_phone, pc.take(people.phone, take_p)),
         "query": _where(searched, leaf),
         "campaign": _where(mail, pc.take(campaign, pa.array(month - 1))),
+        # the generator simulates no served answers: nothing to quote (the live service fills these)
+        "request_id": pa.nulls(m, pa.string()),
+        "position": pa.nulls(m, pa.int64()),
     }
     return pa.table(columns, schema=schemas.EVENTS.schema)
 

@@ -649,7 +649,7 @@ def history_table(events: pd.DataFrame, catalog: Catalog, per_customer: int = 10
             "type": as_str(column("type")).array,
             "timestamp": pd.to_datetime(column("timestamp"), utc=True).array,
             "channel": as_str(column("channel")).array,
-            "store_id": _optional(events, "store_id", taken),
+            "store_id": pd.array(_optional(events, "store_id", taken), dtype="str"),
             "quantity": pd.to_numeric(_optional(events, "quantity", taken), errors="coerce")
             .fillna(1)
             .astype("int64")

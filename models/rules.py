@@ -372,6 +372,7 @@ class Applied(NamedTuple):
     scores: np.ndarray
     fired: list[str]
     redirect: str | None
+    pinned: frozenset[int] = frozenset()  # items a merchandiser put where they are: never "relaxed"
 
 
 class RuleSet(BaseModel):
@@ -545,7 +546,7 @@ class RuleSet(BaseModel):
             items = np.array([i for i, _ in ranked], dtype=np.int64)
             scores = np.array([s for _, s in ranked], dtype=np.float64)
         redirect = next((r.redirect for r in rules if r.redirect), None)
-        return Applied(items, scores, [r.id for r in rules], redirect)
+        return Applied(items, scores, [r.id for r in rules], redirect, frozenset(taken))
 
     # --- persistence -----------------------------------------------------------------------------
     def to_json(self) -> str:

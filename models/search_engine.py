@@ -439,13 +439,17 @@ class SearchEngine:
         scores = self._known_item_first(q, items, scores)
         order = np.argsort(-scores, kind="stable")
         items, scores, lexical, dense = items[order], scores[order], lexical[order], dense[order]
-        rules_fired, redirect = [], None
+        rules_fired, redirect, pinned = [], None, frozenset()
         if rules is not None:  # merchandising (hide, boost/bury, pin) on the whole fused ranking
             row = {int(i): j for j, i in enumerate(items)}
-            items, scores, rules_fired, redirect = rules.apply(q, items, scores, self.catalog, allowed=mask)
+            items, scores, rules_fired, redirect, pinned = rules.apply(
+                q, items, scores, self.catalog, allowed=mask
+            )
             src = np.array([row.get(int(i), -1) for i in items], dtype=np.int64)
             lexical, dense = np.append(lexical, 0.0)[src], np.append(dense, 0.0)[src]
         matches, missed = self.stated_matches(parsed, constraints, items)
+        if pinned:  # a merchandiser's pin is an answer to this query, whatever it names
+            matches = matches | np.isin(items, list(pinned))
         # a broad intent: a gift, or nothing but constraints ("for dad under 50"), no product type named
         broad = (parsed.category is None or not parsed.category.applied) and (
             parsed.is_gift or parsed.target is not None or not parsed.text.strip()

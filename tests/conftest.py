@@ -132,10 +132,11 @@ ENCODER_REFERENCE_TEXTS = (
 
 # --- per-phase progress: what the suite is doing, for a newcomer watching `.ci/run` -------------------
 PHASES = {
-    "models": "shared models (fast unit tests)",
-    "training": "training pipeline (trains the sample bundle once, ~2-4 min on 2 cores)",
-    "service": "HTTP service over the sample bundle",
-    "e2e": "end to end: real servers, workers, kill -9, train --store (~5-8 min)",
+    "e2e": "end to end: real servers, workers, kill -9, train --store (its first test trains the sample "
+    "bundle every phase shares: 2-4 min on 2 cores; the phase ~8-12 min)",
+    "models": "shared models (unit tests, ~2 min)",
+    "service": "HTTP service over the sample bundle, schemathesis included (~4 min)",
+    "training": "training stages, batch jobs, CLI (~3 min)",
 }
 
 

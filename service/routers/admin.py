@@ -60,14 +60,17 @@ def analytics(
     """Search and recommendation analytics from the store (``models/analytics.py``): top, zero-result
     and no-click queries, click-through by position, conversion and revenue per search, and per
     recommendation surface; per A/B arm too. The same report as ``omnirank analytics``."""
-    until = _utc(until) if until is not None else now
-    since = _utc(since) if since is not None else until - timedelta(days=7)
+    try:
+        until = _utc(until) if until is not None else now
+        since = _utc(since) if since is not None else until - timedelta(days=7)
+        window = pd.Timedelta(hours=window_hours)
+        end = (until + window).timestamp()  # events up to one window later: a purchase just after
+    except (OverflowError, ValueError) as exc:  # the period may still belong to one of its answers
+        raise HTTPException(422, f"since/until out of range: {exc}") from None
     if since >= until:
         raise HTTPException(422, "since must be before until")
-    window = pd.Timedelta(hours=window_hours)
     served = view.store.served_frame(since.timestamp(), until.timestamp())
-    # events up to one window later: a purchase after the period may still belong to one of its answers
-    events = view.store.events_frame(since.timestamp(), (until + window).timestamp())
+    events = view.store.events_frame(since.timestamp(), end)
     return analytics_report(served, events, since=since, until=until, window=window, top_n=top_n)
 
 

@@ -1,6 +1,6 @@
 """The associate's view of one person across channels: masked ids, timeline, offers in stock here."""
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
@@ -77,7 +77,8 @@ def consent(
     keys = identifier_hashes(body.identifiers(), settings.pii_salt)
     if not keys:
         raise HTTPException(422, "give at least one valid customer_id, loyalty_id, email or phone")
-    stated = (body.at if body.at is not None else now).timestamp()
+    at = body.at if body.at is not None else now
+    stated = (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp()  # naive: UTC
     if stated > now.timestamp() + 300:
         raise HTTPException(422, "at is in the future")
     statements = [ConsentStatement(h, kind, body.email_consent, stated) for kind, h in keys.items()]

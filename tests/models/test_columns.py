@@ -30,6 +30,9 @@ def _reference_history(events: pd.DataFrame, catalog: Catalog, per_customer: int
             "type": ev["type"].astype(str).to_numpy(),
             "timestamp": pd.to_datetime(ev["timestamp"], utc=True).to_numpy(),
             "channel": ev["channel"].astype(str).to_numpy(),
+            "store_id": np.array([s if isinstance(s, str) else None for s in ev["store_id"]], dtype=object),
+            "quantity": ev["quantity"].fillna(1).astype("int64").to_numpy(),
+            "price": ev["price"].astype(float).to_numpy(),
         }
     )
 
@@ -48,6 +51,11 @@ def _events(n: int = 400, seed: int = 3) -> pd.DataFrame:
             # few distinct seconds: many ties, so the order among equal timestamps is checked too
             "timestamp": pd.to_datetime(1_700_000_000 + rng.integers(0, 40, n), unit="s", utc=True),
             "channel": pd.Categorical(np.array(["web", "app", "store"])[rng.integers(0, 3, n)]),
+            "store_id": pd.array(
+                np.array(["ST-1", "ST-2", None], dtype=object)[rng.integers(0, 3, n)], dtype="str"
+            ),
+            "quantity": pd.array(rng.integers(1, 4, n), dtype="Int64"),
+            "price": np.where(rng.random(n) < 0.5, rng.uniform(1, 100, n).round(2), np.nan),
         },
         index=pd.RangeIndex(1000, 1000 + n),
     )
@@ -63,7 +71,8 @@ def test_history_table_equals_the_whole_frame_version(per_customer: int) -> None
 
 def test_history_table_of_no_events() -> None:
     got = history_table(_events().iloc[:0], _catalog())
-    assert list(got.columns) == ["customer_id", "item", "type", "timestamp", "channel"] and got.empty
+    columns = ["customer_id", "item", "type", "timestamp", "channel", "store_id", "quantity", "price"]
+    assert list(got.columns) == columns and got.empty
 
 
 def test_catalog_indices_match_a_dict_lookup_per_value() -> None:

@@ -154,15 +154,16 @@ def main() -> None:
         store = client.app.state.serving.store
         served = store.served_frame()
         logged = store.events_frame()
-    # ingestion through a real uvicorn server (as `omnirank serve` runs it), over HTTP
-    with LiveServer(bundles_dir=args.bundles, state_dir=state / "http", workers=args.workers) as server:
-        with httpx.Client(base_url=server.url, timeout=120) as http:
-            sku = http.get("/v1/search", params={"q": "shoes"}).json()["hits"][0]["product"]["sku"]
-            ingest_rate(http, sku, 1000, full=True)  # warm-up: connections, the store's first pages
-            rates = {
-                "plain (baseline)": ingest_rate(http, sku, args.ingest_events, full=False),
-                "with analytics fields": ingest_rate(http, sku, args.ingest_events, full=True),
-            }
+    # ingestion through a real uvicorn server (as `omnirank serve` runs it), over HTTP; each variant
+    # on a fresh server and store of its own, so neither pays for the rows the other wrote
+    rates = {}
+    for name, full in (("plain (baseline)", False), ("with analytics fields", True)):
+        where = state / f"http-{int(full)}"
+        with LiveServer(bundles_dir=args.bundles, state_dir=where, workers=args.workers) as server:
+            with httpx.Client(base_url=server.url, timeout=120) as http:
+                sku = http.get("/v1/search", params={"q": "shoes"}).json()["hits"][0]["product"]["sku"]
+                ingest_rate(http, sku, 1000, full=full)  # warm-up: connections, the store's first pages
+                rates[name] = ingest_rate(http, sku, args.ingest_events, full=full)
     since, until = searches["ts"].min(), searches["ts"].max() + pd.Timedelta(seconds=1)
     report = analytics_report(served, logged, since=since, until=until, top_n=10, bucket="7D")
     plots_dir = RESULTS / "loop"

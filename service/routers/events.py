@@ -14,7 +14,6 @@ import hashlib
 import json
 import re
 import unicodedata
-from dataclasses import replace
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
@@ -272,12 +271,18 @@ def ingest_events(
     for i, ev, event, keys in valid:
         found = resolver.resolve(keys, now.timestamp())
         key = found.key if found is not None else session_key(ev.session_id or "", settings.pii_salt)
-        event = replace(
-            event,
-            customer_key=key,
-            payload_hash=payload_hash(ev, settings.pii_salt),
-            identifiers=keys or None,
-        )  # what replace() set is valid by construction: hashes, a customer id without "@", a session key
+        # what is set here is valid by construction (hashes, a customer id without "@", a session key);
+        # built from the fields directly: dataclasses.replace() cost as much as the rest of the event
+        event = StoredEvent(
+            **(
+                vars(event)
+                | {
+                    "customer_key": key,
+                    "payload_hash": payload_hash(ev, settings.pii_salt),
+                    "identifiers": keys or None,
+                }
+            )
+        )
         stored.append(event)
         positions.append(i)
     result = state.store.append(stored) if stored else None

@@ -177,7 +177,8 @@ def test_live_rows_are_valid_for_the_api(sample_products: pd.DataFrame) -> None:
     prices = dict(zip(sample_products["sku"], sample_products["price"], strict=True))
     stock = bench_live.inventory_rows(skus, ["ST-SAO", "ST-RIO", "web"], 100, rng)
     assert len(stock) == 100 and len({(r["store_id"], r["sku"]) for r in stock}) == 100
-    priced = bench_live.price_rows(skus, prices, ["ST-SAO"], 200, rng, datetime.now(timezone.utc), base=False)
+    at = datetime(2026, 10, 1, 12, tzinfo=timezone.utc)
+    priced = bench_live.price_rows(skus, prices, ["ST-SAO"], 200, rng, at, base=False)
     assert len(priced) == 200 and all(set(r) != {"sku", "price"} for r in priced)  # overrides only
     keys = {(r["sku"], r.get("channel"), r.get("store_id"), r.get("valid_from")) for r in priced}
     assert len(keys) == 200

@@ -17,7 +17,8 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import httpx
@@ -78,10 +79,11 @@ def test_api_events_train_the_next_bundle_show_in_analytics_and_reach_the_email_
     bundle = trained_bundle / "latest"
     (email, customer), (leaver, gone) = _consenting_emails(bundle, sample_dir)
     query = f"walnut espresso tamper {uuid.uuid4().hex[:4]}"
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-    stamp = now.isoformat().replace("+00:00", "Z")
 
     with start_server(trained_bundle, state) as base:
+        # the server's clock, not this process's: events and the report period follow what it stamps
+        now = parsedate_to_datetime(httpx.get(f"{base}/health/live", timeout=TIMEOUT).headers["date"])
+        stamp = now.isoformat().replace("+00:00", "Z")
         # guests search for the same new thing in three sessions; one clicks the second result and buys it
         answers = []
         for n in range(3):

@@ -70,8 +70,9 @@ class Settings(BaseSettings):
     ease_l2: float = 250.0
     ease_max_items: int = Field(
         10_000,
-        description="EASE is left out of larger catalogs: it fits a dense items x items inverse (float64), "
-        "0.8 GB and about a minute at 10k items but 7 GB at 30k, past an 8 GB training budget",
+        description="EASE fits a dense items x items inverse (float64), 0.8 GB and about a minute at 10k items but "
+        "7 GB at 30k: on a larger catalog eval-recs fits it on this many most-bought items (the rest score below "
+        "them), and the bundle's blend leaves it out",
     )
     bpr_regularization: float = 0.01
     knn_neighbors: int = Field(50, description="item-kNN: neighbours kept per item")

@@ -200,11 +200,15 @@ class ItemKNNRecommender(Recommender):
 class EASERecommender(Recommender):
     """EASE (Steck 2019): closed-form item-item weights B = I - P / diag(P), P = (X'X + l2 I)^-1.
 
-    Dense items x items, so it refuses catalogs above ``max_items`` instead of exhausting memory.
+    Dense items x items, so on a catalog above ``max_items`` it is fitted on the ``max_items``
+    items bought by the most distinct customers (the items that matter: the long tail has too few
+    co-occurrences for EASE to learn anything). Scores are then computed from the customer's
+    history on those items; every other item scores below all of them, so the model still ranks
+    the whole catalog and never refuses a catalog because of its size (``restricted_`` says why).
     """
 
     name = "ease"
-    state_attrs = ("weights_",)
+    state_attrs = ("weights_", "items_")
 
     def __init__(self, l2: float = 250.0, max_items: int = 30_000, binary: bool = True) -> None:
         self.l2 = l2
@@ -214,15 +218,28 @@ class EASERecommender(Recommender):
     def get_params(self) -> dict[str, Any]:
         return {"l2": self.l2, "max_items": self.max_items, "binary": self.binary}
 
+    @property
+    def restricted_(self) -> str | None:
+        """Why only part of the catalog is modelled (``None``: all of it)."""
+        items = getattr(self, "items_", None)
+        if items is None or len(items) == self.n_items_:
+            return None
+        return (
+            f"EASE fitted on the {len(items)} most bought of {self.n_items_} items (max_items={self.max_items}: "
+            "a dense items x items inverse); the other items score below them"
+        )
+
     def fit(self, user_items: sp.csr_matrix) -> EASERecommender:
         x = _prepare(user_items, self.binary)
         self.n_users_, self.n_items_ = x.shape
         if self.n_items_ > self.max_items:
-            raise ValueError(
-                f"EASE needs a dense {self.n_items_} x {self.n_items_} matrix; the catalog has more than "
-                f"max_items={self.max_items} items (raise OMNIRANK_EASE_MAX_ITEMS if memory allows, "
-                "or use item_knn / als)"
-            )
+            pop = _popularity(x)
+            # most distinct buyers first, lowest id on ties: deterministic
+            keep = np.sort(np.lexsort((np.arange(self.n_items_), -pop))[: max(self.max_items, 1)])
+            x = x[:, keep].tocsr()
+        else:
+            keep = np.arange(self.n_items_)
+        self.items_ = keep.astype(np.int64)
         gram = (x.T @ x).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += self.l2
         p = np.linalg.inv(gram)
@@ -231,8 +248,29 @@ class EASERecommender(Recommender):
         self.weights_ = b.astype(np.float32)
         return self
 
+    def _subset(self) -> np.ndarray | None:
+        items = getattr(self, "items_", None)  # absent in models saved before the restriction
+        return None if items is None or len(items) == self.n_items_ else items
+
     def _score(self, userids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
-        return np.asarray(_prepare(user_items, self.binary) @ self.weights_)
+        x = _prepare(user_items, self.binary)
+        subset = self._subset()
+        if subset is None:
+            return np.asarray(x @ self.weights_)
+        part = np.asarray(x[:, subset] @ self.weights_)
+        floor = part.min(axis=1, keepdims=True) - 1.0 if part.size else np.zeros((x.shape[0], 1))
+        out = np.repeat(floor.astype(np.float32), self.n_items_, axis=1)
+        out[:, subset] = part
+        return out
 
     def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
-        return self.weights_[itemids]
+        subset = self._subset()
+        if subset is None:
+            return self.weights_[itemids]
+        pos = np.full(self.n_items_, -1, dtype=np.int64)
+        pos[subset] = np.arange(len(subset))
+        rows = pos[np.asarray(itemids, dtype=np.int64)]
+        out = np.full((len(rows), self.n_items_), -1.0, dtype=np.float32)
+        inside = rows >= 0
+        out[np.ix_(np.flatnonzero(inside), subset)] = self.weights_[rows[inside]]
+        return out

@@ -7,7 +7,15 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from models.recommenders import RECOMMENDERS, BlendRecommender, EASERecommender, Recommender, base, top_n
+from models.recommenders import (
+    RECOMMENDERS,
+    BlendRecommender,
+    EASERecommender,
+    PopularityRecommender,
+    Recommender,
+    base,
+    top_n,
+)
 from models.recommenders.evaluate import evaluate_recommender, make_eval_split
 from models.recommenders.interactions import Interactions, build_interactions, temporal_split
 
@@ -156,9 +164,31 @@ def test_fold_in_new_user_gets_their_group(recs_fitted):
         assert in_group >= 0.7, f"{name}: only {in_group:.0%} of a group-2 shopper's recs are group 2"
 
 
-def test_ease_refuses_large_catalog(recs_planted):
-    with pytest.raises(ValueError, match="max_items"):
-        EASERecommender(max_items=N_ITEMS - 1).fit(recs_planted[0])
+def test_ease_on_a_catalog_above_max_items_models_the_most_bought(recs_planted, tmp_path):
+    train, test = recs_planted
+    full = EASERecommender(l2=50.0).fit(train)
+    assert full.restricted_ is None and len(full.items_) == N_ITEMS
+    model = EASERecommender(l2=50.0, max_items=120).fit(train)
+    buyers = np.bincount(train.indices, minlength=N_ITEMS)
+    expected = np.sort(np.lexsort((np.arange(N_ITEMS), -buyers))[:120])
+    np.testing.assert_array_equal(model.items_, expected)
+    assert model.weights_.shape == (120, 120) and "120 most bought of 200" in model.restricted_
+    outside = np.setdiff1d(np.arange(N_ITEMS), expected)
+    scores = model._score(np.arange(5), train[:5])
+    assert (scores[:, outside].max(axis=1) < scores[:, expected].min(axis=1)).all()
+    # still a recommender: ranks the whole catalog, beats popularity, survives save/load
+    ids, _ = model.recommend(np.arange(train.shape[0]), train, N=20)
+    assert (ids >= 0).all()
+    pop = PopularityRecommender().fit(train)
+    assert _recall(model, train, test) > _recall(pop, train, test) + 0.1
+    loaded = Recommender.load(model.save(tmp_path / "ease"))
+    np.testing.assert_array_equal(
+        loaded.recommend(np.arange(9), train[:9], N=10)[0], model.recommend(np.arange(9), train[:9], N=10)[0]
+    )
+    np.testing.assert_allclose(
+        loaded._item_scores(np.array([expected[0], outside[0]])),
+        model._item_scores(np.array([expected[0], outside[0]])),
+    )
 
 
 def test_blend_weights_tuned_on_validation(recs_fitted, recs_planted):

@@ -220,6 +220,11 @@ class Settings(BaseSettings):
         False,
         description="a developer's machine: callers without a key are admin, and no admin key is required",
     )
+    storefront_key: SecretStr | None = Field(
+        None,
+        description="a search-scope key (`omnirank keys create --scope search`) the storefront page at / uses; "
+        "public by nature (it ships in a web page), handed out by GET /pages/config.json only if it is a search key",
+    )
     log_level: str = Field("INFO", description="service log level (INFO logs one JSON line per request)")
     cors_origins: list[str] = Field(
         default_factory=list,

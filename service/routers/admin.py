@@ -9,16 +9,22 @@ active. Other worker processes pick the new file up on their next request (``Ser
 
 from __future__ import annotations
 
+import base64
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, Security
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.analytics import analytics_report
 from models.rules import RuleSet
-from service.deps import get_now, get_serving, get_view
-from service.schemas import ReloadResponse
+from models.search_engine import SearchFilters
+from service.deps import check_store, clean_text, get_now, get_serving, get_settings, get_view
+from service.products import prices_for, product
+from service.schemas import Product, ReloadResponse
 from service.security import admin_scope
 from service.serving import Serving
 from service.state import ServingView
@@ -85,3 +91,101 @@ async def reload(serving: Serving = Depends(get_serving)) -> ReloadResponse:
     With several workers, this one answers; the others follow at their next poll."""
     outcome = await run_in_threadpool(serving.reload, True)
     return ReloadResponse(status=outcome.status, bundle_version=outcome.version, detail=outcome.detail)
+
+
+class RulesPreviewIn(BaseModel):
+    """Draft rules (as ``PUT /v1/admin/rules`` takes them) and the query to try them on."""
+
+    model_config = ConfigDict(extra="forbid")
+    rules: dict[str, Any] = Field(description="The draft rule set; validated here, nothing is saved.")
+    q: str = Field(min_length=1, max_length=512, description="The query to preview.")
+    k: int = Field(10, ge=1, le=50)
+    store_id: str | None = Field(None, max_length=64)
+
+
+class PreviewResult(BaseModel):
+    total: int
+    hits: list[Product]
+    rules_fired: list[str]
+    redirect: str | None = None
+
+
+class RulesPreview(BaseModel):
+    query: str
+    before: PreviewResult = Field(description="The query's results under the rules served now.")
+    after: PreviewResult | None = Field(
+        None, description="Under the draft rules; null when they are invalid."
+    )
+    problems: list[str] = Field(
+        default_factory=list, description="What is wrong with the draft, each message naming its rule."
+    )
+
+
+@router.post("/rules/preview", response_model=RulesPreview)
+def preview_rules(
+    body: RulesPreviewIn,
+    view: ServingView = Depends(get_view),
+    settings=Depends(get_settings),
+    now: datetime = Depends(get_now),
+) -> RulesPreview:
+    """A query's results under the rules served now and under draft rules, side by side, with the
+    draft's problems (the same checks as the PUT): the merchandiser's live preview. Saves nothing."""
+    q = clean_text(body.q, "q", settings.max_query_chars)
+    check_store(view, body.store_id)
+    prices = prices_for(view, None, body.store_id, now)
+    filters = SearchFilters(store_id=body.store_id)
+
+    def run(engine) -> PreviewResult:
+        result = engine.search(q, k=body.k, filters=filters, prices=prices.price)
+        return PreviewResult(
+            total=result.total,
+            hits=[product(view, h.item, prices, body.store_id) for h in result.hits],
+            rules_fired=result.rules_fired,
+            redirect=result.redirect,
+        )
+
+    problems: list[str] = []
+    try:
+        draft = RuleSet.model_validate(body.rules)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(map(str, e['loc'])) or 'rules'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        ]
+        draft = None
+    if draft is not None:
+        problems = draft.problems(view.catalog)
+    after = run(replace(view.search, rules=draft)) if draft is not None and not problems else None
+    return RulesPreview(query=q, before=run(view.search), after=after, problems=problems)
+
+
+class BundleReport(BaseModel):
+    bundle_version: str
+    created_at: str | None = None
+    markdown: str = Field(description="The training report (reports/report.md of the served bundle).")
+    plots: dict[str, str] = Field(
+        default_factory=dict,
+        description="Its plots by the path the markdown uses (plots/x.png), as data: URLs.",
+    )
+
+
+@router.get(
+    "/report", response_model=BundleReport, responses={404: {"description": "The bundle has no report."}}
+)
+def report(view: ServingView = Depends(get_view)) -> BundleReport:
+    """The served bundle's evaluation report, with its plots (the ``/report`` page shows it)."""
+    reports = view.bundle.path / "reports"
+    try:
+        markdown = (reports / "report.md").read_text(encoding="utf-8")
+    except OSError:
+        raise HTTPException(404, f"bundle {view.bundle.version} has no reports/report.md") from None
+    plots = {}
+    for png in sorted((reports / "plots").glob("*.png"))[:50]:
+        data = base64.b64encode(png.read_bytes()).decode()
+        plots[f"plots/{png.name}"] = f"data:image/png;base64,{data}"
+    return BundleReport(
+        bundle_version=view.bundle.version,
+        created_at=view.bundle.manifest.get("created_at"),
+        markdown=markdown,
+        plots=plots,
+    )

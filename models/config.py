@@ -87,6 +87,21 @@ class Settings(BaseSettings):
         75,
         description="two-stage: candidates each blend component proposes (100: recall 0.978 vs exact, 75: 0.959, 8% faster)",
     )
+    recs_ranker_candidates_per_model: int = Field(
+        50, description="learned recommendation ranker: candidates each component proposes for it to order"
+    )
+    recs_ranker_trending_candidates: int = Field(
+        20,
+        description="learned recommendation ranker: most-bought items of the last 4 weeks added to every list",
+    )
+    recs_ranker_trees: int = Field(200, description="learned recommendation ranker: boosting rounds")
+    recs_ranker_learning_rate: float = 0.05
+    recs_ranker_leaves: int = Field(31, description="learned recommendation ranker: leaves per tree")
+    recs_ranker_min_child_samples: int = 50
+    recs_ranker_max_train_users: int = Field(
+        5_000,
+        description="learned recommendation ranker: validation customers it learns from (a seeded sample above)",
+    )
     half_life_days: float = 60.0
     trending_half_life_days: float = 7.0
     weight_purchase: float = 4.0

@@ -16,9 +16,18 @@ import numpy as np
 import pandas as pd
 
 from models.config import Settings
-from models.recommenders import BlendRecommender, Recommender, build_recommender, params_from_settings
-from models.recommenders.evaluate import MODES, EvalSplit, evaluate_modes, make_eval_split
+from models.recommenders import BlendRecommender, Recommender, build_recommender
+from models.recommenders.evaluate import (
+    MODES,
+    EvalSplit,
+    bootstrap_ci,
+    bootstrap_indices,
+    evaluate_recommender,
+    make_eval_split,
+    per_user_metrics,
+)
 from models.recommenders.interactions import build_interactions, temporal_split, type_weights_from_settings
+from models.recommenders.ranker import RANKER_KINDS, PurchaseHistory, RankerRecommender
 
 BASELINES = ("popularity", "repeat_buy", "item_knn", "als", "bpr", "ease")
 BLEND_COMPONENTS = ("repeat_buy", "popularity", "item_knn", "als", "bpr", "ease")
@@ -75,6 +84,9 @@ def to_events(interactions: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             "timestamp": ts.to_numpy(),
             "channel": df["channel"].to_numpy() if "channel" in df.columns else "web",
             "quantity": df["quantity"].to_numpy() if "quantity" in df.columns else 1,
+            "price": pd.to_numeric(df["price"], errors="coerce").to_numpy()
+            if "price" in df.columns
+            else np.nan,
         }
     )
     events = events[events["user"].notna() & events["timestamp"].notna()]
@@ -107,6 +119,121 @@ def _fit_all(user_items, settings: Settings, names: tuple[str, ...]) -> dict[str
     return models
 
 
+def _ranker_models(
+    val_models: dict[str, Recommender],
+    val_split: EvalSplit,
+    val_history: PurchaseHistory,
+    weights: dict[str, dict[str, float]],
+    settings: Settings,
+    k: int,
+) -> tuple[dict[str, RankerRecommender | None], dict[str, Any]]:
+    """Per mode: LightGBM LambdaMART and HistGradientBoosting (pointwise) trained on 70% of the
+    validation customers, compared with the blend on the other 30%; the better ranker is kept
+    (refitted on every validation customer) only when it beats the blend there."""
+    chosen: dict[str, RankerRecommender | None] = {}
+    report: dict[str, Any] = {}
+    for mode in MODES:
+        users = val_split.userids[mode]
+        truth = val_split.truth[mode]
+        matrix = val_split.train.matrix
+        flt = mode == "new"
+        rng = np.random.default_rng(settings.random_seed)
+        is_fit = rng.random(len(users)) < 0.7
+        fit_u, check_u = users[is_fit], users[~is_fit]
+        fit_t = [t for t, f in zip(truth, is_fit, strict=True) if f]
+        check_t = [t for t, f in zip(truth, is_fit, strict=True) if not f]
+        blend = BlendRecommender(BLEND_COMPONENTS, weights=weights[mode]).use_fitted(val_models)
+        rows: dict[str, Any] = {
+            "validation_users_fit": int(len(fit_u)),
+            "validation_users_check": int(len(check_u)),
+        }
+        if len(check_u) == 0 or len(fit_u) < 5:
+            chosen[mode] = None
+            report[mode] = {**rows, "kept": False, "why": "too few validation customers"}
+            continue
+        rows["blend"] = evaluate_recommender(blend, matrix, check_u, check_t, k, flt)
+        best_kind, best_value = None, -1.0
+        for kind in RANKER_KINDS:
+            started = time.time()
+            ranker = (
+                _new_ranker(kind, weights[mode], settings).use_fitted(val_models).use_history(val_history)
+            )
+            info = ranker.fit_ranker(fit_u, matrix[fit_u], fit_t, filter_already_liked_items=flt)
+            if ranker.booster_ is None:
+                rows[kind] = info
+                continue
+            metrics = evaluate_recommender(ranker, matrix, check_u, check_t, k, flt)
+            rows[kind] = {**metrics, **info, "seconds": round(time.time() - started, 1)}
+            value = _objective(metrics, k)
+            if value > best_value:
+                best_kind, best_value = kind, value
+        kept = best_kind is not None and best_value > _objective(rows["blend"], k)
+        rows["kept"] = bool(kept)
+        rows["kind"] = best_kind
+        report[mode] = rows
+        if not kept:
+            chosen[mode] = None
+            continue
+        final = (
+            _new_ranker(best_kind, weights[mode], settings).use_fitted(val_models).use_history(val_history)
+        )
+        final.fit_ranker(users, matrix[users], truth, filter_already_liked_items=flt)
+        chosen[mode] = final
+    return chosen, report
+
+
+def _objective(metrics: dict[str, float], k: int) -> float:
+    return (metrics[f"recall@{k}"] + metrics[f"ndcg@{k}"]) / 2
+
+
+def _new_ranker(kind: str, weights: dict[str, float], settings: Settings) -> RankerRecommender:
+    return RankerRecommender(
+        BLEND_COMPONENTS,
+        weights=weights,
+        kind=kind,
+        candidates_per_model=settings.recs_ranker_candidates_per_model,
+        trending_candidates=settings.recs_ranker_trending_candidates,
+        n_estimators=settings.recs_ranker_trees,
+        learning_rate=settings.recs_ranker_learning_rate,
+        num_leaves=settings.recs_ranker_leaves,
+        min_child_samples=settings.recs_ranker_min_child_samples,
+        max_train_users=settings.recs_ranker_max_train_users,
+        random_state=settings.random_seed,
+    )
+
+
+def _segments(split: EvalSplit, train_ev: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
+    """Boolean masks over each mode's test users: new vs returning (one vs several earlier purchase
+    days), store-only / online-only / both, heavy vs light (distinct items above the median)."""
+    buys = train_ev[train_ev["type"] == "purchase"]
+    users = pd.Index(split.train.user_ids.astype(str))
+    u = users.get_indexer(buys["user"].astype(str).to_numpy())
+    ok = u >= 0
+    day = pd.to_datetime(buys["timestamp"], utc=True).dt.floor("D").to_numpy()[ok]
+    frame = pd.DataFrame(
+        {"u": u[ok], "d": day, "store": buys["channel"].astype(str).to_numpy()[ok] == "store"}
+    )
+    n = len(users)
+    days = np.bincount(frame.drop_duplicates(["u", "d"])["u"], minlength=n)
+    store = np.bincount(frame["u"], weights=frame["store"].astype(float), minlength=n)
+    lines = np.bincount(frame["u"], minlength=n)
+    distinct = np.diff(split.train.matrix.indptr)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for mode in MODES:
+        ids = split.userids[mode]
+        heavy_cut = float(np.median(distinct[ids])) if len(ids) else 0.0
+        out[mode] = {
+            "new customers (1 earlier purchase day)": days[ids] <= 1,
+            "returning customers": days[ids] > 1,
+            "store-only buyers": (lines[ids] > 0) & (store[ids] == lines[ids]),
+            "online-only buyers": store[ids] == 0,
+            "both channels": (store[ids] > 0) & (store[ids] < lines[ids]),
+            f"heavy (> {heavy_cut:g} items)": distinct[ids] > heavy_cut,
+            f"light (<= {heavy_cut:g} items)": distinct[ids] <= heavy_cut,
+        }
+    return out
+
+
 def run_eval_recs(
     interactions: pd.DataFrame,
     settings: Settings,
@@ -114,6 +241,8 @@ def run_eval_recs(
     k: int = 20,
     catalog: pd.DataFrame | None = None,
     notes: list[str] | None = None,
+    ranker: bool = True,
+    n_boot: int = 1000,
 ) -> dict[str, Any]:
     """Fit, tune and score every recommender; returns the JSON-ready result."""
     started = time.time()
@@ -129,20 +258,21 @@ def run_eval_recs(
     test_split, cutoff = _split(events, split, item_ids, settings)
     if len(test_split.test_userids) == 0:
         raise ValueError("no test users: nobody has interactions on both sides of the split")
-    train_ev = events[pd.to_datetime(events["timestamp"], utc=True) < cutoff]
+    ts = pd.to_datetime(events["timestamp"], utc=True)
+    train_ev = events[ts < cutoff]
     val_split, val_cutoff = _split(train_ev, split, item_ids, settings)
+    inner_ev = train_ev[pd.to_datetime(train_ev["timestamp"], utc=True) < val_cutoff]
     notes += test_split.notes
     notes.append(
-        f"split at {cutoff.isoformat()} ({split:.0%} of the time span); blend weights tuned per mode on a "
-        f"validation split at {val_cutoff.isoformat()} inside the training period"
+        f"split at {cutoff.isoformat()} ({split:.0%} of the time span); blend weights and the ranker are "
+        f"learned per mode on a validation split at {val_cutoff.isoformat()} inside the training period"
     )
 
     names = tuple(dict.fromkeys(BASELINES + BLEND_COMPONENTS))
     val_models = _fit_all(val_split.train.matrix, settings, names)
     weights: dict[str, dict[str, float]] = {}
-    component_params = params_from_settings("blend", settings)["component_params"]
     for mode in MODES:
-        blend = BlendRecommender(BLEND_COMPONENTS, component_params).use_fitted(val_models)
+        blend = BlendRecommender(BLEND_COMPONENTS).use_fitted(val_models)
         if len(val_split.userids[mode]):
             blend.fit_weights(
                 val_split.userids[mode],
@@ -153,17 +283,64 @@ def run_eval_recs(
                 seed=settings.random_seed,
             )
         weights[mode] = blend.weights
+    rankers: dict[str, RankerRecommender | None] = {m: None for m in MODES}
+    ranker_report: dict[str, Any] = {"enabled": ranker}
+    if ranker:
+        t0 = time.time()
+        category = _item_categories(catalog, item_ids)
+        val_history = PurchaseHistory.build(
+            inner_ev, val_split.train.user_ids, item_ids, val_cutoff, category
+        )
+        rankers, ranker_report = _ranker_models(val_models, val_split, val_history, weights, settings, k)
+        ranker_report["seconds"] = round(time.time() - t0, 1)
 
     models = _fit_all(test_split.train.matrix, settings, names)
-    results: dict[str, dict[str, dict[str, float]]] = {m: {} for m in MODES}
     for name, model in models.items():
-        for mode, metrics in evaluate_modes(model, test_split, k).items():
-            results[mode][name] = metrics
+        why = getattr(model, "restricted_", None)
+        if why:
+            notes.append(f"{name}: {why}")
+    test_history = (
+        PurchaseHistory.build(
+            train_ev, test_split.train.user_ids, item_ids, cutoff, _item_categories(catalog, item_ids)
+        )
+        if ranker
+        else None
+    )
+    results: dict[str, dict[str, dict[str, Any]]] = {m: {} for m in MODES}
+    per_user: dict[str, dict[str, dict[str, np.ndarray]]] = {m: {} for m in MODES}
     for mode in MODES:
-        blend = BlendRecommender(BLEND_COMPONENTS, component_params, weights[mode]).use_fitted(models)
-        results[mode][BLEND_NAME] = evaluate_modes(blend, test_split, k)[mode]
+        users, truth = test_split.userids[mode], test_split.truth[mode]
+        flt = mode == "new"
+        contenders: dict[str, Recommender] = dict(models)
+        contenders["blend"] = BlendRecommender(BLEND_COMPONENTS, weights=weights[mode]).use_fitted(models)
+        trained = rankers.get(mode)
+        if trained is not None:
+            on_test = (
+                _new_ranker(trained.kind, weights[mode], settings)
+                .use_fitted(models)
+                .use_history(test_history)
+            )
+            on_test.booster_ = trained.booster_
+            contenders["ranker"] = on_test
+        for name, model in contenders.items():
+            values, coverage = per_user_metrics(model, test_split.train.matrix, users, truth, k, flt)
+            per_user[mode][name] = values
+            results[mode][name] = {
+                **{m: float(v.mean()) if len(v) else 0.0 for m, v in values.items()},
+                "coverage": coverage,
+                "n_users": int(len(users)),
+            }
+        served = "ranker" if "ranker" in contenders else "blend"
+        per_user[mode][BLEND_NAME] = per_user[mode][served]
+        results[mode][BLEND_NAME] = {**results[mode][served], "served": served}
+
+    confidence = _confidence(results, per_user, k, n_boot, settings.random_seed)
+    segments = _segment_table(_segments(test_split, train_ev), per_user, k)
     return {
         "modes": results,
+        "confidence": confidence,
+        "segments": segments,
+        "ranker": ranker_report,
         "n_users_test": int(len(test_split.test_userids)),
         "n_users_test_new": int(len(test_split.userids["new"])),
         "n_users_train": int(test_split.train.matrix.shape[0]),
@@ -173,6 +350,63 @@ def run_eval_recs(
         "seconds": round(time.time() - started, 1),
         "notes": notes,
     }
+
+
+SINGLE_MODELS = BASELINES
+
+
+def _confidence(results, per_user, k: int, n_boot: int, seed: int) -> dict[str, Any]:
+    """Bootstrap 95% intervals over test users for every row, and for the served ranking against
+    the best single model (by the mean of Recall and NDCG): their difference, same resamples."""
+    out: dict[str, Any] = {}
+    for mode, rows in per_user.items():
+        n = len(next(iter(rows.values()))[f"recall@{k}"]) if rows else 0
+        draws = bootstrap_indices(n, n_boot, seed)
+        ci = {name: {m: bootstrap_ci(v, draws) for m, v in values.items()} for name, values in rows.items()}
+        singles = [s for s in SINGLE_MODELS if s in results[mode]]
+        best = max(singles, key=lambda s: _objective(results[mode][s], k)) if singles else None
+        vs: dict[str, Any] = {"best_single": best}
+        if best is not None and n:
+            for m in (f"recall@{k}", f"ndcg@{k}"):
+                served, single = rows[BLEND_NAME][m], rows[best][m]
+                vs[m] = {
+                    "served": float(served.mean()),
+                    "best_single": float(single.mean()),
+                    "ratio": float(served.mean() / single.mean()) if single.mean() > 0 else None,
+                    "difference_ci": bootstrap_ci(served - single, draws),
+                    "served_ci": ci[BLEND_NAME][m],
+                }
+        out[mode] = {"intervals": ci, "served_vs_best_single": vs, "n_boot": n_boot}
+    return out
+
+
+def _segment_table(masks, per_user, k: int) -> dict[str, Any]:
+    table: dict[str, Any] = {}
+    for mode, segs in masks.items():
+        rows = per_user[mode]
+        table[mode] = {}
+        for label, mask in segs.items():
+            if not mask.any():
+                continue
+            table[mode][label] = {"n_users": int(mask.sum())} | {
+                name: {m: round(float(v[mask].mean()), 4) for m, v in rows[name].items()}
+                for name in (BLEND_NAME, "blend", *SINGLE_MODELS)
+                if name in rows
+            }
+    return table
+
+
+def _item_categories(catalog: pd.DataFrame | None, item_ids: np.ndarray) -> np.ndarray | None:
+    """Category code per item from ``--items`` (category, else top_category), when it has one."""
+    if catalog is None:
+        return None
+    col = "item_id" if "item_id" in catalog.columns else "sku"
+    for name in ("category", "top_category"):
+        if name in catalog.columns:
+            cats = catalog.drop_duplicates(col).set_index(catalog.drop_duplicates(col)[col].astype(str))[name]
+            codes, _ = pd.factorize(cats.reindex(item_ids.astype(str)).fillna("?").astype(str))
+            return codes.astype(np.int64)
+    return None
 
 
 def print_table(result: dict[str, Any]) -> None:

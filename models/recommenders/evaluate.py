@@ -114,3 +114,39 @@ def evaluate_modes(model: Recommender, split: EvalSplit, k: int = 20) -> dict[st
         )
         for mode in MODES
     }
+
+
+def per_user_metrics(
+    model: Recommender,
+    user_items: sp.csr_matrix,
+    userids: np.ndarray,
+    truth: Sequence[set[int]],
+    k: int = 20,
+    filter_already_liked_items: bool = False,
+) -> tuple[dict[str, np.ndarray], float]:
+    """Recall@k and binary NDCG@k of every user (arrays aligned with ``userids``) and coverage."""
+    if len(userids) == 0:
+        return {f"recall@{k}": np.zeros(0), f"ndcg@{k}": np.zeros(0)}, 0.0
+    ids, _ = model.recommend(
+        userids, user_items[userids], N=k, filter_already_liked_items=filter_already_liked_items
+    )
+    lists = [[int(x) for x in row if x >= 0] for row in ids]
+    return {
+        f"recall@{k}": np.array([recall_at_k(r, t, k) for r, t in zip(lists, truth, strict=True)]),
+        f"ndcg@{k}": np.array([binary_ndcg_at_k(r, t, k) for r, t in zip(lists, truth, strict=True)]),
+    }, catalog_coverage(lists, user_items.shape[1])
+
+
+def bootstrap_indices(n_users: int, n_boot: int = 1000, seed: int = 42) -> np.ndarray:
+    """(n_boot, n_users) user indices drawn with replacement: one fixed draw shared by every model,
+    so the intervals of two models (and of their difference) come from the same resamples."""
+    return np.random.default_rng(seed).integers(0, max(n_users, 1), size=(n_boot, n_users))
+
+
+def bootstrap_ci(values: np.ndarray, draws: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the mean of ``values`` over the resampled users ``draws``."""
+    if len(values) == 0:
+        return 0.0, 0.0
+    means = values[draws].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)

@@ -12,6 +12,7 @@ from models.recommenders.neighbourhood import (
     PopularityRecommender,
     RepeatBuyRecommender,
 )
+from models.recommenders.ranker import RankerRecommender
 
 RECOMMENDERS: dict[str, type[Recommender]] = {
     cls.name: cls
@@ -23,6 +24,7 @@ RECOMMENDERS: dict[str, type[Recommender]] = {
         BPRRecommender,
         EASERecommender,
         BlendRecommender,
+        RankerRecommender,
     )
 }
 

@@ -316,9 +316,11 @@
     try {
       const data = await api("/v1/suggest", { params, key: searchKey() });
       if (seq !== state.suggestSeq || input.value !== text) return;
+      const answered = performance.now();
       state.suggestions = data.suggestions;
       state.selected = -1;
       renderSuggestions(); // synchronously: painted in the frame after the answer
+      performance.measure("omnirank:suggest-render", { start: answered, end: performance.now() });
     } catch (err) {
       if (seq === state.suggestSeq) { status("error", explain(err)); closeSuggestions(); }
     }
@@ -409,7 +411,12 @@
   // ---- recommendations, store picker, keys -----------------------------------------------------
   function loadRails() {
     const params = { k: 8, channel: CHANNEL, store_id: state.store };
-    fillRail($("trending").querySelector(".grid"), "/v1/recommendations/trending", params);
+    fillRail($("trending").querySelector(".grid"), "/v1/recommendations/trending", params).then(() => {
+      if (performance.getEntriesByName("omnirank:first-render").length) return;
+      performance.mark("omnirank:first-render");
+      // after the first render: does this service take a lang parameter? (its OpenAPI says)
+      OR.acceptsParam("/v1/search", "lang").then((yes) => { state.sendLang = yes; });
+    });
     const forYou = $("for-you");
     forYou.classList.toggle("hidden", !state.customer);
     if (state.customer) {
@@ -468,7 +475,6 @@
     state.config = await OR.config();
     loadStores();
     loadRails();
-    OR.acceptsParam("/v1/search", "lang").then((yes) => { state.sendLang = yes; });
     const initial = new URLSearchParams(location.search).get("q");
     if (initial) search(initial, {});
     input.focus();

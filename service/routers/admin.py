@@ -121,7 +121,9 @@ class RulesPreview(BaseModel):
     )
 
 
-@router.post("/rules/preview", response_model=RulesPreview)
+@router.post(
+    "/rules/preview", response_model=RulesPreview, responses={404: {"description": "Unknown store_id."}}
+)
 def preview_rules(
     body: RulesPreviewIn,
     view: ServingView = Depends(get_view),

@@ -92,14 +92,19 @@ def test_storefront_suggests_searches_filters_and_posts_events(site, page):
     base, keys = site
     page.goto(f"{base}/")
     expect(page.locator("#trending .card").first).to_be_visible()  # first render: trending, no query yet
-    loaded = page.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd")
-    assert loaded < 1000, f"first render took {loaded:.0f} ms"
+    page.reload()  # measured on a browser and a server that have started (not their own start-up)
+    expect(page.locator("#trending .card").first).to_be_visible()
+    # the page's own clock: from navigation start to the trending cards drawn (store, keys, API call)
+    rendered = page.evaluate("performance.getEntriesByName('omnirank:first-render')[0].startTime")
+    assert rendered < 1000, f"first render took {rendered:.0f} ms"
     page.select_option("#store", "ST-SAO")
 
     page.locator("#q").press_sequentially("runn", delay=40)
     suggestions = page.locator("#suggestions li")
     expect(suggestions.first).to_be_visible()
     assert any("running" in t.lower() for t in suggestions.all_inner_texts())
+    drawn = page.evaluate("performance.getEntriesByName('omnirank:suggest-render').map(m => m.duration)")
+    assert drawn and max(drawn) < 16, f"suggestions took {max(drawn):.1f} ms to draw after their answer"
     page.locator("#q").press("ArrowDown")
     expect(page.locator("#suggestions li").first).to_have_attribute("aria-selected", "true")
     picked = page.locator("#suggestions li").first.locator("span").first.inner_text()

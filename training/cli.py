@@ -67,12 +67,17 @@ def eval_recs(
     out: Path = typer.Option(None, "--out", help="Write the metrics as JSON here."),
     split: float = typer.Option(0.8, "--split", help="Share of the time span used for training."),
     k: int = typer.Option(20, "--k", help="Cutoff for Recall@k and NDCG@k."),
+    instacart: Path = typer.Option(
+        None, "--instacart", help="Instacart order lines (orders joined with order_products), adapted first."
+    ),
+    ranker: bool = typer.Option(True, "--ranker/--no-ranker", help="Learn the second-stage ranker too."),
 ) -> None:
-    """Compare recommenders (popularity, item-kNN, ALS, BPR, EASE, omnirank blend) on a temporal split."""
+    """Compare recommenders (popularity, repeat-buy, item-kNN, ALS, BPR, EASE, blend, learned ranker)
+    on a temporal split, with bootstrap intervals and a segment table."""
     from training.eval_recs import eval_recs_command
 
     try:
-        eval_recs_command(settings(), interactions, online_retail, items, out, split, k)
+        eval_recs_command(settings(), interactions, online_retail, items, out, split, k, instacart, ranker)
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc

@@ -441,10 +441,12 @@ def eval_recs_command(
     out: Path | None,
     split: float,
     k: int,
+    instacart_path: Path | None = None,
+    ranker: bool = True,
 ) -> dict[str, Any]:
     """What the CLI runs: load (or adapt Online Retail), evaluate, print, write JSON."""
-    if (interactions_path is None) == (online_retail_path is None):
-        raise ValueError("give exactly one of --interactions or --online-retail")
+    if sum(p is not None for p in (interactions_path, online_retail_path, instacart_path)) != 1:
+        raise ValueError("give exactly one of --interactions, --online-retail or --instacart")
     notes: list[str] = []
     if online_retail_path is not None:
         from rich import print as rprint
@@ -454,10 +456,17 @@ def eval_recs_command(
         interactions, report = online_retail_to_interactions(read_online_retail(online_retail_path))
         rprint({"online_retail_adapter": report})
         notes.append("online retail adapter: " + json.dumps(report))
+    elif instacart_path is not None:
+        from training.adapters.instacart import instacart_to_interactions, read_instacart
+
+        interactions, report = instacart_to_interactions(read_instacart(instacart_path))
+        notes.append("instacart adapter: " + json.dumps(report))
     else:
         interactions = read_table(interactions_path)
     catalog = read_table(items_path) if items_path is not None else None
-    result = run_eval_recs(interactions, settings, split=split, k=k, catalog=catalog, notes=notes)
+    result = run_eval_recs(
+        interactions, settings, split=split, k=k, catalog=catalog, notes=notes, ranker=ranker
+    )
     print_table(result)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -379,6 +379,8 @@ class RankerRecommender(Recommender):
         num_leaves: int = 31,
         min_child_samples: int = 50,
         max_train_users: int = 10_000,
+        durable_repeat_share: float = 0.0,
+        durable_min_buyers: int = 10,
         random_state: int = 42,
     ) -> None:
         if kind not in RANKER_KINDS:
@@ -394,6 +396,8 @@ class RankerRecommender(Recommender):
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
         self.max_train_users = max_train_users
+        self.durable_repeat_share = durable_repeat_share
+        self.durable_min_buyers = durable_min_buyers
         self.random_state = random_state
         self.models_: dict[str, Recommender] = {}
         self.history_: PurchaseHistory | None = None
@@ -412,6 +416,8 @@ class RankerRecommender(Recommender):
             "num_leaves": self.num_leaves,
             "min_child_samples": self.min_child_samples,
             "max_train_users": self.max_train_users,
+            "durable_repeat_share": self.durable_repeat_share,
+            "durable_min_buyers": self.durable_min_buyers,
             "random_state": self.random_state,
         }
 
@@ -489,7 +495,17 @@ class RankerRecommender(Recommender):
             scores = x[..., 2 * len(self.components)]
         else:
             scores = self._predict(x)
-        return np.where(candidates >= 0, scores, -np.inf).astype(np.float32)
+        return np.where((candidates >= 0) & ~self._owned_durable(x), scores, -np.inf).astype(np.float32)
+
+    def _owned_durable(self, x: np.ndarray) -> np.ndarray:
+        """Items the customer bought that nobody ever buys twice (durables, learned from the
+        history: at least ``durable_min_buyers`` buyers, a re-buy share of at most
+        ``durable_repeat_share``): a next purchase never ranks them, so neither does the ranker."""
+        names = self.features
+        owned = np.nan_to_num(x[..., names.index("bought_days")]) > 0
+        repeat = x[..., names.index("item_repeat")]
+        buyers = np.expm1(np.nan_to_num(x[..., names.index("item_buyers_log")]))
+        return owned & (repeat <= self.durable_repeat_share) & (buyers >= self.durable_min_buyers - 1e-3)
 
     def _score(self, userids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
         """Dense scores: the ranker's at the candidates, below all of them elsewhere."""

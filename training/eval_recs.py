@@ -420,14 +420,45 @@ def print_table(result: dict[str, Any]) -> None:
     for mode in MODES:
         for metric in (f"recall@{k}", f"ndcg@{k}", "coverage"):
             table.add_column(f"{mode} {metric}", justify="right", no_wrap=True)
-    for name in result["modes"]["all"]:
+    names = list(dict.fromkeys(n for mode in MODES for n in result["modes"][mode]))
+    intervals = {mode: result.get("confidence", {}).get(mode, {}).get("intervals", {}) for mode in MODES}
+    for name in names:
         row = [name]
         for mode in MODES:
-            m = result["modes"][mode][name]
-            row += [f"{m[f'recall@{k}']:.4f}", f"{m[f'ndcg@{k}']:.4f}", f"{m['coverage']:.3f}"]
+            m = result["modes"][mode].get(name)
+            if m is None:
+                row += ["-", "-", "-"]
+                continue
+            ci = intervals[mode].get(name, {})
+            cells = []
+            for metric in (f"recall@{k}", f"ndcg@{k}"):
+                lo_hi = ci.get(metric)
+                cells.append(f"{m[metric]:.4f}" + (f" [{lo_hi[0]:.4f}, {lo_hi[1]:.4f}]" if lo_hi else ""))
+            row += [*cells, f"{m['coverage']:.3f}"]
+        if name == BLEND_NAME:
+            row[0] = f"{name} (served: {result['modes']['all'][name].get('served', 'blend')} / " + (
+                f"{result['modes']['new'][name].get('served', 'blend')})"
+            )
         table.add_row(*row, style="bold" if name == BLEND_NAME else None)
     console = Console()
     console.print(table)
+    for mode in MODES:
+        vs = result.get("confidence", {}).get(mode, {}).get("served_vs_best_single", {})
+        for metric in (f"recall@{k}", f"ndcg@{k}"):
+            if metric in vs and vs[metric]["ratio"] is not None:
+                d = vs[metric]
+                console.print(
+                    f"- {mode} {metric}: served {d['served']:.4f} vs best single ({vs['best_single']}) "
+                    f"{d['best_single']:.4f}: x{d['ratio']:.3f}, difference 95% CI "
+                    f"[{d['difference_ci'][0]:+.4f}, {d['difference_ci'][1]:+.4f}]"
+                )
+    for mode, segs in result.get("segments", {}).items():
+        for label, row in segs.items():
+            served = row.get(BLEND_NAME, {})
+            console.print(
+                f"- segment {mode} / {label} ({row['n_users']} users): served recall@{k} "
+                f"{served.get(f'recall@{k}', 0):.4f}, ndcg@{k} {served.get(f'ndcg@{k}', 0):.4f}"
+            )
     for note in result["notes"]:
         if not note.startswith("online retail adapter"):  # already printed in full
             console.print(f"- {note}")
@@ -467,8 +498,8 @@ def eval_recs_command(
     result = run_eval_recs(
         interactions, settings, split=split, k=k, catalog=catalog, notes=notes, ranker=ranker
     )
-    print_table(result)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2))
+    print_table(result)
     return result

@@ -56,6 +56,22 @@ def test_eval_recs_cli_writes_json(evalrecs_csv, tmp_path):
             assert 0.0 <= m["recall@20"] <= 1.0 and 0.0 <= m["ndcg@20"] <= 1.0
     assert data["n_users_test"] > 0 and data["n_items"] == 30
     assert any("guest" in n for n in data["notes"])
+    # blend and ranker rows, bootstrap intervals around every row, the segment table
+    for mode in ("all", "new"):
+        assert "blend" in data["modes"][mode] and data["modes"][mode]["omnirank"]["served"] in (
+            "blend",
+            "ranker",
+        )
+        assert {"validation_users_fit", "kept"} <= set(data["ranker"][mode])
+        ci = data["confidence"][mode]["intervals"]["omnirank"]["recall@20"]
+        assert ci[0] <= data["modes"][mode]["omnirank"]["recall@20"] <= ci[1]
+        assert data["confidence"][mode]["served_vs_best_single"]["best_single"] in MODELS + ("repeat_buy",)
+    segments = data["segments"]["all"]
+    assert segments["online-only buyers"]["n_users"] == data["n_users_test"]  # planted data: no store lines
+    assert (
+        sum(v["n_users"] for k, v in segments.items() if k.startswith(("new", "returning")))
+        == data["n_users_test"]
+    )
     # planted groups: personalised models must find the user's group better than popularity
     assert data["modes"]["all"]["omnirank"]["recall@20"] > data["modes"]["all"]["popularity"]["recall@20"]
 

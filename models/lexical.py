@@ -26,6 +26,8 @@ DEFAULT_FIELD_WEIGHTS: dict[str, int] = {
     "attributes": 1,
     "description": 1,
 }
+TRANSLATED_TITLES = ("title_bn", "title_hi", "title_pt")
+"""Import-format columns with the product's name in another language (models/schemas.py)."""
 _FIELD_ALIASES = {"title": ("title", "name"), "category": ("category", "category_path")}
 _META_FILE = "omnirank_bm25.json"
 
@@ -64,6 +66,9 @@ class BM25Index:
                 if key in row:
                     tokens.extend(self._tokens(row[key]) * int(weight))
                     break
+        for key in TRANSLATED_TITLES:  # a title in the shopper's language counts as the title
+            if key in row and isinstance(row[key], str):
+                tokens.extend(self._tokens(row[key]) * int(self.field_weights.get("title", 1)))
         return tokens
 
     # --- fit / search ----------------------------------------------------------------------

@@ -87,6 +87,9 @@ PRODUCTS = TableSpec(
     (
         _c("sku", STR, True, "Unique product id."),
         _c("title", STR, True, "Product name as shown to shoppers."),
+        _c("title_bn", STR, False, "The name in Bengali, when the catalog has it (searched beside title)."),
+        _c("title_hi", STR, False, "The name in Hindi (Devanagari), when the catalog has it."),
+        _c("title_pt", STR, False, "The name in Portuguese, when the catalog has it."),
         _c("description", STR, False, "Free text, several sentences."),
         _c("brand", STR, False, "Brand name."),
         _c(

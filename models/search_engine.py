@@ -70,6 +70,10 @@ class SearchResult:
     personalised: bool = False
     rules_fired: list[str] = field(default_factory=list)
     redirect: str | None = None
+    low_confidence: bool = False
+    """The best result matches no word of the query and is only a weak neighbour by meaning
+    (cosine under ``min_dense_score``): shown, but no success to count (a foreign-language or
+    nonsense query that the service does not understand)."""
 
 
 @dataclass
@@ -392,6 +396,8 @@ class SearchEngine:
         rules = self.rules  # read once: a PUT swaps it between requests, never during one
         if rules is not None:
             parsed.expansions = rules.expand(parsed.text)
+        if parsed.kept:  # untranslated Bengali/Hindi words match a catalog's titles in that script
+            parsed.expansions = [*parsed.expansions, parsed.kept]
         text = parsed.text if parsed.text.strip() else q
         full = self.lexical_scores(text, parsed.expansions)  # once per request, reused below
         # Relaxation order: what the query implied (last stated first), then the shopper's own filters.
@@ -467,6 +473,7 @@ class SearchEngine:
             relaxed.append(
                 f"{items.size - n_match} more results that are not {' / '.join(missed)} follow after result {n_match}"
             )
+        low_confidence = bool(items.size) and lexical[0] <= 0 and dense[0] < self.min_dense_score
         start = (page - 1) * k
         hits = [
             SearchHit(int(i), float(s), float(lx), float(dn), bool(mt))
@@ -496,6 +503,7 @@ class SearchEngine:
             personalised=personalised,
             rules_fired=rules_fired,
             redirect=redirect,
+            low_confidence=low_confidence,
         )
 
     def _add_candidates(

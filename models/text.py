@@ -13,7 +13,16 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 # Control characters (C0/C1) and the zero-width family that break token boundaries.
-_CONTROL_RE = re.compile(r"[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028\u2029\ufeff]")
+_CONTROL_RE = re.compile(r"[\u0000-\u001f\u007f-\u009f\u200b\u200e\u200f\u2028\u2029\ufeff]")
+# Zero-width (non-)joiners shape Bengali and Devanagari conjuncts inside a word ("র‍্য" as Bengali
+# keyboards type it): removed, never a word break.
+_JOINER_RE = re.compile(r"[\u200c\u200d]")
+# The matching form of Bengali and Devanagari: native digits as ASCII, the nukta dropped (typists
+# write सफेद and सफ़ेद alike), chandrabindu as anusvara (चाँदी / चांदी) or dropped (বাঁশ / বাশ).
+_INDIC_MATCHING = str.maketrans(
+    {**{0x09E6 + i: str(i) for i in range(10)}, **{0x0966 + i: str(i) for i in range(10)}}
+    | {0x093C: None, 0x09BC: None, 0x0901: "\u0902", 0x0981: None}
+)
 _SPACE_RE = re.compile(r"\s+")
 # After _word_chars, a token is a number with decimal point/fraction ("1/2", "2.5") or a run of
 # letters, digits and combining marks (Devanagari vowel signs are marks, not \\w).
@@ -44,6 +53,7 @@ def clean(text: object) -> str:
     if _is_missing(text):
         return ""
     s = unicodedata.normalize("NFKC", str(text))
+    s = _JOINER_RE.sub("", s)
     s = _CONTROL_RE.sub(" ", s)
     return _SPACE_RE.sub(" ", s).strip()
 
@@ -68,8 +78,9 @@ def strip_accents(text: str) -> str:
 
 
 def normalize(text: object) -> str:
-    """The matching form of a text: clean, lower-cased, accents stripped."""
-    return strip_accents(clean(text).casefold())
+    """The matching form of a text: clean, lower-cased, accents stripped, Indic digits and
+    spelling variants unified."""
+    return strip_accents(clean(text).casefold()).translate(_INDIC_MATCHING)
 
 
 class _WordChars(dict):

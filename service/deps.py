@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Query, Request
 
+from models import i18n
 from models.config import Settings
 from service.serving import Serving
 from service.state import ServingView
@@ -77,3 +79,21 @@ def item_of(view: ServingView, sku: str) -> int:
     if item is None or not view.catalog.active[item]:
         raise HTTPException(404, f"unknown sku {sku!r}" if item is None else f"sku {sku!r} is discontinued")
     return item
+
+
+async def get_language(
+    lang: Annotated[
+        str | None,
+        Query(
+            max_length=16,
+            description="Language of labels, notes and reasons: en, bn, hi or pt (a region such as "
+            "bn-BD is fine). Default: the best of the Accept-Language header, else en.",
+        ),
+    ] = None,
+    accept_language: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> str:
+    """The reader's language; an explicit ``lang`` the service cannot speak is a 422, a header
+    one is negotiated away (browsers send many)."""
+    if lang is not None and i18n.pick_language(lang) != lang.strip().lower()[:2]:
+        raise HTTPException(422, f"lang must be one of {', '.join(i18n.LANGUAGES)}; got {lang!r}")
+    return i18n.pick_language(lang, accept_language)

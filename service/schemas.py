@@ -52,7 +52,17 @@ class SearchResponse(Answered):
     k: int
     hits: list[SearchHitOut]
     intent: dict = Field(description="Structured intent parsed from the query (price, colour, target...).")
-    intent_label: str = Field(description="Short label for the page, e.g. 'Footwear · under 50'.")
+    intent_label: str = Field(
+        description="Short label for the page, e.g. 'Footwear · under 50', in the reader's language."
+    )
+    language: str = Field(
+        "en", description="The language of intent_label, relaxed and reasons (en, bn, hi, pt)."
+    )
+    low_confidence: bool = Field(
+        False,
+        description="The best result matches no word of the query and is only a weak neighbour by "
+        "meaning: a guess, shown but not a success (counted with zero-result searches).",
+    )
     applied_filters: dict
     facets: dict[str, dict[str, int]]
     did_you_mean: str | None = None

@@ -186,13 +186,28 @@ def evaluate(
     data: Path = typer.Option(
         Path("data_samples"), "--data", help="Directory with queries.parquet and judgments.parquet."
     ),
+    queries: list[Path] = typer.Option(
+        None,
+        "--queries",
+        help="CSV query_id, query[, language] instead of --data; repeat it for the same queries in "
+        "several languages (language from the column, else the file name: queries_bn_latn.csv -> "
+        "bn-Latn) and get a table per language.",
+    ),
+    judgments: Path = typer.Option(
+        None, "--judgments", help="CSV query_id, product_id, relevance (with --queries)."
+    ),
+    relevance_min: float = typer.Option(
+        0.0, "--relevance-min", help="With --judgments: gain = relevance - this (Home Depot: 1)."
+    ),
     out: Path = typer.Option(None, "--out", help="Write the search metrics as JSON here."),
 ) -> None:
-    """Re-run the search evaluation of a published bundle on labelled queries."""
+    """Re-run the search evaluation of a published bundle on labelled queries: BM25, dense and the
+    tuned fusion beside the full stack the service runs (``omnirank``), per language and kind."""
     import json
 
     from models.bundle import Bundle, BundleError
-    from training.evaluate import evaluate_search
+    from training.eval_search import EvalInputError
+    from training.evaluate import evaluate_search, labelled_queries_from_csv, print_by_language
     from training.ingest import read_table
 
     cfg = settings()
@@ -201,13 +216,23 @@ def evaluate(
     except BundleError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc
-    queries, judgments = read_table(data, "queries"), read_table(data, "judgments")
-    if queries is None or judgments is None:
-        typer.echo(f"error: {data} has no queries/judgments tables", err=True)
-        raise typer.Exit(code=2)
-    report = evaluate_search(b.path, queries, judgments, cfg)
+    if queries:
+        if judgments is None:
+            raise typer.BadParameter("--queries needs --judgments", param_hint="--judgments")
+        try:
+            query_table, judgment_table = labelled_queries_from_csv(list(queries), judgments, relevance_min)
+        except EvalInputError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    else:
+        query_table, judgment_table = read_table(data, "queries"), read_table(data, "judgments")
+        if query_table is None or judgment_table is None:
+            typer.echo(f"error: {data} has no queries/judgments tables", err=True)
+            raise typer.Exit(code=2)
+    report = evaluate_search(b.path, query_table, judgment_table, cfg)
     typer.echo(json.dumps(report["methods"], indent=2))
+    print_by_language(report)
     if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2))
 
 

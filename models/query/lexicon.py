@@ -218,8 +218,11 @@ PRICE_HINT_WORDS: dict[str, str] = {
     **dict.fromkeys(["महंगा", "महंगी"], "high"),
 }
 
-CURRENCY = r"(?:r\$|\$|₹|rs\.?|inr|usd|brl|us\$|€|eur|£)"
-CURRENCY_AFTER = r"(?:reais|real|dollars?|bucks|rupees?|rupaye|रुपये|रुपए|रुपया|rs\.?|inr|usd|brl|eur|euros?)"
+CURRENCY = r"(?:r\$|\$|₹|৳|rs\.?|tk\.?|inr|bdt|usd|brl|us\$|€|eur|£)"
+CURRENCY_AFTER = (
+    r"(?:reais|real|dollars?|bucks|rupees?|rupaye|रुपये|रुपए|रुपया|rs\.?|inr|usd|brl|eur|euros?|"
+    r"taka|tk\.?|bdt|টাকা)"
+)
 # "under 50"-style words that set an upper bound, written before the number.
 MAX_BEFORE: tuple[str, ...] = (
     "under",

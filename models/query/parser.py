@@ -62,6 +62,13 @@ class ParsedQuery(BaseModel):
     category: CategoryIntent | None = None
     expansions: list[str] = Field(default_factory=list, description="synonym rewrites of ``text``")
     explain: str = ""
+    language: str = Field(
+        "en",
+        description="bn, hi (in their scripts), bn-Latn, hi-Latn (typed in Latin letters), or en "
+        "(Latin script read as typed: English, Portuguese)",
+    )
+    translated: str | None = Field(None, description="the query in the catalog's English, when translated")
+    kept: str = Field("", description="script words no translation step knew, matched as typed")
 
     def build_explain(self) -> str:
         """Short human label ("Running Shoes · Nike · under 50 · red") for the UI and logs."""
@@ -246,6 +253,8 @@ class QueryParser:
             self._brand_keys.setdefault(
                 re.sub(r"[\s\-&'.]+", "", key), value
             )  # "under armour" typed "underarmour"
+            if "&" in key:  # "black & decker" typed "black and decker"
+                self._brand_keys.setdefault(re.sub(r"\s*&\s*", " and ", key), value)
         self._brand_re = f(rf"{_L}(?:{alt(self._brand_keys)}){_R}")
         self._color_keys: dict[str, list[str]] = {k: [v] for k, v in self.colors_.items()}
         for word, base in lx.COLOR_WORDS.items():

@@ -17,6 +17,7 @@ import pandas as pd
 from models.query.category import CategoryClassifier
 from models.query.parser import CategoryIntent, ParsedQuery, QueryParser
 from models.query.synonyms import SynonymSet
+from models.query.translate import QueryTranslator
 from models.text import clean
 
 _FILE = "query_understanding.json"
@@ -56,12 +57,14 @@ class QueryUnderstanding:
         parser: QueryParser | None = None,
         classifier: CategoryClassifier | None = None,
         synonyms: SynonymSet | None = None,
+        translator: QueryTranslator | None = None,
     ) -> None:
         self.category_threshold = category_threshold
         self.query_weight = query_weight
         self.parser = parser or QueryParser()
         self.classifier = classifier or CategoryClassifier()
         self.synonyms = synonyms or SynonymSet()
+        self.translator = translator or QueryTranslator()
 
     def fit(
         self,
@@ -72,11 +75,22 @@ class QueryUnderstanding:
         """Fit parser vocabularies + spelling (catalog, query log) and the category classifier
         (catalog texts plus logged (query, clicked category) pairs, weighted ``query_weight``)."""
         self.parser_ = self.parser.fit(products, list(query_log) if query_log is not None else None)
+        self.translator_ = self.translator.fit(
+            QueryTranslator.catalog_vocabulary(
+                text
+                for c in ("title", "brand", "category", "color", "material")
+                if c in products.columns
+                for text in products[c].dropna().astype(str).str.replace(">", " ")
+            )
+        )
         texts, labels = product_training_texts(products)
         weights = [1.0] * len(texts)
         # Repeated (query, category) pairs collapse into one weighted row: the same logistic loss,
         # a fraction of the rows (logs repeat popular queries thousands of times).
-        pairs = Counter((clean(q), clean(c)) for q, c in (query_categories or ()))
+        # logged queries are read as they will be served: Bengali and Hindi in the catalog's English
+        pairs = Counter(
+            (self.translator_.translate(clean(q)).text, clean(c)) for q, c in (query_categories or ())
+        )
         for (query, category), count in sorted(pairs.items()):
             if query and category:
                 texts.append(query)
@@ -92,7 +106,13 @@ class QueryUnderstanding:
         """Parse, then add the category intent (on the cleaned text) and synonym expansions."""
         if not hasattr(self, "parser_"):
             raise RuntimeError("QueryUnderstanding is not fitted: call fit() or load() first")
-        parsed = self.parser_.parse(query)
+        translation = self.translator_.translate(query)
+        parsed = self.parser_.parse(translation.text if translation.translated else query)
+        if translation.translated:
+            parsed.query = query[: self.parser_.max_query_chars]
+            parsed.language = translation.language
+            parsed.translated = translation.text
+            parsed.kept = translation.kept
         # No category from a query that is all constraints ("gift under 50"): nothing to classify.
         if parsed.text:
             path, confidence = self.classifier_.top(parsed.text)
@@ -119,6 +139,7 @@ class QueryUnderstanding:
             d / _FILE,
             *self.parser_.save(d),
             *self.classifier_.save(d),
+            self.translator_.save(d),
             self.synonyms_.save(d),
         ]
 
@@ -138,4 +159,11 @@ class QueryUnderstanding:
         obj.parser_ = obj.parser = QueryParser.load(d)
         obj.classifier_ = obj.classifier = CategoryClassifier.load(d)
         obj.synonyms_ = obj.synonyms = SynonymSet.load(d)
+        if QueryTranslator.saved_in(d):
+            obj.translator_ = obj.translator = QueryTranslator.load(d)
+        else:  # a bundle trained before the translator: its catalog words are the speller's
+            speller = obj.parser_.speller_
+            obj.translator_ = obj.translator = QueryTranslator().fit(
+                speller.frequencies_ if speller is not None else {}
+            )
         return obj

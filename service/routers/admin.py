@@ -75,6 +75,8 @@ def analytics(
         raise HTTPException(422, f"since/until out of range: {exc}") from None
     if since >= until:
         raise HTTPException(422, "since must be before until")
+    if since.year < 1970 or until.year > 2200:  # the store's clock, and pandas' timestamps, end there
+        raise HTTPException(422, "since/until must lie between 1970 and 2200")
     served = view.store.served_frame(since.timestamp(), until.timestamp())
     events = view.store.events_frame(since.timestamp(), end)
     return analytics_report(served, events, since=since, until=until, window=window, top_n=top_n)

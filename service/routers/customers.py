@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
 
 from models.recommend import Context
 from models.store.analytics_tables import ConsentStatement
-from service.deps import check_store, get_now, get_settings, get_view, require_recs
+from service.deps import check_store, get_language, get_now, get_settings, get_view, require_recs
 from service.identity import Resolved, identifier_hashes, resolve
 from service.impressions import answered
 from service.products import optional_text, prices_for, product
@@ -21,7 +21,13 @@ NOT_FOUND = "no customer with that loyalty id, email, phone or customer id"
 
 
 def build_profile(
-    request: Request, state: ServingView, found: Resolved, store_id: str | None, k: int, now: datetime
+    request: Request,
+    state: ServingView,
+    found: Resolved,
+    store_id: str | None,
+    k: int,
+    now: datetime,
+    lang: str = "en",
 ) -> ProfileResponse:
     check_store(state, store_id)
     key = found.key
@@ -49,7 +55,7 @@ def build_profile(
         f: None if info is None else optional_text(info.get(f))
         for f in ("masked_loyalty_id", "masked_email", "masked_phone")
     }
-    rendered = render(state, offers, prices, store_id)
+    rendered = render(state, offers, prices, store_id, lang)
     meta = answered(request, "customer", [o.product.sku for o in rendered])
     return ProfileResponse(
         request_id=meta.request_id,
@@ -95,13 +101,14 @@ def profile(
     k: int = Query(10, ge=1, le=50),
     state: ServingView = Depends(require_recs),
     now: datetime = Depends(get_now),
+    lang: str = Depends(get_language),
 ) -> ProfileResponse:
     """The profile by the opaque ``customer_id`` other answers give (a lookup answer, a
     recommendation response). Loyalty ids, emails and phones never travel in a URL (URLs end up in
     proxies' and browsers' logs): look a person up by those with ``POST /v1/customers/lookup``."""
     store_id = principal.store_for(store_id)
     known = customer_id in state.customers.index
-    return build_profile(request, state, Resolved(customer_id, known), store_id, k, now)
+    return build_profile(request, state, Resolved(customer_id, known), store_id, k, now, lang)
 
 
 @router.post("/lookup", response_model=ProfileResponse)
@@ -112,6 +119,7 @@ def lookup(
     state: ServingView = Depends(require_recs),
     settings=Depends(get_settings),
     now: datetime = Depends(get_now),
+    lang: str = Depends(get_language),
 ) -> ProfileResponse:
     """The profile by any identifiers the customer gives (in the body, never in a URL). Given two
     (the card and the email said at the till), they are linked now: the web history of the card
@@ -120,4 +128,4 @@ def lookup(
     found = resolve(state, identifier_hashes(body.identifiers(), settings.pii_salt), now.timestamp())
     if found is None:
         raise HTTPException(422, "give at least one valid customer_id, loyalty_id, email or phone")
-    return build_profile(request, state, found, store_id, body.k, now)
+    return build_profile(request, state, found, store_id, body.k, now, lang)

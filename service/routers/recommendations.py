@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
 
+from models import i18n
 from models.live.prices import PriceView
 from models.recommend import Context, Interaction, Recommendation
-from service.deps import check_store, get_now, get_settings, item_of, require_recs
+from service.deps import check_store, get_language, get_now, get_settings, item_of, require_recs
 from service.identity import resolve_one
 from service.impressions import answered
 from service.products import prices_for, product
@@ -20,14 +21,18 @@ router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"])
 
 
 def render(
-    view: ServingView, recs: list[Recommendation], prices: PriceView, store_id: str | None
+    view: ServingView,
+    recs: list[Recommendation],
+    prices: PriceView,
+    store_id: str | None,
+    lang: str = i18n.DEFAULT,
 ) -> list[RecommendationOut]:
     return [
         RecommendationOut(
             product=product(view, r.item, prices, store_id),
             score=r.score,
             reason_code=r.reason_code,
-            reason=r.reason,
+            reason=i18n.sentence(r.reason, lang),
         )
         for r in recs
     ]
@@ -78,6 +83,7 @@ def for_customer(
     request: Request = None,
     settings=Depends(get_settings),
     now: datetime = Depends(get_now),
+    lang: str = Depends(get_language),
 ) -> RecommendationsResponse:
     check_store(state, store_id)
     key = resolve_one(state, customer_id, settings.pii_salt).key
@@ -90,7 +96,7 @@ def for_customer(
     return respond(
         request,
         "customer",
-        render(state, recs, prices, store_id),
+        render(state, recs, prices, store_id, lang),
         cold_start=cold,
         customer_id=key,
         strategy="trending" if cold else "blend",
@@ -108,6 +114,7 @@ def similar(
     state: ServingView = Depends(require_recs),
     request: Request = None,
     now: datetime = Depends(get_now),
+    lang: str = Depends(get_language),
 ) -> RecommendationsResponse:
     check_store(state, store_id)
     item = item_of(state, sku)
@@ -116,7 +123,7 @@ def similar(
     return respond(
         request,
         "similar",
-        render(state, recs, prices_for(state, channel, store_id, now), store_id),
+        render(state, recs, prices_for(state, channel, store_id, now), store_id, lang),
         strategy="similar",
     )
 
@@ -134,6 +141,7 @@ def bought_together(
     state: ServingView = Depends(require_recs),
     request: Request = None,
     now: datetime = Depends(get_now),
+    lang: str = Depends(get_language),
 ) -> RecommendationsResponse:
     check_store(state, store_id)
     recs = state.recs.bought_together(
@@ -142,7 +150,7 @@ def bought_together(
     return respond(
         request,
         "bought_together",
-        render(state, recs, prices_for(state, channel, store_id, now), store_id),
+        render(state, recs, prices_for(state, channel, store_id, now), store_id, lang),
         strategy="bought_together",
     )
 
@@ -153,6 +161,7 @@ def cart(
     request: Request,
     state: ServingView = Depends(require_recs),
     now: datetime = Depends(get_now),
+    lang: str = Depends(get_language),
 ) -> RecommendationsResponse:
     check_store(state, body.store_id)
     unknown = [s for s in body.skus if s not in state.catalog.sku_index]
@@ -165,7 +174,7 @@ def cart(
     return respond(
         request,
         "cart",
-        render(state, recs, prices_for(state, body.channel, body.store_id, now), body.store_id),
+        render(state, recs, prices_for(state, body.channel, body.store_id, now), body.store_id, lang),
         strategy="cart",
     )
 
@@ -178,12 +187,13 @@ def trending(
     state: ServingView = Depends(require_recs),
     request: Request = None,
     now: datetime = Depends(get_now),
+    lang: str = Depends(get_language),
 ) -> RecommendationsResponse:
     check_store(state, store_id)
     recs = state.recs.trending_list(Context(channel=channel, store_id=store_id, now=pd.Timestamp(now)), k)
     return respond(
         request,
         "trending",
-        render(state, recs, prices_for(state, channel, store_id, now), store_id),
+        render(state, recs, prices_for(state, channel, store_id, now), store_id, lang),
         strategy="trending",
     )

@@ -2,8 +2,9 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
+from models import i18n
 from models.search_engine import SearchFilters
-from service.deps import check_store, clean_text, get_now, get_settings, get_view
+from service.deps import check_store, clean_text, get_language, get_now, get_settings, get_view
 from service.impressions import answered
 from service.products import prices_for, product
 from service.schemas import Channel, SearchHitOut, SearchResponse
@@ -25,6 +26,7 @@ KNOWN_PARAMS = {
     "channel",
     "customer_id",
     "session_id",
+    "lang",
 }
 
 
@@ -50,6 +52,7 @@ def search(
     state: ServingView = Depends(get_view),
     settings=Depends(get_settings),
     now: datetime = Depends(get_now),
+    lang: str = Depends(get_language),
 ) -> SearchResponse:
     unknown = sorted(set(request.query_params) - KNOWN_PARAMS)
     if unknown:
@@ -66,7 +69,7 @@ def search(
     result = state.search.search(q, k=k, page=page, filters=filters, affinity=affinity, prices=prices.price)
     metrics = request.app.state.metrics
     metrics.searches.inc()
-    if result.total == 0:
+    if result.total == 0 or result.low_confidence:  # a weak guess is no success either
         metrics.zero_results.inc()
     hits = [
         SearchHitOut(
@@ -88,11 +91,13 @@ def search(
         k=k,
         hits=hits,
         intent=result.intent.model_dump(),
-        intent_label=result.intent.explain,
+        intent_label=i18n.intent_label(result.intent, lang),
+        language=lang,
+        low_confidence=result.low_confidence,
         applied_filters=result.applied_filters,
         facets=result.facets,
         did_you_mean=result.did_you_mean,
-        relaxed=result.relaxed,
+        relaxed=[i18n.sentence(note, lang) for note in result.relaxed],
         relaxed_from=result.relaxed_from,
         personalised=result.personalised,
         rules_fired=result.rules_fired,

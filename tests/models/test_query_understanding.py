@@ -411,7 +411,7 @@ def parser(qu: QueryUnderstanding) -> QueryParser:
         ("fone menos de 100", None, 100.0, "fone"),
         ("sofá acima de 1.500", 1500.0, None, "sofa"),
         ("जूते 500 से कम", None, 500.0, "जूते"),
-        ("₹500 के अंदर घड़ी", None, 500.0, "घड़ी"),
+        ("₹500 के अंदर घड़ी", None, 500.0, "घडी"),
         ("1000 से 2000 के बीच फोन", 1000.0, 2000.0, "फोन"),
         ("cheap blender", None, None, "blender"),
         # measures, not prices

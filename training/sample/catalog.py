@@ -282,6 +282,15 @@ def build_catalog(n_products: int, rng: np.random.Generator, start: datetime, en
     ]
     df["created_at"] = pd.to_datetime(created, utc=True).floor("s")
     df["is_new"] = is_new
+    # Half the catalog also carries its name in Bengali, as a Bangladeshi retailer's would.
+    df["title_bn"] = [
+        f"{brand} {vocab.COLOR_BN.get(color, '') if isinstance(color, str) else ''} {vocab.TYPE_BN[path]}".replace(
+            "  ", " "
+        )
+        if number % 2 == 0
+        else None
+        for brand, color, path, number in zip(df["brand"], df["color"], df["category"], sku_numbers, strict=True)
+    ]
     style = np.stack(df.pop("style").to_list())
     stores = pd.DataFrame(vocab.STORES, columns=["store_id", "name", "city", "country"])
     inventory = _inventory(df, stores, rng)

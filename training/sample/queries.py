@@ -347,6 +347,18 @@ class LabelledQueryBuilder:
         return (t.pt if lang == "pt" else t.hi), QuerySpec(types=types), lang
 
 
+    def bengali(self) -> tuple[str, QuerySpec, str]:
+        """A Bengali shopper: the type's Bengali name with a recipient or a brand (never a form the
+        logs use, "colour name" or the bare name: a labelled query is never a logged one)."""
+        rng = self.rng
+        p = self._product()
+        name = vocab.TYPE_BN[vocab.TYPES[p.type_idx].path]
+        types = frozenset([p.type_idx])
+        if rng.random() < 0.5 and p.target in vocab.TARGET_BN:
+            return f"{vocab.TARGET_BN[p.target]} {name}", QuerySpec(types=types, target=p.target), "bn"
+        return f"{p.brand} {name}", QuerySpec(types=types, brand=p.brand), "bn"
+
+
 DEFAULT_KIND_COUNTS = {
     "category": 45,
     "brand": 45,
@@ -355,6 +367,7 @@ DEFAULT_KIND_COUNTS = {
     "intent": 70,
     "misspelling": 50,
     "multilingual": 75,
+    "bengali": 30,  # last: the queries before it are drawn exactly as before it existed
 }
 
 
@@ -391,7 +404,7 @@ def build_labelled_queries(
                     query_id=qid,
                     query=text,
                     language=lang,
-                    kind="multilingual" if kind == "multilingual" else kind,
+                    kind="multilingual" if kind in ("multilingual", "bengali") else kind,
                 )
             )
             partial = np.flatnonzero(labels == 1)
@@ -439,14 +452,22 @@ def build_labelled_queries(
 def log_query(p: pd.Series, country: str, rng: np.random.Generator, labelled: set[str]) -> str:
     """What a shopper who ends up clicking product ``p`` typed; avoids the labelled test strings."""
     t = vocab.TYPES[p.type_idx]
+    bengali: str | None = None
     for _ in range(4):
+        bengali = None
         r = rng.random()
         noun = _noun(rng, t)
         if country in ("BR", "IN") and r < 0.08:
             if country == "BR":
                 text = f"{t.pt} {vocab.COLOR_PT[p.color]}" if _str(p.color) and rng.random() < 0.5 else t.pt
             else:
-                text = f"{vocab.COLOR_HI[p.color]} {t.hi}" if _str(p.color) and rng.random() < 0.5 else t.hi
+                coloured = _str(p.color) and rng.random() < 0.5
+                text = f"{vocab.COLOR_HI[p.color]} {t.hi}" if coloured else t.hi
+                if vocab.speaks_bengali(p.brand, p.model):
+                    # the same choice, written in Bengali: drawn (and checked against the labelled
+                    # set) as the Hindi query, so adding Bengali shoppers changed no other draw
+                    name = vocab.TYPE_BN[t.path]
+                    bengali = f"{vocab.COLOR_BN[p.color]} {name}" if coloured else name
         elif r < 0.3:
             text = noun
         elif r < 0.45:
@@ -466,8 +487,10 @@ def log_query(p: pd.Series, country: str, rng: np.random.Generator, labelled: se
         else:
             text = misspell(f"{p.brand.lower()} {noun}" if rng.random() < 0.4 else noun, rng)
         if rng.random() < 0.35:
-            text = LOG_PREFIXES[int(rng.integers(len(LOG_PREFIXES)))] + text
-            text = text + LOG_SUFFIXES[int(rng.integers(len(LOG_SUFFIXES)))]
+            prefix = LOG_PREFIXES[int(rng.integers(len(LOG_PREFIXES)))]
+            suffix = LOG_SUFFIXES[int(rng.integers(len(LOG_SUFFIXES)))]
+            text = prefix + text + suffix
+            bengali = prefix + bengali + suffix if bengali else None
         if text.lower() not in labelled:
-            return text
-    return text
+            return bengali or text
+    return bengali or text

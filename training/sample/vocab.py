@@ -2726,3 +2726,24 @@ CAMPAIGN_THEMES = (
     "book-club",
     "autumn-layers",
 )
+
+
+def _bengali() -> dict:
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).with_name("data") / "bengali.json").read_text(encoding="utf-8"))
+
+
+_BN = _bengali()
+TYPE_BN: dict[str, str] = _BN["types"]  # product type path -> its Bengali name
+COLOR_BN: dict[str, str] = _BN["colors"]
+TARGET_BN: dict[str, str] = _BN["targets"]  # "ছেলেদের" (men's): the possessive a Bengali shopper types
+
+
+def speaks_bengali(brand: str, model: str) -> bool:
+    """Which Indian shoppers of a product write Bengali rather than Hindi (West Bengal): a third of
+    the product lines, fixed by brand and model so the sample's random draws stay as they were."""
+    import zlib
+
+    return zlib.crc32(f"{brand} {model}".encode()) % 3 == 0

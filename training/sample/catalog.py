@@ -289,7 +289,9 @@ def build_catalog(n_products: int, rng: np.random.Generator, start: datetime, en
         )
         if number % 2 == 0
         else None
-        for brand, color, path, number in zip(df["brand"], df["color"], df["category"], sku_numbers, strict=True)
+        for brand, color, path, number in zip(
+            df["brand"], df["color"], df["category"], sku_numbers, strict=True
+        )
     ]
     style = np.stack(df.pop("style").to_list())
     stores = pd.DataFrame(vocab.STORES, columns=["store_id", "name", "city", "country"])

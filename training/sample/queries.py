@@ -346,7 +346,6 @@ class LabelledQueryBuilder:
             return f"{t.pt if lang == 'pt' else t.hi} {p.brand}", QuerySpec(types=types, brand=p.brand), lang
         return (t.pt if lang == "pt" else t.hi), QuerySpec(types=types), lang
 
-
     def bengali(self) -> tuple[str, QuerySpec, str]:
         """A Bengali shopper: the type's Bengali name with a recipient or a brand (never a form the
         logs use, "colour name" or the bare name: a labelled query is never a logged one)."""

@@ -367,6 +367,9 @@ class ProductIn(_Row):
 
     sku: str = Field(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")
     title: str = Field(min_length=1, max_length=500)
+    title_bn: str | None = Field(None, max_length=500, description="The name in Bengali (searched too).")
+    title_hi: str | None = Field(None, max_length=500, description="The name in Hindi (searched too).")
+    title_pt: str | None = Field(None, max_length=500, description="The name in Portuguese (searched too).")
     category: str = Field(min_length=1, max_length=300, description="Levels separated by ' > '.")
     price: float = Field(ge=0, le=1e9, allow_inf_nan=False)
     description: str | None = Field(None, max_length=10_000)

@@ -29,8 +29,8 @@ LATIN = "latn"
 
 _BENGALI_RE = re.compile(r"[\u0980-\u09ff]")
 _DEVANAGARI_RE = re.compile(r"[\u0900-\u097f]")
-_LATIN_RE = re.compile(r"[a-zA-Z]")
 _INDIC_LETTER = r"[\u0900-\u097f\u0980-\u09ff]"
+_VOWELS = "aeiouAEIOU"  # ITRANS vowels (and the "e" ै becomes)
 
 # Independent vowels, vowel signs and signs that end a syllable: a word ending in none of these
 # ends in a consonant whose inherent vowel is not pronounced ("लाइट" is "lait", not "laita").
@@ -58,11 +58,11 @@ _ITRANS_PLAIN = (
 
 
 def script_of(text: str) -> str:
-    """The script with the most letters in ``text``: ``beng``, ``deva`` or ``latn`` (the default)."""
+    """``beng`` or ``deva`` when ``text`` has letters of that script (the one with more, when it
+    has both: a brand in Latin letters does not make "कॉफ़ी मशीन Thermalux" English), else ``latn``."""
     counts = {
         BENGALI: len(_BENGALI_RE.findall(text)),
         DEVANAGARI: len(_DEVANAGARI_RE.findall(text)),
-        LATIN: len(_LATIN_RE.findall(text)),
     }
     best = max(counts, key=lambda k: counts[k])
     return best if counts[best] else LATIN
@@ -87,17 +87,22 @@ def romanize(word: str) -> str:
     latin = sanscript.transliterate(source, scheme, sanscript.ITRANS)
     for old, new in _ITRANS_PLAIN:
         latin = latin.replace(old, new)
-    inherent = "a"
     latin = latin.replace("M", "ng" if script == BENGALI else "n")  # ং is "ng"; Hindi ं a nasal
+    latin = re.sub(r"(?<![aA])ai", "a", latin)  # ै: the vowel of "bag", "cabinet" (बैग, कैबिनेट), not "Ai" (लाइट)
+    # The inherent vowel (ITRANS "a") is not said at the end of a word, nor between a vowel and
+    # consonant and a consonant and vowel ("जिप्सम" jipsam, not jipasama), nor before a last consonant.
+    if word[-1] not in _VOWEL_ENDINGS and latin.endswith("a") and len(latin) > 2:
+        latin = latin[:-1]
+    latin = re.sub(rf"(?<=[{_VOWELS}][^{_VOWELS}])a(?=[^{_VOWELS}][{_VOWELS}])", "", latin)
+    latin = re.sub(rf"(?<=[{_VOWELS}][^{_VOWELS}])a(?=[^{_VOWELS}]$)", "", latin)
     if script == BENGALI:
         # ওয়া is "wa"; the inherent vowel (ITRANS "a") is an "o" in Bengali, আ ("A") an "a"
         latin = re.sub(r"^[ae]yA", "A", latin)  # অ্যা / এ্যা: the vowel of "and", "adapter"
         latin = re.sub(r"(^|[aeiouAEIOU])oy(?=[aAeiIuU])", r"\1w", latin).replace("oy", "w")
-        latin = latin.replace("a", "o").replace("v", "b")
-        inherent = "o"
+        latin = re.sub(r"(?<=[bcdfghjklmnpqrstvyzDNST])u(?=[iIeEaA])", "w", latin)  # সুইচ switch
+        latin = latin.replace("bh", "V")  # ভ writes English "v" (ভ্যানিটি vanity, ভোল্ট volt)
+        latin = latin.replace("a", "o").replace("v", "b").replace("V", "v")
     latin = latin.lower()
-    if word[-1] not in _VOWEL_ENDINGS and latin.endswith(inherent) and len(latin) > 2:
-        latin = latin[:-1]
     return re.sub(r"[^a-z]", "", latin)
 
 
@@ -109,6 +114,7 @@ _KEY_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"ch(?=[rl])", "k"),  # chrome, chlorine
         (r"sch$", "s"),  # bosch
         (r"igh", "i"),  # light, night: the English silent "gh"
+        (r"ow$", "o"),  # pillow, window: no "w" said
         (r"gh(?=t|$)", ""),
         (r"ph", "f"),
         (r"ck", "k"),
@@ -137,12 +143,10 @@ def sound_key(word: str) -> str:
     return key
 
 
-_SPELLING_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+_SHARED_SPELLING: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p), r)
     for p, r in (
         (r"[^a-z]", ""),
-        (r"igh", "i"),
-        (r"gh$", ""),
         (r"ph", "f"),
         (r"ck", "k"),
         (r"ch(?=[rl])", "k"),
@@ -151,11 +155,9 @@ _SPELLING_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"q", "k"),
         (r"x", "ks"),
         (r"z", "j"),
-        (r"[vw]", "b"),  # Bengali writes English v and w as ভ and ও: one letter here
+        (r"v", "w"),  # व is either; Bengali writes v as ভ, romanised "v" (romanize)
         (r"(?<=[kgtdbjp])h", ""),
-        (r"(?<![aeiou])u(?![aeiou])", "a"),  # the vowel of "nut", "bulb": আ/ा in loanwords
         (r"ee|ea|ie", "i"),
-        (r"ai", "a"),  # कैबिनेट, बैटरी: ै for the vowel of "cat"
         (r"ou", "u"),
         (r"(.)\1+", r"\1"),
         (r"(?<=...)e$", ""),
@@ -163,14 +165,32 @@ _SPELLING_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"(?<=.)[eo]r$", "ar"),
     )
 )
+# English spelling only: how Bengali and Hindi write these English vowels (রেইন / रेन for "rain",
+# লাইট / लाइट for "light", ওক / ओक for "oak", টুল / टूल for "tool" but ডোর / डोर for "door").
+_ENGLISH_SPELLING: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p), r)
+    for p, r in (
+        (r"a[iy]", "e"),
+        (r"igh", "ai"),
+        (r"gh$", ""),
+        (r"(?<![aeiou])u(?![aeiou])", "a"),  # the vowel of "nut", "bulb": আ/ा in loanwords
+        (r"oa", "o"),
+        (r"oor", "or"),
+        (r"oo", "u"),
+    )
+)
 
 
-@lru_cache(maxsize=65_536)
-def spelling_form(word: str) -> str:
+@lru_cache(maxsize=131_072)
+def spelling_form(word: str, english: bool = False) -> str:
     """A word as it sounds, vowels kept: what English and romanised spellings are compared on
-    ("bulb" and "balb", "roller" and "rolar", "tree" and "tri" come out the same)."""
+    ("bulb" and "balb", "roller" and "rolar", "light" and "lait" come out the same). ``english``
+    reads English vowel spellings the way Bengali and Hindi transcribe them."""
     form = word.lower()
-    for pattern, replacement in _SPELLING_RULES:
+    if english:
+        for pattern, replacement in _ENGLISH_SPELLING:
+            form = pattern.sub(replacement, form)
+    for pattern, replacement in _SHARED_SPELLING:
         form = pattern.sub(replacement, form)
     return form
 

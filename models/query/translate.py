@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from rapidfuzz import fuzz
+import numpy as np
+from rapidfuzz import fuzz, process
 
 from models.query.indic import (
     BENGALI,
@@ -143,7 +144,7 @@ class Translation:
 
     text: str  # English rendering (the query itself, normalised, when nothing was translated)
     language: str  # en | bn | hi | bn-Latn | hi-Latn
-    kept: str = ""  # script words no step could translate, for catalogs with native titles
+    kept: str = ""  # the query as typed (normalised), for catalogs with titles in its language
 
     @property
     def translated(self) -> bool:
@@ -212,11 +213,23 @@ class QueryTranslator:
         self._lexicon_keys = {
             k: next(iter(v)) for k, v in merged.items() if len(v) == 1 and len(k) >= self.min_key_length
         }
-        self._catalog_keys: dict[str, list[tuple[str, int]]] = {}
+        # each catalog word under its sound, and a plural also under its singular's ("boots" is
+        # what "बूट" says): per key the spellings compared, the words returned and a frequency bonus
+        grouped: dict[str, list[tuple[str, str, int]]] = {}
         for word, count in self.vocabulary_.items():
             if len(word) >= 3 and word.isalpha() and word.isascii():
-                self._catalog_keys.setdefault(sound_key(word), []).append((word, count))
-        self._cache: dict[str, tuple[str | None, bool]] = {}
+                grouped.setdefault(sound_key(word), []).append((word, word, count))
+                if word.endswith("s") and len(word) >= 5 and not word.endswith("ss"):
+                    grouped.setdefault(sound_key(word[:-1]), []).append((word[:-1], word, count))
+        self._catalog_keys: dict[str, tuple[list[str], list[str], np.ndarray]] = {
+            key: (
+                [spelling_form(spelt, english=True) for spelt, _, _ in entries],
+                [word for _, word, _ in entries],
+                np.array([8.0 * math.log10(1 + count) for _, _, count in entries]),
+            )
+            for key, entries in grouped.items()
+        }
+        self._cache: dict[str, tuple[str | None, bool]] = {}  # script word -> (English, found)
 
     # --- words ---------------------------------------------------------------------------------
     def _by_sound(self, latin: str) -> tuple[str | None, float]:
@@ -225,16 +238,14 @@ class QueryTranslator:
         key = sound_key(latin)
         if len(key) < self.min_key_length:
             return None, 0.0
-        form = spelling_form(latin)
-        best, best_score = None, 0.0
-        for word, count in self._catalog_keys.get(key, ()):
-            similarity = fuzz.ratio(form, spelling_form(word))
-            if similarity < self.min_similarity:
-                continue
-            score = similarity + 8.0 * math.log10(1 + count)
-            if score > best_score:
-                best, best_score = word, score
-        return best, best_score
+        entry = self._catalog_keys.get(key)
+        if entry is None:
+            return None, 0.0
+        forms, words, bonus = entry
+        similarity = process.cdist([spelling_form(latin)], forms, scorer=fuzz.ratio, workers=1)[0]
+        score = np.where(similarity >= self.min_similarity, similarity + bonus, -1.0)
+        best = int(np.argmax(score))
+        return (words[best], float(score[best])) if score[best] >= 0 else (None, 0.0)
 
     def _lexicon_by_sound(self, latin: str) -> str | None:
         key = sound_key(latin)
@@ -247,7 +258,16 @@ class QueryTranslator:
         return rendering
 
     def _script_word(self, word: str) -> str | None:
-        """English for a Bengali/Devanagari word; None when nothing maps it."""
+        """English for a Bengali/Devanagari word; None when nothing maps it (cached per word: the
+        words shoppers type repeat, and a sound match costs tens of microseconds)."""
+        if word in self._cache:
+            return self._cache[word][0]
+        found = self._script_word_uncached(word)
+        if len(self._cache) < 200_000:
+            self._cache[word] = (found, True)
+        return found
+
+    def _script_word_uncached(self, word: str) -> str | None:
         hit = self._native.get(word)
         if hit is not None:
             return hit
@@ -351,7 +371,9 @@ class QueryTranslator:
             out = [self._romanised_loanword(w) for w in out if w not in drops]
         else:
             return Translation(text=normalize(query), language="en")
-        return Translation(text=" ".join(out), language=language, kept=" ".join(kept))
+        return Translation(
+            text=" ".join(out), language=language, kept=normalize(query) if kept or any_script else ""
+        )
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "vocabulary_"):

@@ -121,6 +121,7 @@ _KEY_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"q", "k"),
         (r"x", "ks"),
         (r"c(?=[eiy])", "s"),
+        (r"g(?=e$|ine$)", "j"),  # engine, charge: इंजन, চার্জ
         (r"ch", "C"),  # the affricate, kept apart from k and s
         (r"sh", "s"),
         (r"c", "k"),
@@ -154,6 +155,7 @@ _SHARED_SPELLING: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"c(?!h)", "k"),
         (r"q", "k"),
         (r"x", "ks"),
+        (r"g(?=e$|ine$)", "j"),
         (r"z", "j"),
         (r"v", "w"),  # व is either; Bengali writes v as ভ, romanised "v" (romanize)
         (r"(?<=[kgtdbjp])h", ""),

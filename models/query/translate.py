@@ -44,6 +44,7 @@ from models.query.indic import (
     spelled_letters,
     spelling_form,
 )
+from models.query.parser import QueryParser
 from models.text import STOPWORDS, normalize
 
 LEXICON_PATH = Path(__file__).with_name("data") / "indic_lexicon.tsv"
@@ -104,6 +105,7 @@ _PRICE_RES = (
     (re.compile(rf"{_B}(?:৳|₹)\s*({_NUM}){_E}"), r"\1 taka"),
     (re.compile(rf"{_B}({_NUM})\s*{_CURRENCY}{_E}"), r"\1 taka"),
 )
+_JOIN = "\u00b7"  # joins the words of a lexicon phrase into one token
 _WORD_RE = re.compile(r"\d+(?:[./]\d+)*[a-z]*|[^\s\-_,;:!?()\[\]{}\"'*+]+")
 _LATIN_WORD_RE = re.compile(r"[a-z]+")
 
@@ -191,17 +193,36 @@ class QueryTranslator:
     def _index(self) -> None:
         self._native: dict[str, str] = {}
         self._latin: dict[str, str] = {}
+        phrases: set[str] = set()
+        # words the parser reads itself ("under", "for", "size", "para"): never taken for Bengali/Hindi
+        self._protected = {w for w in QueryParser._closed_class_words() if w.isascii()} | {"taka", "over"}
+        # how each language's own words come out in Latin letters ("kalo" is Bengali, "kala" Hindi)
+        self._said = {
+            "bn": {romanize(w) for c in load_lexicon() for w in c.bengali if " " not in w},
+            "hi": {romanize(w) for c in load_lexicon() for w in c.hindi if " " not in w},
+        }
         native_keys: dict[str, set[str]] = {}
         latin_keys: dict[str, set[str]] = {}
         self._latin_forms: dict[str, list[str]] = {}  # sound key -> romanised forms seen
         for concept in load_lexicon():
             rendering = self._render(concept)
+            for word in (*concept.bengali, *concept.hindi, *concept.latin):
+                if " " in word:  # "গাঢ় নীল", "कचरा डिब्बा": matched as one word, longest first
+                    phrases.add(word)
+                    word = word.replace(" ", _JOIN)
+                    (self._latin if word.replace(_JOIN, "").isascii() else self._native).setdefault(
+                        word, rendering
+                    )
             for word in (*concept.bengali, *concept.hindi):
+                if " " in word:
+                    continue
                 self._native.setdefault(word, rendering)
                 key = sound_key(romanize(word))
                 native_keys.setdefault(key, set()).add(rendering)
                 self._latin_forms.setdefault(key, []).append(romanize(word))
             for word in concept.latin:
+                if " " in word:
+                    continue
                 self._latin.setdefault(word, rendering)
                 latin_keys.setdefault(sound_key(word), set()).add(rendering)
                 self._latin_forms.setdefault(sound_key(word), []).append(word)
@@ -210,6 +231,13 @@ class QueryTranslator:
         for keys in (native_keys, latin_keys):
             for key, renderings in keys.items():
                 merged.setdefault(key, set()).update(renderings)
+        self._phrases = (
+            re.compile(
+                rf"{_B}(?:{'|'.join(re.escape(p) for p in sorted(phrases, key=lambda p: (-len(p), p)))}){_E}"
+            )
+            if phrases
+            else None
+        )
         self._lexicon_keys = {
             k: next(iter(v)) for k, v in merged.items() if len(v) == 1 and len(k) >= self.min_key_length
         }
@@ -336,9 +364,12 @@ class QueryTranslator:
         }
         for pattern, replacement in _PRICE_RES:
             text = pattern.sub(replacement, text)
+        if self._phrases is not None:
+            text = self._phrases.sub(lambda m: m.group(0).replace(" ", _JOIN), text)
         out: list[str] = []
         kept: list[str] = []
         indic_latin = 0
+        unknown: set[str] = set()  # Latin words no lexicon knows: maybe English spelt as said
         any_script = False
         for word in _WORD_RE.findall(text):
             if is_indic(word):
@@ -347,12 +378,17 @@ class QueryTranslator:
                 if rendering is None:  # matched as typed by BM25 only: noise to an English encoder
                     kept.append(word)
                     continue
-            elif word in self.vocabulary_ or word in STOPWORDS or not word.isalpha():
+            elif _JOIN in word:  # a romanised lexicon phrase ("gehra·neela")
+                rendering, indic_latin = self._latin.get(word, word), indic_latin + 1
+            elif (
+                word in self.vocabulary_ or word in STOPWORDS or word in self._protected or not word.isalpha()
+            ):
                 out.append(word)
                 continue
             else:
                 rendering, indic = self._latin_word(word)
                 if rendering is None:
+                    unknown.add(word)
                     out.append(word)
                     continue
                 indic_latin += indic
@@ -365,10 +401,14 @@ class QueryTranslator:
         if any_script or script != LATIN:
             language = "bn" if script == BENGALI else "hi" if script == DEVANAGARI else "en"
         elif indic_latin or markers["bn"] + markers["hi"]:
+            for w in typed:
+                if w not in self.vocabulary_:
+                    markers["bn"] += w in self._said["bn"]
+                    markers["hi"] += w in self._said["hi"]
             language = "bn-Latn" if markers["bn"] > markers["hi"] else "hi-Latn"
             # grammar words the catalog happens to know ("ke", "se") are still grammar here
             drops = {w for w, r in self._latin.items() if r == DROP}
-            out = [self._romanised_loanword(w) for w in out if w not in drops]
+            out = [self._romanised_loanword(w) if w in unknown else w for w in out if w not in drops]
         else:
             return Translation(text=normalize(query), language="en")
         return Translation(

@@ -17,7 +17,7 @@ import pandas as pd
 from models.query.category import CategoryClassifier
 from models.query.parser import CategoryIntent, ParsedQuery, QueryParser
 from models.query.synonyms import SynonymSet
-from models.query.translate import QueryTranslator
+from models.query.translate import QueryTranslator, Translation
 from models.text import clean
 
 _FILE = "query_understanding.json"
@@ -45,6 +45,11 @@ def product_training_texts(products: pd.DataFrame) -> tuple[list[str], list[str]
             texts.append(f"{title} {description}"[:400])
             labels.append(category)
     return texts, labels
+
+
+def classifier_text(text: str, translation: Translation) -> str:
+    """What the category classifier reads: the (translated) text, and the query's own script words."""
+    return f"{text} {translation.kept}".strip() if translation.kept else text
 
 
 class QueryUnderstanding:
@@ -89,7 +94,7 @@ class QueryUnderstanding:
         # a fraction of the rows (logs repeat popular queries thousands of times).
         # logged queries are read as they will be served: Bengali and Hindi in the catalog's English
         pairs = Counter(
-            (self.translator_.translate(clean(q)).text, clean(c)) for q, c in (query_categories or ())
+            (classifier_text(*self._translated(clean(q))), clean(c)) for q, c in (query_categories or ())
         )
         for (query, category), count in sorted(pairs.items()):
             if query and category:
@@ -101,6 +106,10 @@ class QueryUnderstanding:
         self.classifier_ = self.classifier.fit(texts, labels, sample_weight=weights)
         self.synonyms_ = self.synonyms
         return self
+
+    def _translated(self, query: str) -> tuple[str, Translation]:
+        translation = self.translator_.translate(query)
+        return (translation.text if translation.translated else query), translation
 
     def parse(self, query: str) -> ParsedQuery:
         """Parse, then add the category intent (on the cleaned text) and synonym expansions."""
@@ -114,8 +123,10 @@ class QueryUnderstanding:
             parsed.translated = translation.text
             parsed.kept = translation.kept
         # No category from a query that is all constraints ("gift under 50"): nothing to classify.
-        if parsed.text:
-            path, confidence = self.classifier_.top(parsed.text)
+        # A translated query is classified on its English and on the words as typed, the way the
+        # logged queries were learned (a word the translation missed still names a category).
+        if parsed.text or parsed.kept:
+            path, confidence = self.classifier_.top(classifier_text(parsed.text, translation))
             parsed.category = CategoryIntent(
                 path=path, confidence=round(confidence, 6), applied=confidence >= self.category_threshold
             )

@@ -81,7 +81,9 @@ def romanize(word: str) -> str:
     script = script_of(word)
     if script == LATIN:
         return word
-    source = word.replace("\u0949", "\u094b").replace("\u0911", "\u0913")  # ऑ/ॉ (as in "ऑफ़") -> ओ/ो
+    # ॉ before ल is the "a" of "wall", "ball" (वॉल, बॉल); elsewhere the "o" of "box", "shop"
+    source = word.replace("\u0949\u0932", "\u093e\u0932")
+    source = source.replace("\u0949", "\u094b").replace("\u0911", "\u0913")
     source = source.replace("\u09bc", "").replace("\u093c", "")  # nukta: typists drop it too
     scheme = sanscript.BENGALI if script == BENGALI else sanscript.DEVANAGARI
     latin = sanscript.transliterate(source, scheme, sanscript.ITRANS)
@@ -115,6 +117,8 @@ _KEY_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"sch$", "s"),  # bosch
         (r"igh", "i"),  # light, night: the English silent "gh"
         (r"ow$", "o"),  # pillow, window: no "w" said
+        (r"ew$", "u"),  # screw, new: স্ক্রু, न्यू
+        (r"ch(?=or)", "k"),  # anchor
         (r"gh(?=t|$)", ""),
         (r"ph", "f"),
         (r"ck", "k"),
@@ -160,7 +164,6 @@ _SHARED_SPELLING: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"v", "w"),  # व is either; Bengali writes v as ভ, romanised "v" (romanize)
         (r"(?<=[kgtdbjp])h", ""),
         (r"ee|ea|ie", "i"),
-        (r"ou", "u"),
         (r"(.)\1+", r"\1"),
         (r"(?<=...)e$", ""),
         (r"y$", "i"),
@@ -175,8 +178,15 @@ _ENGLISH_SPELLING: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"a[iy]", "e"),
         (r"igh", "ai"),
         (r"gh$", ""),
-        (r"(?<![aeiou])u(?![aeiou])", "a"),  # the vowel of "nut", "bulb": আ/ा in loanwords
+        (r"ow$", "o"),
+        (r"ew$", "u"),
+        (r"ey$", "i"),  # pulley, valley
+        (r"ch(?=or)", "k"),  # anchor
+        (r"a(?=[^aeiou]l?e$)", "e"),  # tape, blade, cable: টেপ, ब्लेड, केबल
+        (r"ui", "u"),  # suit, fruit
+        (r"(?<![aeiou])u(?![aeiou]|ll|sh)", "a"),  # "nut", "bulb" (আ/ा), not "pull", "push"
         (r"oa", "o"),
+        (r"ou", "au"),  # south, outdoor: साउथ, আউটডোর
         (r"oor", "or"),
         (r"oo", "u"),
     )

@@ -71,9 +71,9 @@ class SearchResult:
     rules_fired: list[str] = field(default_factory=list)
     redirect: str | None = None
     low_confidence: bool = False
-    """The best result matches no word of the query and is only a weak neighbour by meaning
-    (cosine under ``min_dense_score``): shown, but no success to count (a foreign-language or
-    nonsense query that the service does not understand)."""
+    """The best result matches no word of the query, is only a weak neighbour by meaning (cosine
+    under ``min_dense_score``) and is not of a category the query names: shown, but no success to
+    count (a query in a language or of words the service does not understand)."""
 
 
 @dataclass
@@ -473,7 +473,17 @@ class SearchEngine:
             relaxed.append(
                 f"{items.size - n_match} more results that are not {' / '.join(missed)} follow after result {n_match}"
             )
-        low_confidence = bool(items.size) and lexical[0] <= 0 and dense[0] < self.min_dense_score
+        # a weak guess: the best result matches no word, is only a weak neighbour by meaning, and is
+        # not of a category the query was understood to name ("tênis de corrida" is understood)
+        understood = (
+            parsed.category is not None
+            and parsed.category.applied
+            and bool(items.size)
+            and self.catalog.column["category"][items[0]] == parsed.category.path
+        )
+        low_confidence = (
+            bool(items.size) and lexical[0] <= 0 and dense[0] < self.min_dense_score and not understood
+        )
         start = (page - 1) * k
         hits = [
             SearchHit(int(i), float(s), float(lx), float(dn), bool(mt))

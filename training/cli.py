@@ -88,7 +88,13 @@ def eval_search(
     products: Path = typer.Option(
         ..., "--products", help="CSV: product_id, title[, description, brand, category, attributes]."
     ),
-    queries: Path = typer.Option(..., "--queries", help="CSV: query_id, query."),
+    queries: list[Path] = typer.Option(
+        ...,
+        "--queries",
+        help="CSV: query_id, query. Repeat it for the same queries written in several languages "
+        "(queries_bn.csv, queries_hi_latn.csv, ...): each is scored on the same judgments and a "
+        "table per language follows.",
+    ),
     judgments: Path = typer.Option(
         ...,
         "--judgments",
@@ -109,17 +115,27 @@ def eval_search(
     import json
 
     from training.eval_search import EvalInputError, print_report, run_eval_search
+    from training.evaluate import language_of_file
 
+    reports = {}
     try:
-        report = run_eval_search(
-            products, queries, judgments, settings(), relevance_min, folds, limit_queries
-        )
+        for path in queries:  # the products' embeddings are cached after the first file
+            reports[language_of_file(path)] = report = run_eval_search(
+                products, path, judgments, settings(), relevance_min, folds, limit_queries
+            )
+            print_report(report)
     except EvalInputError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    print_report(report)
+    if len(reports) > 1:
+        methods = list(next(iter(reports.values()))["methods"])
+        typer.echo("NDCG@10 by language: | language | " + " | ".join(methods) + " |")
+        for language, report in reports.items():
+            cells = " | ".join(f"{report['methods'][m]['ndcg@10']:.4f}" for m in methods)
+            typer.echo(f"| {language} | {cells} |")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        payload = report if len(reports) == 1 else {"by_language": reports}
+        out.write_text(json.dumps(payload, indent=2), encoding="utf-8")
         typer.echo(f"wrote {out}")
 
 

@@ -164,3 +164,40 @@ def test_numeric_relevance_defaults_to_gain_equal_relevance(tmp_path: Path) -> N
     )
     assert load_gains(path)[0] == {"1": {"a": 3.0, "b": 1.0}}
     assert load_gains(path, 1.0)[0] == {"1": {"a": 2.0, "b": 0.0}}
+
+
+def test_cli_scores_each_rendering_of_the_same_queries(
+    tiny_search_data: dict[str, Path], omnirank_exported_encoder_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("OMNIRANK_ENCODER_DIR", str(omnirank_exported_encoder_dir))
+    monkeypatch.setenv("OMNIRANK_CACHE_DIR", str(tmp_path / "cache"))
+    queries = pd.read_csv(tiny_search_data["queries"], dtype=str)
+    english, shouted = tmp_path / "queries_en.csv", tmp_path / "queries_hi_latn.csv"
+    queries.to_csv(english, index=False)
+    queries.assign(query=queries["query"].str.upper()).to_csv(shouted, index=False)  # same words, other case
+    out = tmp_path / "languages.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval-search",
+            "--products",
+            str(tiny_search_data["products"]),
+            "--queries",
+            str(english),
+            "--queries",
+            str(shouted),
+            "--judgments",
+            str(tiny_search_data["judgments"]),
+            "--relevance-min",
+            "1",
+            "--folds",
+            "2",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "NDCG@10 by language" in result.output
+    by_language = json.loads(out.read_text())["by_language"]
+    assert set(by_language) == {"en", "hi-Latn"}
+    assert by_language["en"]["methods"]["bm25"] == by_language["hi-Latn"]["methods"]["bm25"]

@@ -103,7 +103,7 @@ def build_catalog(spec: ScaleSpec, sample: pd.DataFrame) -> tuple[pd.DataFrame, 
     popularity = rng.lognormal(0.0, 1.2, spec.products)
     popularity[new] = 1e-6  # (almost) never drawn; > 0 so a topic of only new items still has a share
     cols = [c.name for c in schemas.PRODUCTS.columns]
-    return products[cols], topic.astype(np.int64), popularity
+    return products.reindex(columns=cols), topic.astype(np.int64), popularity  # title_bn etc. empty
 
 
 def build_stores() -> pd.DataFrame:

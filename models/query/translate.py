@@ -146,7 +146,8 @@ class Translation:
 
     text: str  # English rendering (the query itself, normalised, when nothing was translated)
     language: str  # en | bn | hi | bn-Latn | hi-Latn
-    kept: str = ""  # the query as typed (normalised), for catalogs with titles in its language
+    kept: str = ""  # the query as typed, when a script word was not translated: BM25 matches it
+    native: str = ""  # the query as typed, when it has script words: the category classifier reads it
 
     @property
     def translated(self) -> bool:
@@ -411,8 +412,12 @@ class QueryTranslator:
             out = [self._romanised_loanword(w) if w in unknown else w for w in out if w not in drops]
         else:
             return Translation(text=normalize(query), language="en")
+        typed_text = normalize(query)
         return Translation(
-            text=" ".join(out), language=language, kept=normalize(query) if kept or any_script else ""
+            text=" ".join(out),
+            language=language,
+            kept=typed_text if kept else "",  # all translated: the script words again only add noise
+            native=typed_text if any_script else "",
         )
 
     def _check_fitted(self) -> None:

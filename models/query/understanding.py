@@ -49,7 +49,7 @@ def product_training_texts(products: pd.DataFrame) -> tuple[list[str], list[str]
 
 def classifier_text(text: str, translation: Translation) -> str:
     """What the category classifier reads: the (translated) text, and the query's own script words."""
-    return f"{text} {translation.kept}".strip() if translation.kept else text
+    return f"{text} {translation.native}".strip() if translation.native else text
 
 
 class QueryUnderstanding:
@@ -125,7 +125,7 @@ class QueryUnderstanding:
         # No category from a query that is all constraints ("gift under 50"): nothing to classify.
         # A translated query is classified on its English and on the words as typed, the way the
         # logged queries were learned (a word the translation missed still names a category).
-        if parsed.text or parsed.kept:
+        if parsed.text or translation.native:
             path, confidence = self.classifier_.top(classifier_text(parsed.text, translation))
             parsed.category = CategoryIntent(
                 path=path, confidence=round(confidence, 6), applied=confidence >= self.category_threshold

@@ -108,7 +108,7 @@ def test_every_file_follows_its_schema(which: str, small_dir: Path) -> None:
     assert set(customers["source"]) == {"loyalty", "web", "app"}
     assert customers[["loyalty_id", "email", "phone"]].notna().any(axis=1).all()
     assert unsub["email"].map(lambda e: normalize_identifier("email", e)).notna().all()
-    assert set(queries["language"]) <= {"en", "pt", "hi"} and set(queries["kind"]) <= set(KINDS)
+    assert set(queries["language"]) <= {"en", "pt", "hi", "bn"} and set(queries["kind"]) <= set(KINDS)
     assert set(judgments["query_id"]) <= set(queries["query_id"]) and set(judgments["sku"]) <= set(
         products["sku"]
     )

@@ -331,8 +331,10 @@ class QueryTranslator:
             return best
         return self._lexicon_by_sound(romanize(word))
 
-    def _latin_word(self, word: str) -> tuple[str | None, bool]:
-        """(English, is it romanised Indic) for a Latin word the catalog does not know."""
+    def _latin_word(self, word: str, by_sound: bool = True) -> tuple[str | None, bool]:
+        """(English, is it romanised Indic) for a Latin word the catalog does not know; by sound
+        only in a query already known to be romanised Bengali/Hindi (an English typo, "runing",
+        must reach the spelling corrector, not a lexicon word that sounds like it)."""
         hit = self._latin.get(word)
         if hit is not None:
             return hit, True
@@ -342,7 +344,7 @@ class QueryTranslator:
             hit = self._latin.get(stem)
             if hit is not None:
                 return hit, True
-        hit = self._lexicon_by_sound(word)
+        hit = self._lexicon_by_sound(word) if by_sound else None
         return (hit, True) if hit is not None else (None, False)
 
     def _romanised_loanword(self, word: str) -> str:
@@ -370,6 +372,10 @@ class QueryTranslator:
         out: list[str] = []
         kept: list[str] = []
         indic_latin = 0
+        # romanised Bengali/Hindi for sure: a grammar word, or a word the lexicon has as written
+        romanised = bool(markers["bn"] + markers["hi"]) or any(
+            w not in self.vocabulary_ and (self._latin_word(w, by_sound=False)[1]) for w in typed
+        )
         unknown: set[str] = set()  # Latin words no lexicon knows: maybe English spelt as said
         any_script = False
         for word in _WORD_RE.findall(text):
@@ -387,7 +393,7 @@ class QueryTranslator:
                 out.append(word)
                 continue
             else:
-                rendering, indic = self._latin_word(word)
+                rendering, indic = self._latin_word(word, by_sound=romanised)
                 if rendering is None:
                     unknown.add(word)
                     out.append(word)

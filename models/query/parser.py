@@ -226,7 +226,11 @@ class QueryParser:
                 f(rf"{_L}{_amount('a')}\s*(?:से|-)\s*{_amount('b')}\s*(?:{alt(lx.HINDI_RANGE_AFTER)}){_R}"),
             ),
             # A bare "N-M" is a price range unless it is a measure: "5-1/2 in.", "2-3 ft", "10-12 mm".
-            ("range", f(rf"{_L}{_amount('a')}\s*(?:-|–|to|a|ate)\s*{_amount('b')}{_R}(?!/\d){_NOT_A_UNIT}")),
+            # A word join needs spaces round it: "60a44921" is a model code, not "60 a 44921".
+            (
+                "range",
+                f(rf"{_L}{_amount('a')}(?:\s*[-–]\s*|\s+(?:to|a|ate)\s+){_amount('b')}{_R}(?!/\d){_NOT_A_UNIT}"),
+            ),
             ("max", f(rf"{_L}(?:{alt(lx.MAX_BEFORE)})\s*{_amount('a')}{_R}")),
             ("min", f(rf"{_L}(?:{alt(lx.MIN_BEFORE)})\s*{_amount('a')}{_R}")),
             ("max", f(rf"{_L}{_amount('a')}\s*(?:{alt(lx.MAX_AFTER)}){_R}")),

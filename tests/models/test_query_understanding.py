@@ -417,6 +417,11 @@ def parser(qu: QueryUnderstanding) -> QueryParser:
         # measures, not prices
         ("shower head 5-1/2 in. chrome", None, None, "shower head 5-1/2 in. chrome"),
         ("pvc pipe 2-3 ft", None, None, "pvc pipe 2-3 ft"),
+        ("lantern 60 a 100", 60.0, 100.0, "lantern"),
+        ("jeans 20 to 40", 20.0, 40.0, "jeans"),
+        # a model code that happens to hold "a" or "to" between digits is not a price range
+        ("lantern 60a44921", None, None, "lantern 60a44921"),
+        ("filter 30to40x", None, None, "filter 30to40x"),
     ],
 )
 def test_price_phrases(parser: QueryParser, query: str, price_min, price_max, text: str) -> None:

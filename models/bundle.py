@@ -29,6 +29,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from models.files import atomic_symlink, atomic_write, fsync_dir
+
 FORMAT_VERSION = 1
 """Bump when a reader of the previous format can no longer load a bundle."""
 
@@ -36,10 +38,16 @@ MANIFEST = "manifest.json"
 LATEST = "latest"
 TMP_PREFIX = ".tmp-"
 SEARCH = "search"
+SUGGEST = "suggest"
+CUSTOMERS = "customers"
 RECOMMENDATIONS = "recommendations"
-ALL_COMPONENTS = (SEARCH, RECOMMENDATIONS)
-"""What a bundle can serve. A bundle trained from a catalog alone (no customers, no events: a
-retailer starting with search, or a benchmark's large catalog) holds only ``search``."""
+ALL_COMPONENTS = (SEARCH, SUGGEST, CUSTOMERS, RECOMMENDATIONS)
+"""The components a bundle can hold (``models/components.py`` says what each is). A bundle trained
+from a catalog alone (no customers, no events: a retailer starting with search, or a benchmark's
+large catalog) holds only ``search`` and ``suggest``."""
+_SPLIT_SINCE_FORMAT_1 = {SEARCH: (SEARCH, SUGGEST), RECOMMENDATIONS: (CUSTOMERS, RECOMMENDATIONS)}
+"""Bundles published before suggest and customers were components of their own listed them under
+search and recommendations."""
 
 LIBRARIES = (
     "numpy",
@@ -89,14 +97,6 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _inside(relative: str) -> bool:
@@ -181,13 +181,13 @@ class BundleWriter:
             "components": components,
             **(extra or {}),
         }
-        (self.path / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
-        for p in [*_list_files(self.path), self.path / MANIFEST]:
+        for p in _list_files(self.path):
             with open(p, "rb") as fh:
                 os.fsync(fh.fileno())
+        atomic_write(self.path / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str))
         final = self.bundles_dir / self.version
         os.rename(self.path, final)
-        _fsync_dir(self.bundles_dir)
+        fsync_dir(self.bundles_dir)
         Bundle.open(final).verify()
         point_latest(self.bundles_dir, self.version)
         self.published = final
@@ -199,12 +199,7 @@ def point_latest(bundles_dir: Path, version: str) -> None:
     bundles_dir = Path(bundles_dir)
     if not (bundles_dir / version / MANIFEST).exists():
         raise BundleError(f"cannot point latest at {version}: it has no manifest")
-    tmp_link = bundles_dir / f"{TMP_PREFIX}latest-{os.getpid()}"
-    if tmp_link.is_symlink() or tmp_link.exists():
-        tmp_link.unlink()
-    os.symlink(version, tmp_link)
-    os.replace(tmp_link, bundles_dir / LATEST)
-    _fsync_dir(bundles_dir)
+    atomic_symlink(bundles_dir / LATEST, version)
 
 
 def resolve_bundle_path(path: Path) -> Path:
@@ -260,7 +255,10 @@ class Bundle:
     @property
     def components(self) -> frozenset[str]:
         """What this bundle serves; bundles written before components were recorded hold both."""
-        return frozenset(self.manifest.get("components", ALL_COMPONENTS))
+        listed = self.manifest.get("components", (SEARCH, RECOMMENDATIONS))
+        if SUGGEST in listed or CUSTOMERS in listed:
+            return frozenset(listed)
+        return frozenset(name for old in listed for name in _SPLIT_SINCE_FORMAT_1.get(old, (old,)))
 
     def file(self, relative: str) -> Path:
         if relative not in self.manifest["files"]:
@@ -269,6 +267,11 @@ class Bundle:
 
     def has(self, relative: str) -> bool:
         return relative in self.manifest["files"]
+
+    def holds(self, relative: str) -> bool:
+        """A listed file, or a directory holding at least one listed file."""
+        prefix = relative.rstrip("/") + "/"
+        return self.has(relative) or any(name.startswith(prefix) for name in self.manifest["files"])
 
     def read_json(self, relative: str) -> Any:
         return json.loads(self.file(relative).read_text())

@@ -30,8 +30,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -53,6 +51,7 @@ from pydantic import (
 )
 
 from models.catalog import Catalog
+from models.files import atomic_write
 from models.query.synonyms import SynonymSet
 from models.text import normalize, tokenize
 
@@ -565,25 +564,11 @@ class RuleSet(BaseModel):
         return cls(synonyms=Synonyms.model_validate(synonyms.to_dict()))
 
     def save(self, path: str | Path) -> Path:
-        """Write atomically (temp file in the same directory, fsync, rename): a crash leaves the old file."""
+        """Write atomically (``models.files.atomic_write``): a crash leaves the old file. Readable by
+        its owner only, as it always was."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.to_json())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-        return path
+        return atomic_write(path, self.to_json(), mode=0o600)
 
 
 def describe(exc: ValidationError) -> str:

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from models.config import Settings
 from models.encoder import OnnxEncoder, base_model_path, export_onnx
+from models.files import atomic_write_with
 from models.fusion import FusionTuner, Ranking, rrf
 from models.lexical import BM25Index
 from models.metrics import condensed_ndcg_at_k, mrr_at_k, ndcg_at_k, recall_at_k
@@ -137,9 +138,7 @@ def embed_products(
     texts = [product_text(row) for row in products.to_dict("records")]
     vectors = encoder.encode(texts, batch_size=batch_size, show_progress=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, vectors, allow_pickle=False)
-    tmp.replace(path)
+    atomic_write_with(path, lambda tmp: np.save(tmp, vectors, allow_pickle=False))
     return vectors, False
 
 

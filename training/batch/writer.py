@@ -1,21 +1,22 @@
 """Chunked Parquet output with checkpoints, so a killed nightly job resumes where it stopped.
 
 The output is a directory of ``part-NNNNN.parquet`` files, one per customer partition. A part is
-written to a temporary name and renamed into place (atomic on POSIX), then its checkpoint is
-written; on resume a partition counts as done only when both exist, so a kill at any point leaves
-no half-written part and no customer twice. ``_job.json`` pins the job's inputs: resuming with
-different inputs is refused instead of mixing two runs.
+written atomically (``models.files``: a temporary name, fsynced, renamed into place), then its
+checkpoint the same way; on resume a partition counts as done only when both exist, so a kill at
+any point leaves no half-written part and no customer twice. ``_job.json`` pins the job's inputs:
+resuming with different inputs is refused instead of mixing two runs.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from models.files import TMP_PREFIX, atomic_write, atomic_write_with
 
 SCHEMA = pa.schema(
     [
@@ -60,8 +61,11 @@ class PartWriter:
                 )
         elif overwrite:
             self._clear()
-        job_path.write_text(json.dumps(job, indent=2, sort_keys=True))
-        for stale in self.out_dir.glob(".tmp-*"):
+        atomic_write(job_path, json.dumps(job, indent=2, sort_keys=True))
+        for stale in [
+            *self.out_dir.glob(f"{TMP_PREFIX}*"),
+            *(self.out_dir / CHECKPOINTS).glob(f"{TMP_PREFIX}*"),
+        ]:
             stale.unlink()
 
     def _clear(self) -> None:
@@ -86,22 +90,17 @@ class PartWriter:
         return write_part(self.out_dir, partition, table)
 
     def commit(self, partition: int, stats: dict[str, Any]) -> None:
-        path = self._checkpoint(partition)
-        tmp = path.with_name(f".tmp-{path.name}")
-        tmp.write_text(json.dumps(stats, sort_keys=True))
-        os.replace(tmp, path)
+        atomic_write(self._checkpoint(partition), json.dumps(stats, sort_keys=True))
 
     def finish(self, summary: dict[str, Any]) -> Path:
-        path = self.out_dir / SUMMARY_FILE
-        path.write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
-        return path
+        return atomic_write(
+            self.out_dir / SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True, default=str)
+        )
 
 
 def write_part(out_dir: Path, partition: int, table: pa.Table) -> Path:
-    final = Path(out_dir) / part_name(partition)
-    tmp = final.with_name(f".tmp-{final.name}")
-    pq.write_table(table.cast(SCHEMA), tmp, compression="zstd", row_group_size=200_000)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
-    return final
+    table = table.cast(SCHEMA)
+    return atomic_write_with(
+        Path(out_dir) / part_name(partition),
+        lambda tmp: pq.write_table(table, tmp, compression="zstd", row_group_size=200_000),
+    )

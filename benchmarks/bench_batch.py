@@ -47,7 +47,8 @@ from models.metrics import recall_at_k  # noqa: E402
 from models.recommend import Context  # noqa: E402
 from models.recommenders.ann import IVFScorer  # noqa: E402
 from models.recommenders.base import Recommender  # noqa: E402
-from training.batch.job import CHANNEL, BatchJob, run_local  # noqa: E402
+from training.batch.job import run_local  # noqa: E402
+from training.batch.partition import CHANNEL, BatchJob  # noqa: E402
 from training.batch.writer import PartWriter  # noqa: E402
 
 

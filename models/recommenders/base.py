@@ -2,7 +2,9 @@
 
 Models only implement ``fit``, ``_score`` (a dense block of scores for a block of users) and the
 item-item ``_item_scores``; batching, filtering, candidate restriction, top-N selection, padding and
-persistence live here once, so a new model is one class plus one registry line.
+persistence live here once, so a new model is one class plus one registry line. A class that sets
+its own ``name`` registers itself here (``Recommender.registered``), so ``Recommender.load`` and the
+models built from others (blend, ranker) find any model by name without importing ``registry``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from models.recommenders.candidates import allowed_mask, csr_values
+
+_REGISTERED: dict[str, type[Recommender]] = {}
 
 BLOCK_CELLS = 8_000_000
 """Dense cells (users x items) scored per block: bounds memory at ~32 MB of float32 per model."""
@@ -59,6 +63,17 @@ class Recommender(ABC):
 
     n_items_: int
     n_users_: int
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:  # a model; a shared helper base (e.g. _FactorRecommender) names none
+            _REGISTERED[cls.name] = cls
+
+    @staticmethod
+    def registered() -> dict[str, type[Recommender]]:
+        """Every model by name: each registers itself when its module is imported, and importing
+        anything under ``models.recommenders`` imports them all (the package imports ``registry``)."""
+        return dict(_REGISTERED)
 
     # --- to implement -----------------------------------------------------------------------
     @abstractmethod
@@ -254,11 +269,10 @@ class Recommender(ABC):
         meta = json.loads(meta_path.read_text())
         target: type[Recommender] = cls
         if cls.name != meta["model"]:
-            from models.recommenders.registry import RECOMMENDERS
-
-            if meta["model"] not in RECOMMENDERS:
+            known = Recommender.registered()
+            if meta["model"] not in known:
                 raise ValueError(f"unknown recommender {meta['model']!r} in {meta_path}")
-            target = RECOMMENDERS[meta["model"]]
+            target = known[meta["model"]]
         model = target(**meta["params"])
         model.n_items_ = int(meta["n_items"])
         model.n_users_ = int(meta["n_users"])

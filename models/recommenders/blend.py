@@ -67,11 +67,10 @@ class BlendRecommender(Recommender):
         }
 
     def _build(self, name: str) -> Recommender:
-        from models.recommenders.registry import RECOMMENDERS
-
-        if name not in RECOMMENDERS or name == self.name:
-            raise ValueError(f"unknown blend component {name!r}; known: {sorted(RECOMMENDERS)}")
-        return RECOMMENDERS[name](**self.component_params.get(name, {}))
+        known = Recommender.registered()
+        if name not in known or name == self.name:
+            raise ValueError(f"unknown blend component {name!r}; known: {sorted(known)}")
+        return known[name](**self.component_params.get(name, {}))
 
     def fit(self, user_items: sp.csr_matrix) -> BlendRecommender:
         user_items = as_csr(user_items)

@@ -427,12 +427,11 @@ class RankerRecommender(Recommender):
 
     # --- components -------------------------------------------------------------------------
     def fit(self, user_items: sp.csr_matrix) -> RankerRecommender:
-        from models.recommenders.registry import RECOMMENDERS
-
+        known = Recommender.registered()
         user_items = as_csr(user_items)
         self.n_users_, self.n_items_ = user_items.shape
         self.models_ = {
-            c: RECOMMENDERS[c](**self.component_params.get(c, {})).fit(user_items) for c in self.components
+            c: known[c](**self.component_params.get(c, {})).fit(user_items) for c in self.components
         }
         return self
 

@@ -86,6 +86,12 @@ def _recall(model: Recommender, train: sp.csr_matrix, test: sp.csr_matrix) -> fl
 NAMES = sorted(RECOMMENDERS)
 
 
+def test_every_model_registers_itself_under_its_name() -> None:
+    """``Recommender.load`` and the blend/ranker components look models up in the self-registration;
+    it holds exactly the registry's models."""
+    assert Recommender.registered() == RECOMMENDERS
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_recommend_shapes_and_padding(name, recs_fitted, recs_planted):
     train, _ = recs_planted

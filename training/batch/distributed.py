@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from training.batch.job import BatchJob, partition_stats, score_partition, summarise
+from training.batch.partition import BatchJob, partition_stats, score_partition, summarise
 from training.batch.writer import PartWriter, write_part
 
 

@@ -29,6 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from models.errors import OmnirankError
 from models.files import atomic_symlink, atomic_write, fsync_dir
 
 FORMAT_VERSION = 1
@@ -62,7 +63,7 @@ LIBRARIES = (
 )
 
 
-class BundleError(RuntimeError):
+class BundleError(OmnirankError, RuntimeError):
     """A bundle is missing, incomplete, corrupt or of an unsupported format."""
 
 

@@ -51,6 +51,7 @@ from pydantic import (
 )
 
 from models.catalog import Catalog
+from models.errors import OmnirankError
 from models.files import atomic_write
 from models.query.synonyms import SynonymSet
 from models.text import normalize, tokenize
@@ -155,7 +156,7 @@ class _Candidates:
         return mask
 
 
-class RulesError(ValueError):
+class RulesError(OmnirankError, ValueError):
     """Rules that parse but do not fit the catalog (unknown sku, brand, category or attribute value)."""
 
 

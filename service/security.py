@@ -27,6 +27,7 @@ from typing import Annotated
 from fastapi import HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from models.errors import OmnirankError
 from models.store import ApiKey
 from models.store.keys import split_key
 
@@ -41,7 +42,7 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="A
 bearer = HTTPBearer(auto_error=False, description="An omnirank API key as a bearer token.")
 
 
-class InsecureStart(RuntimeError):
+class InsecureStart(OmnirankError, RuntimeError):
     """The service would start open to anyone: no admin key and no explicit development mode."""
 
 

@@ -7,10 +7,41 @@ Each subcommand parses settings at the entry point and calls one function of the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from models.config import Settings
+from models.errors import OmnirankError
+
+USER_ERROR = 2
+"""Exit code of a user error (as of a usage error): anything else that fails is a bug and exits 1
+with its traceback."""
+
+
+def say_error(message: str) -> None:
+    """A user error's one red line on stderr."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+
+
+def fail(message: str) -> NoReturn:
+    """Report a user error (:func:`say_error`) and exit with code ``USER_ERROR``."""
+    say_error(message)
+    raise typer.Exit(code=USER_ERROR)
+
+
+class _Commands(TyperGroup):
+    """The one error handler of every command: an :class:`OmnirankError` (the user's to fix) is
+    reported by :func:`fail`; any other exception propagates with its traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except OmnirankError as exc:
+            fail(str(exc))
+
 
 app = typer.Typer(
     name="omnirank",
@@ -18,6 +49,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    cls=_Commands,
 )
 
 
@@ -44,12 +76,9 @@ def generate_sample(
     from training.sample import SampleConfig
     from training.sample import generate_sample as run_generate
 
-    try:
-        summary = run_generate(
-            out, SampleConfig(customers=customers, products=products, months=months, seed=seed)
-        )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    summary = run_generate(
+        out, SampleConfig(customers=customers, products=products, months=months, seed=seed)
+    )
     typer.echo(json.dumps(summary, indent=2))
 
 
@@ -76,11 +105,7 @@ def eval_recs(
     on a temporal split, with bootstrap intervals and a segment table."""
     from training.eval_recs import eval_recs_command
 
-    try:
-        eval_recs_command(settings(), interactions, online_retail, items, out, split, k, instacart, ranker)
-    except (FileNotFoundError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
+    eval_recs_command(settings(), interactions, online_retail, items, out, split, k, instacart, ranker)
 
 
 @app.command("eval-search")
@@ -114,18 +139,15 @@ def eval_search(
     """Compare BM25, dense, hybrid RRF and tuned omnirank fusion on judged queries (NDCG@10, MRR, recall)."""
     import json
 
-    from training.eval_search import EvalInputError, print_report, run_eval_search
+    from training.eval_search import print_report, run_eval_search
     from training.evaluate import language_of_file
 
     reports = {}
-    try:
-        for path in queries:  # the products' embeddings are cached after the first file
-            reports[language_of_file(path)] = report = run_eval_search(
-                products, path, judgments, settings(), relevance_min, folds, limit_queries
-            )
-            print_report(report)
-    except EvalInputError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    for path in queries:  # the products' embeddings are cached after the first file
+        reports[language_of_file(path)] = report = run_eval_search(
+            products, path, judgments, settings(), relevance_min, folds, limit_queries
+        )
+        print_report(report)
     if len(reports) > 1:
         methods = list(next(iter(reports.values()))["methods"])
         typer.echo("NDCG@10 by language: | language | " + " | ".join(methods) + " |")
@@ -143,8 +165,7 @@ def _live_store_option(store: Path | None, no_store: bool, cfg) -> Path | None:
     """``--store``/``--no-store`` of train and batch-recommend: the given store, none, or the
     service's default store when that file exists (said on stderr, so a run says what it read)."""
     if store is not None and no_store:
-        typer.echo("error: --store and --no-store contradict each other", err=True)
-        raise typer.Exit(code=2)
+        fail("--store and --no-store contradict each other")
     if store is None and not no_store and Path(cfg.event_store_path).is_file():
         store = Path(cfg.event_store_path)
     if store is not None:
@@ -180,18 +201,11 @@ def train(
     no_store: bool = typer.Option(False, "--no-store", help="Train on --data alone."),
 ) -> None:
     """Run the whole offline pipeline and publish one versioned, checksummed bundle."""
-    from models.bundle import BundleError
-    from models.store.readonly import LiveStoreError
-    from training.ingest import DataError
     from training.pipeline import train as run_pipeline
 
     cfg = settings()
     store = _live_store_option(store, no_store, cfg)
-    try:
-        run_pipeline(data, out or cfg.bundles_dir, cfg, evaluate=evaluate, finetune=finetune, store=store)
-    except (DataError, BundleError, LiveStoreError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
+    run_pipeline(data, out or cfg.bundles_dir, cfg, evaluate=evaluate, finetune=finetune, store=store)
 
 
 @app.command("evaluate")
@@ -221,29 +235,20 @@ def evaluate(
     tuned fusion beside the full stack the service runs (``omnirank``), per language and kind."""
     import json
 
-    from models.bundle import Bundle, BundleError
-    from training.eval_search import EvalInputError
+    from models.bundle import Bundle
     from training.evaluate import evaluate_search, labelled_queries_from_csv, print_by_language
     from training.ingest import read_table
 
     cfg = settings()
-    try:
-        b = Bundle.open(bundle or cfg.bundles_dir, verify=True)
-    except BundleError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
+    b = Bundle.open(bundle or cfg.bundles_dir, verify=True)
     if queries:
         if judgments is None:
             raise typer.BadParameter("--queries needs --judgments", param_hint="--judgments")
-        try:
-            query_table, judgment_table = labelled_queries_from_csv(list(queries), judgments, relevance_min)
-        except EvalInputError as exc:
-            raise typer.BadParameter(str(exc)) from exc
+        query_table, judgment_table = labelled_queries_from_csv(list(queries), judgments, relevance_min)
     else:
         query_table, judgment_table = read_table(data, "queries"), read_table(data, "judgments")
         if query_table is None or judgment_table is None:
-            typer.echo(f"error: {data} has no queries/judgments tables", err=True)
-            raise typer.Exit(code=2)
+            fail(f"{data} has no queries/judgments tables")
     report = evaluate_search(b.path, query_table, judgment_table, cfg)
     typer.echo(json.dumps(report["methods"], indent=2))
     print_by_language(report)
@@ -268,15 +273,11 @@ def eval_surfaces(
     cart, customer and profile offers, reaction to a purchase, gift / intent queries."""
     import json
 
-    from models.bundle import Bundle, BundleError
+    from models.bundle import Bundle
     from training.eval_surfaces import evaluate_surfaces
 
     cfg = settings()
-    try:
-        b = Bundle.open(bundle or cfg.bundles_dir, verify=True)
-    except BundleError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
+    b = Bundle.open(bundle or cfg.bundles_dir, verify=True)
     typer.echo("judging every surface on labelled sets drawn from the data (usually 30-60 seconds)", err=True)
     report = evaluate_surfaces(b.path, data, cfg)
     typer.echo(json.dumps(report, indent=2))
@@ -317,21 +318,16 @@ def batch_recommend(
     """Pick who gets a campaign email and which products it shows, for every person, in resumable chunks."""
     import pandas as pd
 
-    from models.bundle import BundleError
-    from training.batch.campaigns import CampaignError
     from training.batch.job import BatchOptions, run_batch
-    from training.batch.live import LiveStoreError
-    from training.batch.writer import ResumeError
-    from training.ingest import DataError
 
     cfg = settings()
     store = _live_store_option(store, no_store, cfg)
     try:
-        options = BatchOptions.from_settings(campaign, cfg, now=pd.Timestamp(now) if now else None)
-        run_batch(bundle, data, out, options, cfg, engine=engine, overwrite=overwrite, store=store)
-    except (CampaignError, BundleError, DataError, LiveStoreError, ResumeError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
+        reference = pd.Timestamp(now) if now else None
+    except ValueError:
+        fail(f"--now {now!r} is not an ISO 8601 time")
+    options = BatchOptions.from_settings(campaign, cfg, now=reference)
+    run_batch(bundle, data, out, options, cfg, engine=engine, overwrite=overwrite, store=store)
 
 
 @app.command("serve")
@@ -355,15 +351,11 @@ def serve(
 
     import uvicorn
 
-    from models.bundle import BundleError, resolve_bundle_path
+    from models.bundle import resolve_bundle_path
 
     cfg = settings()
     target = bundle or cfg.bundles_dir
-    try:
-        resolve_bundle_path(target)
-    except BundleError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
+    resolve_bundle_path(target)
     # Settings travel to the app factory through the environment, parsed once there.
     os.environ["OMNIRANK_BUNDLES_DIR"] = str(target)
     uvicorn.run(
@@ -431,9 +423,9 @@ def bench(
     available = sorted(p.stem.removeprefix("bench_") for p in folder.glob("bench_*.py"))
     if name is None or name not in available:
         if name is not None:
-            typer.echo(f"error: unknown benchmark {name!r}", err=True)
+            say_error(f"unknown benchmark {name!r}")
         typer.echo("available benchmarks: " + ", ".join(available))
-        raise typer.Exit(code=0 if name is None else 2)
+        raise typer.Exit(code=0 if name is None else USER_ERROR)
     result = subprocess.run([sys.executable, str(folder / f"bench_{name}.py"), *ctx.args], check=False)
     raise typer.Exit(code=result.returncode)
 
@@ -450,27 +442,21 @@ def import_dataset(
 ) -> None:
     """Convert a public retail dataset to omnirank's import format (see data_samples/README.md)."""
     if not source.exists():
-        typer.echo(f"error: {source} does not exist", err=True)
-        raise typer.Exit(code=2)
-    try:
-        if dataset == "online-retail":
-            from training.adapters import online_retail
+        fail(f"{source} does not exist")
+    if dataset == "online-retail":
+        from training.adapters import online_retail
 
-            interactions, report = online_retail.online_retail_to_interactions(
-                online_retail.read_online_retail(source)
-            )
-            online_retail.write_import_format(interactions, out)
-            typer.echo(f"wrote {out}: {report}")
-        elif dataset == "home-depot":
-            from training.adapters import home_depot
+        interactions, report = online_retail.online_retail_to_interactions(
+            online_retail.read_online_retail(source)
+        )
+        online_retail.write_import_format(interactions, out)
+        typer.echo(f"wrote {out}: {report}")
+    elif dataset == "home-depot":
+        from training.adapters import home_depot
 
-            typer.echo(f"wrote {out}: {home_depot.write_import_format(source, out)}")
-        else:
-            typer.echo("error: dataset must be online-retail or home-depot", err=True)
-            raise typer.Exit(code=2)
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
+        typer.echo(f"wrote {out}: {home_depot.write_import_format(source, out)}")
+    else:
+        fail("dataset must be online-retail or home-depot")
 
 
 if __name__ == "__main__":
@@ -502,16 +488,11 @@ def analytics(
     import pandas as pd
 
     from models.clock import system_clock
-    from models.store.readonly import LiveStoreError
     from training.impact import Period, write_analytics
 
     cfg = settings()
-    try:
-        period = Period.parse(since, until, window_hours, pd.Timestamp(system_clock()))
-        write_analytics(_store_path(store, cfg), period, out, top_n)
-    except (LiveStoreError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
+    period = Period.parse(since, until, window_hours, pd.Timestamp(system_clock()))
+    write_analytics(_store_path(store, cfg), period, out, top_n)
     typer.echo((out / "report.md").read_text(encoding="utf-8"))
     typer.echo(f"written: {out / 'report.json'}, {out / 'report.md'} and plots in {out}", err=True)
 
@@ -544,22 +525,16 @@ def ab_report(
 
     from models.clock import system_clock
     from models.store.analytics_tables import SURFACES
-    from models.store.readonly import LiveStoreError
     from training.impact import Period
     from training.impact import ab_report as run_report
 
     cfg = settings()
     unknown = sorted(set(surface) - set(SURFACES))
     if unknown:
-        typer.echo(f"error: unknown surface(s) {unknown}; choose from {', '.join(SURFACES)}", err=True)
-        raise typer.Exit(code=2)
-    try:
-        period = Period.parse(since, until, window_hours, pd.Timestamp(system_clock()))
-        split = cfg.experiment_split if 0 < cfg.experiment_split < 1 else None
-        report = run_report(_store_path(store, cfg), period, tuple(surface), min_units, alpha, split)
-    except (LiveStoreError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
+        fail(f"unknown surface(s) {unknown}; choose from {', '.join(SURFACES)}")
+    period = Period.parse(since, until, window_hours, pd.Timestamp(system_clock()))
+    split = cfg.experiment_split if 0 < cfg.experiment_split < 1 else None
+    report = run_report(_store_path(store, cfg), period, tuple(surface), min_units, alpha, split)
     typer.echo(report.to_markdown())
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -591,17 +566,11 @@ def keys_create(
     """Create a key and print it: it is shown this once and stored only as a salted hash."""
     import time
 
-    from models.store import KeyRequestError
-
     now = time.time()
     with _store() as live:
-        try:
-            key = live.create_key(
-                name, scope, now, tuple(store), now + expires_days * 86400 if expires_days else None
-            )
-        except KeyRequestError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from exc
+        key = live.create_key(
+            name, scope, now, tuple(store), now + expires_days * 86400 if expires_days else None
+        )
     typer.echo(key)
 
 
@@ -628,12 +597,6 @@ def keys_revoke(
     """Revoke a key: every worker refuses it from its next request on."""
     import time
 
-    from models.store import KeyRequestError
-
     with _store() as live:
-        try:
-            live.revoke_key(key_id, time.time())
-        except KeyRequestError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from exc
+        live.revoke_key(key_id, time.time())
     typer.echo(f"revoked {key_id}")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from models.config import Settings
+from models.errors import InputError, InputNotFound
 from models.recommenders import BlendRecommender, Recommender, build_recommender
 from models.recommenders.evaluate import (
     MODES,
@@ -40,12 +41,15 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """CSV or Parquet by suffix, with a clear error for a missing or unsupported file."""
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"file not found: {p}")
-    if p.suffix == ".parquet":
-        return pd.read_parquet(p)
-    if p.suffix in (".csv", ".gz"):
+        raise InputNotFound(f"file not found: {p}")
+    if p.suffix not in (".parquet", ".csv", ".gz"):
+        raise InputError(f"{p}: expected a .csv or .parquet file")
+    try:
+        if p.suffix == ".parquet":
+            return pd.read_parquet(p)
         return pd.read_csv(p, dtype={"user_id": str, "item_id": str, "basket_id": str})
-    raise ValueError(f"{p}: expected a .csv or .parquet file")
+    except ValueError as exc:  # a malformed file (pandas' and pyarrow's parse errors are ValueErrors)
+        raise InputError(f"cannot read {p}: {exc}") from exc
 
 
 def to_events(interactions: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -56,7 +60,7 @@ def to_events(interactions: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """
     missing = [c for c in REQUIRED if c not in interactions.columns]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"interactions lack required column(s) {missing}; need {list(REQUIRED)} "
             f"(optional: quantity, basket_id, channel, type); got {list(interactions.columns)}"
         )
@@ -73,7 +77,7 @@ def to_events(interactions: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     ts = pd.to_datetime(df["timestamp"], utc=True, format="mixed", errors="coerce")
     bad_ts = ts.isna() & df["timestamp"].notna()
     if bad_ts.any():
-        raise ValueError(
+        raise InputError(
             f"{int(bad_ts.sum())} unparseable timestamps, e.g. {df.loc[bad_ts, 'timestamp'].iloc[0]!r}"
         )
     events = pd.DataFrame(
@@ -91,7 +95,7 @@ def to_events(interactions: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     )
     events = events[events["user"].notna() & events["timestamp"].notna()]
     if events.empty:
-        raise ValueError("no usable interactions (every line lacks a user/basket or a timestamp)")
+        raise InputError("no usable interactions (every line lacks a user/basket or a timestamp)")
     return events, notes
 
 
@@ -252,12 +256,12 @@ def run_eval_recs(
     if catalog is not None:
         col = "item_id" if "item_id" in catalog.columns else "sku" if "sku" in catalog.columns else None
         if col is None:
-            raise ValueError(f"--items needs an item_id (or sku) column; got {list(catalog.columns)}")
+            raise InputError(f"--items needs an item_id (or sku) column; got {list(catalog.columns)}")
         item_ids = np.union1d(item_ids, catalog[col].astype(str).to_numpy())
 
     test_split, cutoff = _split(events, split, item_ids, settings)
     if len(test_split.test_userids) == 0:
-        raise ValueError("no test users: nobody has interactions on both sides of the split")
+        raise InputError("no test users: nobody has interactions on both sides of the split")
     ts = pd.to_datetime(events["timestamp"], utc=True)
     train_ev = events[ts < cutoff]
     val_split, val_cutoff = _split(train_ev, split, item_ids, settings)
@@ -477,7 +481,7 @@ def eval_recs_command(
 ) -> dict[str, Any]:
     """What the CLI runs: load (or adapt Online Retail), evaluate, print, write JSON."""
     if sum(p is not None for p in (interactions_path, online_retail_path, instacart_path)) != 1:
-        raise ValueError("give exactly one of --interactions, --online-retail or --instacart")
+        raise InputError("give exactly one of --interactions, --online-retail or --instacart")
     notes: list[str] = []
     if online_retail_path is not None:
         from rich import print as rprint

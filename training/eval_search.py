@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from models.config import Settings
 from models.encoder import OnnxEncoder, base_model_path, export_onnx
+from models.errors import OmnirankError
 from models.files import atomic_write_with
 from models.fusion import FusionTuner, Ranking, rrf
 from models.lexical import BM25Index
@@ -32,7 +33,7 @@ TEXT_VERSION = "product_text-v2"  # bump when product_text changes, to invalidat
 RECALL_K = 100
 
 
-class EvalInputError(ValueError):
+class EvalInputError(OmnirankError, ValueError):
     """Bad or missing input file/column: reported to the user as a usage error, not a traceback."""
 
 

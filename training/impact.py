@@ -16,6 +16,7 @@ import pandas as pd
 
 from models.abtest import ABReport, compare_arms
 from models.analytics import analytics_report, attribute, report_markdown, write_plots
+from models.errors import InputError
 from models.store.readonly import open_read_only
 
 
@@ -31,9 +32,9 @@ class Period:
         end = _utc(until) if until else now
         start = _utc(since) if since else end - pd.Timedelta(days=7)
         if start >= end:
-            raise ValueError(f"--since {start} is not before --until {end}")
+            raise InputError(f"--since {start} is not before --until {end}")
         if window_hours <= 0:
-            raise ValueError("--window-hours must be positive")
+            raise InputError("--window-hours must be positive")
         return cls(start, end, pd.Timedelta(hours=window_hours))
 
 
@@ -41,7 +42,7 @@ def _utc(value: str) -> pd.Timestamp:
     try:
         ts = pd.Timestamp(value)
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not an ISO 8601 time") from exc
+        raise InputError(f"{value!r} is not an ISO 8601 time") from exc
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from models import schemas
 from models.columns import as_str
+from models.errors import OmnirankError
 from models.pii import normalize_email, normalize_loyalty_id, normalize_phone
 from training.memory import release_unused_memory
 
@@ -29,7 +30,7 @@ SKU_EVENT_TYPES = frozenset(schemas.EVENT_TYPES) - {"search", "email_send"}
 QUANTITY_EVENT_TYPES = frozenset({"purchase", "return", "add_to_cart"})
 
 
-class DataError(ValueError):
+class DataError(OmnirankError, ValueError):
     """The data directory cannot be trained on at all (a required table is missing or unreadable)."""
 
 

@@ -14,6 +14,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from models.errors import OmnirankError
+
 SCOPES = ("search", "personalize", "associate", "admin")
 """search: the public storefront key (search, suggest, item recommendations, availability);
 personalize: customer and cart recommendations, events (server to server);
@@ -36,7 +38,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
 PREFIX = "ork_"
 
 
-class KeyRequestError(ValueError):
+class KeyRequestError(OmnirankError, ValueError):
     """A key request that cannot be honoured (unknown scope, unknown key id)."""
 
 

@@ -14,12 +14,13 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+from models.errors import OmnirankError
 from models.store.analytics_tables import AnalyticsTables, has_table
 from models.store.live_tables import LiveChanges, LiveTables
 from models.store.sqlite import SCHEMA_VERSION
 
 
-class LiveStoreError(ValueError):
+class LiveStoreError(OmnirankError, ValueError):
     """The store file cannot be read as a live store (user-facing message)."""
 
 

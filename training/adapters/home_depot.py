@@ -14,20 +14,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.errors import InputError
+
 CATEGORY = "Home Improvement"
 
 
 def _read(path: Path, columns: list[str]) -> pd.DataFrame:
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except ValueError as exc:  # a malformed CSV (pandas' parse errors are ValueErrors)
+        raise InputError(f"cannot read {path}: {exc}") from exc
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ValueError(f"{path} lacks column(s) {missing}; expected {columns}")
+        raise InputError(f"{path} lacks column(s) {missing}; expected {columns}")
     return frame
 
 
 def wands_label(relevance: pd.Series) -> pd.Series:
     """Mean rating 1..3 -> exact (>= 2.5), partial (>= 1.5), irrelevant."""
-    r = pd.to_numeric(relevance, errors="raise")
+    try:
+        r = pd.to_numeric(relevance, errors="raise")
+    except ValueError as exc:
+        raise InputError(f"relevance must be a number: {exc}") from exc
     return pd.Series(
         np.select([r >= 2.5, r >= 1.5], ["exact", "partial"], "irrelevant"), index=relevance.index
     )

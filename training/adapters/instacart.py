@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.errors import InputError, InputNotFound
+
 COLUMNS = ("order_id", "user_id", "order_number", "days_since_prior_order", "product_id")
 END = pd.Timestamp("2017-06-30", tz="UTC")
 
@@ -24,11 +26,14 @@ END = pd.Timestamp("2017-06-30", tz="UTC")
 def read_instacart(path: str | Path) -> pd.DataFrame:
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"Instacart file not found: {p}")
-    raw = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
+        raise InputNotFound(f"Instacart file not found: {p}")
+    try:
+        raw = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
+    except ValueError as exc:  # a malformed file (pandas' and pyarrow's parse errors are ValueErrors)
+        raise InputError(f"cannot read {p}: {exc}") from exc
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
-        raise ValueError(f"{p} is not Instacart order lines: missing column(s) {missing}")
+        raise InputError(f"{p} is not Instacart order lines: missing column(s) {missing}")
     return raw
 
 

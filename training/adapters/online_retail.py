@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.errors import InputError, InputNotFound
+
 RAW_COLUMNS = ("Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price", "Customer ID")
 
 NON_PRODUCT = re.compile(
@@ -28,15 +30,18 @@ def read_online_retail(path: str | Path) -> pd.DataFrame:
     """The raw sheet (Parquet or CSV) with its columns checked."""
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"Online Retail file not found: {p}")
-    raw = (
-        pd.read_parquet(p)
-        if p.suffix == ".parquet"
-        else pd.read_csv(p, dtype={"Invoice": str, "StockCode": str})
-    )
+        raise InputNotFound(f"Online Retail file not found: {p}")
+    try:
+        raw = (
+            pd.read_parquet(p)
+            if p.suffix == ".parquet"
+            else pd.read_csv(p, dtype={"Invoice": str, "StockCode": str})
+        )
+    except ValueError as exc:  # a malformed file (pandas' and pyarrow's parse errors are ValueErrors)
+        raise InputError(f"cannot read {p}: {exc}") from exc
     missing = [c for c in RAW_COLUMNS if c not in raw.columns]
     if missing:
-        raise ValueError(f"{p} is not Online Retail II: missing column(s) {missing}")
+        raise InputError(f"{p} is not Online Retail II: missing column(s) {missing}")
     return raw
 
 

@@ -11,12 +11,14 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from models.errors import OmnirankError
+
 CAMPAIGNS = ("abandoned-cart", "post-purchase", "newsletter")
 
 PAIR_COLUMNS = ["customer_id", "item", "at", "channel"]
 
 
-class CampaignError(ValueError):
+class CampaignError(OmnirankError, ValueError):
     """The campaign name or its inputs make no sense (user-facing message)."""
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from models.errors import OmnirankError
 from models.files import TMP_PREFIX, atomic_write, atomic_write_with
 
 SCHEMA = pa.schema(
@@ -34,7 +35,7 @@ SUMMARY_FILE = "_SUCCESS.json"
 CHECKPOINTS = "_checkpoints"
 
 
-class ResumeError(RuntimeError):
+class ResumeError(OmnirankError, RuntimeError):
     """The output directory holds a different job's parts."""
 
 

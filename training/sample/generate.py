@@ -18,6 +18,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from models import schemas
+from models.errors import InputError
 from models.pii import normalize_identifier
 from training.sample import vocab
 from training.sample.behaviour import IdGen, PersonSimulator, World, start_end
@@ -68,15 +69,15 @@ class SampleConfig:
 
     def validate(self) -> None:
         if self.customers < 1:
-            raise ValueError(f"--customers must be >= 1, got {self.customers}")
+            raise InputError(f"--customers must be >= 1, got {self.customers}")
         if self.months < 1 or self.months > 36:
-            raise ValueError(f"--months must be between 1 and 36, got {self.months}")
+            raise InputError(f"--months must be between 1 and 36, got {self.months}")
         if self.products < 4 * len(vocab.TYPES):
-            raise ValueError(
+            raise InputError(
                 f"--products must be at least {4 * len(vocab.TYPES)} (4 per product type), got {self.products}"
             )
         if self.chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
+            raise InputError(f"chunk_size must be >= 1, got {self.chunk_size}")
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:

@@ -4,7 +4,6 @@ catalog with ONNX Runtime (the same runtime the service uses for queries) and in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,15 +23,6 @@ AGREEMENT_TEXTS = (
     "organic dog food for senior dogs",
     "nikey runing shoos",
 )
-
-
-@dataclass
-class EmbeddingResult:
-    encoder_dir: Path
-    model_file: str
-    embeddings: np.ndarray
-    onnx_torch_cosine_min: float
-    onnx_torch_cosine_mean: float
 
 
 def product_texts(products: pd.DataFrame) -> list[str]:

@@ -27,7 +27,6 @@ from models.pii import normalize_email, normalize_loyalty_id, normalize_phone
 from training.memory import release_unused_memory
 
 SKU_EVENT_TYPES = frozenset(schemas.EVENT_TYPES) - {"search", "email_send"}
-QUANTITY_EVENT_TYPES = frozenset({"purchase", "return", "add_to_cart"})
 
 
 class DataError(OmnirankError, ValueError):

@@ -72,6 +72,11 @@ from models.vector_index import VectorIndex  # noqa: E402
 HOME_DEPOT = REPO.parent / "shared" / "datasets" / "home_depot"
 SEARCH_P99_TARGETS = ((100_000, 15.0), (1_000_000, 30.0))
 SUGGEST_P99_TARGET = 5.0
+PARSE_ADVERSARIAL_P99_TARGET = 1000.0  # a parse this slow is catastrophic regex backtracking
+ADVERSARIAL_WORDS = (
+    "under", "over", "between", "and", "to", "-", "$", "R$", "₹", "50", "1,000", "1.5", "até", "से", "तक",
+    "size", "xl", "red", "vermelho", "लाल", "for", "men", "women", "kids", "gift", "cheap", "premium", "&",
+)  # fmt: skip
 NOISE_SIGMA = 0.025  # per dimension: cosine to the source embedding ~0.9
 
 
@@ -365,6 +370,19 @@ def baselines(
     return rows
 
 
+def adversarial_queries(n: int, seed: int = 0) -> list[str]:
+    """Texts like the query parser's property test draws (tests/models/test_properties.py): soups of
+    price words and numbers up to 60 words, and runs of digits and separators up to 400 characters."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        if i % 2:
+            out.append(" ".join(rng.choice(ADVERSARIAL_WORDS, size=int(rng.integers(1, 61)))))
+        else:
+            out.append("".join(rng.choice(list("10,.- 5$"), size=int(rng.integers(1, 401)))))
+    return out
+
+
 def suggester_for(products: pd.DataFrame, settings: Settings) -> tuple[Suggester, float]:
     t = time.perf_counter()
     s = Suggester(max_k=settings.suggest_max_k).fit(products)
@@ -437,6 +455,10 @@ def bench_sample(
             rows.append(row("sample", n, "Suggester.suggest", st, SUGGEST_P99_TARGET, False))
         for name, st in baselines(engine, bundle, one, args.max_seconds, settings):
             rows.append(row("sample", n, name, st, None, False))
+        st = inproc(engine.query.parse, adversarial_queries(args.requests), args.max_seconds)
+        rows.append(
+            row("sample", n, "query parse, adversarial text", st, PARSE_ADVERSARIAL_P99_TARGET, False)
+        )
     http = next(
         r
         for r in rows

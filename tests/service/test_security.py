@@ -4,19 +4,22 @@ leak, expiry and revocation, and a service that will not start open to anyone.""
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from models.clock import system_clock
+from models.clock import fixed_clock, system_clock
 from models.store import LiveStore
 from service.app import create_app
 from service.security import InsecureStart, route_scopes
 from service.serving import Serving
 
 ADMIN = "admin-secret-for-tests"
+NOW = datetime(2026, 10, 1, 12, 0, tzinfo=timezone.utc)
+"""The secured app's clock; keys are created and revoked at this moment, whatever today is."""
 SCOPE_KEYS = ("search", "personalize", "associate", "admin")
 
 
@@ -34,12 +37,12 @@ def secured(service_settings, tmp_path_factory):
             "cors_origins": ["https://shop.example"],
         }
     )
-    now = time.time()
+    now = NOW.timestamp()
     with LiveStore(settings.event_store_path) as store:
         keys = {scope: store.create_key(f"{scope} key", scope, now) for scope in SCOPE_KEYS}
         keys["associate-rio"] = store.create_key("tablet rio", "associate", now, stores=("ST-RIO",))
         keys["expired"] = store.create_key("old", "admin", now - 100, expires_at=now - 1)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings, clock=fixed_clock(NOW))) as client:
         yield client, keys
 
 
@@ -199,9 +202,9 @@ def test_an_associate_key_sees_only_its_stores(secured, customer):
 def test_a_revoked_key_is_refused_from_the_next_request(secured, service_settings):
     client, keys = secured
     store = client.app.state.serving.store
-    key = store.create_key("short-lived", "search", time.time())
+    key = store.create_key("short-lived", "search", NOW.timestamp())
     assert client.get("/v1/suggest", params={"q": "run"}, headers={"X-API-Key": key}).status_code == 200
-    store.revoke_key(key.removeprefix("ork_").split(".")[0], time.time())
+    store.revoke_key(key.removeprefix("ork_").split(".")[0], NOW.timestamp())
     assert client.get("/v1/suggest", params={"q": "run"}, headers={"X-API-Key": key}).status_code == 401
 
 
@@ -237,5 +240,5 @@ def test_the_service_refuses_to_start_without_an_admin_key(service_settings, tmp
     with pytest.raises(InsecureStart, match="OMNIRANK_ADMIN_KEY"):
         Serving.start(settings, system_clock)
     with LiveStore(settings.event_store_path) as store:  # an admin key created with the CLI is enough
-        store.create_key("ops", "admin", time.time())
+        store.create_key("ops", "admin", NOW.timestamp())
     Serving.start(settings, system_clock).close()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 from typer.testing import CliRunner
 
 from models.store import LiveStore
 from training.cli import app
+
+NOW = 1_790_000_000.0  # a key without an expiry is active at any moment: no need for today's
 
 
 def test_create_list_revoke(tmp_path, monkeypatch):
@@ -25,11 +25,11 @@ def test_create_list_revoke(tmp_path, monkeypatch):
     with LiveStore(tmp_path / "store.sqlite3") as store:
         (stored,) = store.api_keys()
         assert (stored.scope, stored.stores, stored.name) == ("associate", ("ST-RIO",), "tablets rio")
-        assert stored.matches(secret) and stored.active(time.time())
+        assert stored.matches(secret) and stored.active(NOW)
         assert secret.encode() not in (tmp_path / "store.sqlite3").read_bytes()
     assert runner.invoke(app, ["keys", "revoke", key_id]).exit_code == 0
     with LiveStore(tmp_path / "store.sqlite3") as store:
-        assert not store.api_keys()[0].active(time.time())
+        assert not store.api_keys()[0].active(NOW)
     bad = runner.invoke(app, ["keys", "create", "--scope", "search", "--store", "ST-RIO", "--name", "x"])
     assert bad.exit_code == 2 and "only associate keys" in bad.output
     assert runner.invoke(app, ["keys", "revoke", "nope"]).exit_code == 2

@@ -50,7 +50,8 @@ from scale_world import World, WorldSpec, load_world  # noqa: E402
 from models import artifacts as A  # noqa: E402
 from models.bundle import resolve_bundle_path  # noqa: E402
 from models.config import Settings  # noqa: E402
-from models.recommend import Context, Interaction  # noqa: E402
+from models.history import Interaction  # noqa: E402
+from models.recommend import Context  # noqa: E402
 from models.recommenders.base import Recommender, top_n  # noqa: E402
 from models.store import LiveStore  # noqa: E402
 
@@ -59,6 +60,8 @@ PROFILE_P99_TARGET = 20.0
 EVENTS_PER_S_TARGET = 5_000.0
 EVENT_TYPES = ("view", "view", "view", "add_to_cart", "purchase", "search_click", "email_click")
 CHANNELS = ("web", "app", "store", "email")
+NOW = pd.Timestamp("2026-10-01", tz="UTC")
+"""The requests' time: history is drawn back from it, so results never depend on today's date."""
 
 
 # --- scale: 1M customers x 100k items ---------------------------------------------------------
@@ -68,7 +71,7 @@ def customer_requests(
     """(user, history row, interactions) of ``n`` random customers of the world; each past item
     gets a type and an age (up to 120 days) so the exclusion rules have work to do."""
     rng = np.random.default_rng(seed)
-    now = pd.Timestamp.now(tz="UTC")
+    now = NOW
     out = []
     for uid in rng.integers(0, world.spec.users, n):
         row = world.user_items[int(uid)]
@@ -93,7 +96,7 @@ def bench_scale(args: argparse.Namespace, bundle: Path, settings: Settings) -> t
     )
     two_stage = dataclasses.replace(engine, two_stage_min_cells=1)
     reqs = customer_requests(world, args.requests)
-    ctx = Context(channel="web")
+    ctx = Context(channel="web", now=NOW)
     for r in reqs[:10]:
         engine.for_customer(r[1], r[2], ctx, 20)
         two_stage.for_customer(r[1], r[2], ctx, 20)

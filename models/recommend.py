@@ -21,9 +21,9 @@ import scipy.sparse as sp
 
 from models import artifacts as A
 from models.catalog import Catalog
-from models.columns import as_str
 from models.config import Settings
 from models.copurchase import CoPurchase
+from models.history import Interaction
 from models.product_knowledge import ProductKnowledge
 from models.recommenders.ann import IVFScorer
 from models.recommenders.base import Recommender
@@ -40,20 +40,6 @@ MAX_DUE_PINS = 2
 
 
 @dataclass
-class Interaction:
-    """One past event of a customer, as the rules need it."""
-
-    item: int
-    type: str
-    timestamp: pd.Timestamp
-    channel: str
-    weight: float = 1.0
-    store_id: str | None = None
-    quantity: int = 1
-    price: float | None = None  # unit price paid (purchases, returns)
-
-
-@dataclass
 class Recommendation:
     item: int
     score: float
@@ -63,9 +49,16 @@ class Recommendation:
 
 @dataclass
 class Context:
+    """Where and when a list is asked for. ``now`` comes from the caller's clock (the service's
+    injected one, a batch job's run time), never from the wall clock here."""
+
+    now: pd.Timestamp
     channel: str = "web"
     store_id: str | None = None
-    now: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.now(tz="UTC"))
+    hidden: np.ndarray | None = None
+    """Items this list must never show (member-only above the shopper's tier, a surface's hide rules)."""
+    customer_id: str | None = None
+    """The resolved customer the list is for: their own purchase cycles apply (None: the product's)."""
 
 
 @dataclass
@@ -98,8 +91,38 @@ class RecommendationEngine:
         cached = self.cache.get("item_kinds")
         if cached is None or cached[0] is not categories:
             knowledge = self.knowledge or ProductKnowledge.declared_only(self.catalog.products)
-            self.cache["item_kinds"] = (categories, *knowledge.item_arrays(categories))
+            self.cache["item_kinds"] = (categories, *knowledge.item_arrays(categories, self.catalog.skus))
         _, self.cycle_days, self.durable = self.cache["item_kinds"]
+
+    def person_cycles(self) -> pd.Series:
+        """(customer_id, item) -> the customer's own cycle for a consumable they bought 3+ times."""
+        cached = self.cache.get("person_cycles")
+        if cached is None:
+            table = self.knowledge.person_cycle_table(self.catalog.sku_index) if self.knowledge else {}
+            kept = {key: cycle for key, cycle in table.items() if not self.durable[key[1]]}
+            cached = self.cache["person_cycles"] = (
+                pd.Series(kept, dtype=float).sort_index() if kept else pd.Series(dtype=float)
+            )
+        return cached
+
+    def pair_cycles(self, customer_ids: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Per (customer, item) pair its purchase cycle: the customer's own where learned, else the
+        product's (else its category's; NaN for durables). Vectorised for batch jobs."""
+        items = np.asarray(items, dtype=np.int64)
+        cycles = self.cycle_days[items].astype(np.float64)
+        own = self.person_cycles()
+        if len(own) and len(items):
+            keys = pd.MultiIndex.from_arrays([np.asarray(customer_ids, dtype=object).astype(str), items])
+            found = own.reindex(keys).to_numpy(dtype=np.float64)
+            cycles = np.where(np.isnan(found), cycles, found)
+        return cycles
+
+    def cycles_for(self, customer_id: str | None, items: np.ndarray) -> np.ndarray:
+        """``pair_cycles`` for one customer (None: the products' own cycles)."""
+        items = np.asarray(items, dtype=np.int64)
+        if customer_id is None:
+            return self.cycle_days[items].astype(np.float64)
+        return self.pair_cycles(np.full(len(items), customer_id, dtype=object), items)
 
     @classmethod
     def load(
@@ -119,6 +142,8 @@ class RecommendationEngine:
             trending=Trending.load(bundle_dir / A.TRENDING),
             two_stage_min_cells=settings.recs_two_stage_min_cells,
             candidates_per_model=settings.recs_candidates_per_model,
+            recent_days=settings.recs_recent_days,
+            max_per_category=settings.recs_max_per_category,
             knowledge=ProductKnowledge.load(bundle_dir / A.PRODUCT_KNOWLEDGE)
             if (bundle_dir / A.PRODUCT_KNOWLEDGE).exists()
             else None,
@@ -167,6 +192,8 @@ class RecommendationEngine:
         mask = self.catalog.available(ctx.channel).copy()
         if ctx.store_id:
             mask &= self.catalog.in_stock(ctx.store_id)
+        if ctx.hidden is not None:
+            mask &= ~ctx.hidden
         return mask
 
     def _excluded(self, history: list[Interaction], ctx: Context) -> np.ndarray:
@@ -179,16 +206,20 @@ class RecommendationEngine:
         ages = np.array(
             [(ctx.now - ev.timestamp).total_seconds() / 86400.0 for ev in history], dtype=np.float64
         )
-        excluded[items[self.excluded_events(items, types, ages)]] = True
+        cycles = self.cycles_for(ctx.customer_id, items)
+        excluded[items[self.excluded_events(items, types, ages, cycles)]] = True
         return excluded
 
-    def excluded_events(self, items: np.ndarray, types: np.ndarray, age_days: np.ndarray) -> np.ndarray:
+    def excluded_events(
+        self, items: np.ndarray, types: np.ndarray, age_days: np.ndarray, cycles: np.ndarray | None = None
+    ) -> np.ndarray:
         """Per event: does it forbid its item? Vectorised, so batch jobs apply the same rule to millions.
 
         A returned item never comes back; a durable one bought is owned (never re-offered); a
-        consumable is offered again once 80% of its purchase cycle has passed.
+        consumable is offered again once 80% of its purchase cycle has passed (``cycles``: per event,
+        the customer's own; default the product's).
         """
-        cycle = self.cycle_days[items]
+        cycle = self.cycle_days[items] if cycles is None else cycles
         no_cycle = np.isnan(cycle)
         due = ~no_cycle & (age_days >= 0.8 * np.where(no_cycle, 0.0, cycle))
         window = np.maximum(self.recent_days, np.where(no_cycle, 0.0, cycle))
@@ -199,15 +230,17 @@ class RecommendationEngine:
 
     def due_consumables(self, history: list[Interaction], ctx: Context, n: int = 2) -> list[Interaction]:
         """The customer's consumables whose cycle is due now (80% of it passed, at most 3 cycles
-        ago: later they have likely switched), the most overdue last purchase first."""
+        ago: later they have likely switched), the most overdue last purchase first. The last
+        purchase in any channel counts (a POS receipt restarts the cycle); the cycle is the
+        customer's own where learned (``ctx.customer_id``), else the product's, else its category's."""
         last: dict[int, Interaction] = {}
         for ev in history:
             if ev.type == "purchase" and (ev.item not in last or ev.timestamp > last[ev.item].timestamp):
                 last[ev.item] = ev
         returned = {ev.item for ev in history if ev.type == "return"}
         due = []
-        for item, ev in last.items():
-            cycle = self.cycle_days[item]
+        cycles = self.cycles_for(ctx.customer_id, np.fromiter(last, dtype=np.int64, count=len(last)))
+        for (item, ev), cycle in zip(last.items(), cycles.tolist(), strict=True):
             age = (ctx.now - ev.timestamp).total_seconds() / 86400.0
             if item not in returned and np.isfinite(cycle) and 0.8 * cycle <= age <= 3 * cycle:
                 due.append((age / cycle, ev))
@@ -327,12 +360,7 @@ class RecommendationEngine:
                 seen.add(ev.item)
                 title = self.catalog.column["title"][ev.item]
                 pins.append(
-                    Recommendation(
-                        ev.item,
-                        0.0,
-                        "replenish_due",
-                        f"Time to restock {title}: you bought it {_ago(ctx.now - ev.timestamp)}",
-                    )
+                    Recommendation(ev.item, 0.0, "replenish", restock_reason(title, ctx.now - ev.timestamp))
                 )
         return pins
 
@@ -612,6 +640,12 @@ def _capped(groups: np.ndarray, cap: int, window: int) -> np.ndarray:
     return np.array(head + tail, dtype=np.int64)
 
 
+def restock_reason(title: str, since: pd.Timedelta) -> str:
+    """The reason a due consumable is shown (lists and replenishment emails; ``models/i18n.py``
+    translates it)."""
+    return f"Time to restock {title}: you bought it {_ago(since)}"
+
+
 def _ago(delta: pd.Timedelta) -> str:
     days = max(int(delta.total_seconds() // 86400), 0)
     if days == 0:
@@ -621,81 +655,3 @@ def _ago(delta: pd.Timedelta) -> str:
     if days < 60:
         return f"{days // 7} weeks ago"
     return f"{days // 30} months ago"
-
-
-HISTORY_TYPES = ("purchase", "return", "add_to_cart", "view")
-
-
-def history_table(events: pd.DataFrame, catalog: Catalog, per_customer: int = 100) -> pd.DataFrame:
-    """Each identified customer's latest interactions (any channel), for rules and the timeline.
-
-    The latest rows are chosen on two narrow columns (timestamp, an integer code per customer) and
-    each output column is then taken once at those rows, kept in Arrow: at 20M events, sorting and
-    grouping the five columns and turning them into Python objects was the training's memory peak.
-    """
-    rows = np.flatnonzero((events["customer_id"].notna() & events["type"].isin(HISTORY_TYPES)).to_numpy())
-    customer_codes, _ = pd.factorize(events["customer_id"].array[rows])
-    narrow = pd.DataFrame({"timestamp": events["timestamp"].array[rows], "customer": customer_codes})
-    latest = narrow.sort_values("timestamp", ascending=False).groupby("customer").head(per_customer)
-    taken = rows[latest.index.to_numpy()]
-
-    def column(name: str) -> pd.Series:
-        return events[name].iloc[taken]
-
-    return pd.DataFrame(
-        {
-            "customer_id": as_str(column("customer_id")).array,
-            "item": catalog.indices(column("sku")),
-            "type": as_str(column("type")).array,
-            "timestamp": pd.to_datetime(column("timestamp"), utc=True).array,
-            "channel": as_str(column("channel")).array,
-            "store_id": pd.array(_optional(events, "store_id", taken), dtype="str"),
-            "quantity": pd.to_numeric(_optional(events, "quantity", taken), errors="coerce")
-            .fillna(1)
-            .astype("int64")
-            .to_numpy(),
-            "price": pd.to_numeric(_optional(events, "price", taken), errors="coerce").to_numpy(dtype=float),
-        }
-    )
-
-
-def _optional(events: pd.DataFrame, name: str, rows: np.ndarray) -> pd.Series:
-    """Column ``name`` at ``rows`` as plain values (empty when the events have no such column)."""
-    if name not in events.columns:
-        return pd.Series([None] * len(rows), dtype=object)
-    values = events[name].iloc[rows].astype(object)
-    return values.where(values.notna(), None).reset_index(drop=True)
-
-
-def load_history(path: Path) -> dict[str, list[Interaction]]:
-    table = pd.read_parquet(path)
-    out: dict[str, list[Interaction]] = {}
-    ts = pd.to_datetime(table["timestamp"], utc=True)
-    n = len(table)
-    # bundles from before the timeline carried store, quantity and price load without them
-    stores = table["store_id"] if "store_id" in table else [None] * n
-    quantities = table["quantity"] if "quantity" in table else [1] * n
-    prices = table["price"] if "price" in table else [None] * n
-    for cid, item, etype, t, ch, store, qty, price in zip(
-        table["customer_id"],
-        table["item"],
-        table["type"],
-        ts,
-        table["channel"],
-        stores,
-        quantities,
-        prices,
-        strict=True,
-    ):
-        out.setdefault(cid, []).append(
-            Interaction(
-                int(item),
-                etype,
-                t,
-                ch,
-                store_id=store if isinstance(store, str) else None,
-                quantity=int(qty) if pd.notna(qty) else 1,
-                price=float(price) if price is not None and pd.notna(price) else None,
-            )
-        )
-    return out

@@ -14,6 +14,7 @@ import numpy as np
 
 from models import artifacts as A
 from models.catalog import Catalog
+from models.config import SearchSettings
 from models.encoder import OnnxEncoder
 from models.fusion import rrf
 from models.lexical import BM25Index
@@ -43,6 +44,8 @@ class SearchFilters:
     price_max: float | None = None
     store_id: str | None = None
     channel: str | None = None
+    hidden: np.ndarray | None = None
+    """Items this shopper may never see (member-only products above their tier): never relaxed."""
 
 
 @dataclass
@@ -127,15 +130,28 @@ class SearchEngine:
 
     @classmethod
     def load(
-        cls, bundle_dir: Path, catalog: Catalog, model_file: str = "model.onnx", threads: int = 1
+        cls,
+        bundle_dir: Path,
+        catalog: Catalog,
+        model_file: str = "model.onnx",
+        threads: int = 1,
+        settings: SearchSettings | None = None,
     ) -> SearchEngine:
+        """The engine a bundle's search artifacts make, with the serving knobs of ``settings``
+        (its defaults when None)."""
         bundle_dir = Path(bundle_dir)
+        settings = settings or SearchSettings()
         return cls(
             catalog=catalog,
             bm25=BM25Index.load(bundle_dir / A.BM25_DIR),
             vectors=VectorIndex.load(bundle_dir / A.PRODUCT_INDEX_DIR),
             encoder=OnnxEncoder(bundle_dir / A.ENCODER_DIR, model_file=model_file, threads=threads),
-            query=QueryUnderstanding.load(bundle_dir / A.QUERY_DIR),
+            query=QueryUnderstanding.load(
+                bundle_dir / A.QUERY_DIR, category_threshold=settings.query_category_threshold
+            ),
+            candidates=settings.search_rerank_candidates,
+            min_dense_score=settings.search_min_dense_score,
+            personal_weight=settings.search_personal_weight,
             embeddings=np.load(bundle_dir / A.PRODUCT_EMBEDDINGS, mmap_mode="r"),
             ranker=LinearRanker.load(bundle_dir / A.RANKER) if (bundle_dir / A.RANKER).exists() else None,
             ranking_context=CandidateContext.from_products(
@@ -153,6 +169,8 @@ class SearchEngine:
             mask &= catalog.in_stock(filters.store_id)
         if filters.channel:
             mask &= catalog.available(filters.channel)
+        if filters.hidden is not None:
+            mask &= ~filters.hidden
         if (v := constraints.get("category")) is not None:
             mask &= catalog.category_mask(str(v))
         for col in ("brand", "color", "size", "target"):

@@ -10,17 +10,21 @@ that started on a view finishes on it (every route reads the view once, through
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
 from models import artifacts as A
-from models.bundle import RECOMMENDATIONS, SEARCH, Bundle, BundleError
+from models.bundle import Bundle, BundleError
 from models.catalog import Catalog
+from models.components import BY_NAME, CUSTOMERS, RECOMMENDATIONS, SEARCH, SUGGEST, load_components
 from models.config import Settings
+from models.customers import CustomerBook
+from models.history import Interaction
 from models.live.overlay import LiveOverlay
-from models.recommend import Interaction, RecommendationEngine, load_history
+from models.recommend import RecommendationEngine
 from models.recommenders.interactions import type_weights_from_settings
 from models.rules import RuleSet
 from models.search_engine import SearchEngine
@@ -30,47 +34,58 @@ from models.suggest import Suggester
 
 @dataclass(frozen=True)
 class BundleView:
-    """Everything read from one verified bundle; shared by every view built on that bundle."""
+    """One verified bundle's loaded components (``models/components.py``), shared by every view built
+    on that bundle. ``components`` is an immutable map: nothing in it changes after loading."""
 
     bundle: Bundle
     catalog: Catalog  # as trained
-    search: SearchEngine  # over the trained catalog; live views use ``search.with_live``
-    recs: RecommendationEngine | None  # None for a search-only bundle (trained from a catalog alone)
-    identity: dict[str, str]  # identifier hash -> customer_id
-    customers: pd.DataFrame  # indexed by customer_id
-    affinity: dict[str, dict[str, float]]
+    components: Mapping[str, object]
     type_weights: dict[str, float]
-    history: dict[str, list[Interaction]]
-    suggester: Suggester
 
     @classmethod
     def load(cls, settings: Settings, bundle_path: Path | None = None) -> BundleView:
         """Open, verify every checksum and load; raises ``BundleError`` for a bundle not to serve."""
         bundle = Bundle.open(bundle_path or settings.bundles_dir, verify=True)
         check_memory(bundle, settings.memory_budget_mb)
-        if SEARCH not in bundle.components:
-            raise BundleError(
-                f"bundle {bundle.version} holds {sorted(bundle.components)}; the service needs {SEARCH!r}"
-            )
+        for required in (SEARCH, SUGGEST):
+            if not BY_NAME[required].present_in(bundle):
+                raise BundleError(
+                    f"bundle {bundle.version} holds {sorted(bundle.components)}; the service needs {required!r}"
+                )
         catalog = Catalog.load(bundle.path / A.CATALOG_DIR)
-        customer_side = (
-            _customer_side(bundle, catalog, settings)
-            if RECOMMENDATIONS in bundle.components
-            else _no_customer_side()
-        )
+        components = load_components(bundle, catalog, settings)
+        if (RECOMMENDATIONS in components) != (CUSTOMERS in components):
+            raise BundleError(
+                f"bundle {bundle.version} holds {sorted(components)}: recommendations and customers "
+                "come from the same events and are served together"
+            )
         return cls(
             bundle=bundle,
             catalog=catalog,
-            search=SearchEngine.load(
-                bundle.path,
-                catalog,
-                model_file=A.query_model_file(bundle.manifest),
-                threads=settings.onnx_threads,
-            ),
+            components=components,
             type_weights=type_weights_from_settings(settings),
-            suggester=load_suggester(bundle, catalog, settings),
-            **customer_side,
         )
+
+    # the components by the names the routers read
+    @property
+    def search(self) -> SearchEngine:
+        """Over the trained catalog; live views use ``search.with_live``."""
+        return self.components[SEARCH]  # type: ignore[return-value]
+
+    @property
+    def suggester(self) -> Suggester:
+        return self.components[SUGGEST]  # type: ignore[return-value]
+
+    @property
+    def recs(self) -> RecommendationEngine | None:
+        """None for a search-only bundle (trained from a catalog alone)."""
+        return self.components.get(RECOMMENDATIONS)  # type: ignore[return-value]
+
+    @property
+    def customer_book(self) -> CustomerBook:
+        """Empty for a search-only bundle: the recommendation and profile endpoints answer 503
+        (``service.deps.require_recs``) and search takes ``customer_id`` without a re-rank."""
+        return self.components.get(CUSTOMERS) or CustomerBook()  # type: ignore[return-value]
 
     @property
     def default_rules(self) -> Path:
@@ -120,19 +135,19 @@ class ServingView:
 
     @property
     def identity(self) -> dict[str, str]:
-        return self.base.identity
+        return self.base.customer_book.identity
 
     @property
     def customers(self) -> pd.DataFrame:
-        return self.base.customers
+        return self.base.customer_book.customers
 
     @property
     def affinity(self) -> dict[str, dict[str, float]]:
-        return self.base.affinity
+        return self.base.customer_book.affinity
 
     @property
     def history(self) -> dict[str, list[Interaction]]:
-        return self.base.history
+        return self.base.customer_book.history
 
     @property
     def type_weights(self) -> dict[str, float]:
@@ -184,38 +199,3 @@ def available_memory_mb() -> float | None:
     except OSError:
         return None
     return None
-
-
-def _customer_side(bundle: Bundle, catalog: Catalog, settings: Settings) -> dict:
-    """Recommendation models, identity and history: what a bundle trained on customer events adds."""
-    identity_map = pd.read_parquet(bundle.path / A.IDENTITY_MAP)
-    affinity: dict[str, dict[str, float]] = {}
-    for cid, cat, aff in pd.read_parquet(bundle.path / A.CATEGORY_AFFINITY).itertuples(index=False):
-        affinity.setdefault(cid, {})[cat] = float(aff)
-    return {
-        "recs": RecommendationEngine.load(bundle.path, catalog, settings),
-        "identity": dict(zip(identity_map["identifier_hash"], identity_map["customer_id"], strict=True)),
-        "customers": pd.read_parquet(bundle.path / A.CUSTOMERS).set_index("customer_id"),
-        "affinity": affinity,
-        "history": load_history(bundle.path / A.HISTORY),
-    }
-
-
-def _no_customer_side() -> dict:
-    """A search-only bundle knows no customers: search still takes ``customer_id`` (no re-rank),
-    the recommendation and profile endpoints answer 503 (see ``service.deps.require_recs``)."""
-    return {
-        "recs": None,
-        "identity": {},
-        "customers": pd.DataFrame(index=pd.Index([], name="customer_id", dtype=object)),
-        "affinity": {},
-        "history": {},
-    }
-
-
-def load_suggester(bundle: Bundle, catalog: Catalog, settings: Settings) -> Suggester:
-    """The bundle's suggester; a bundle trained before suggestions existed gets one fitted on its
-    catalog (titles, categories, brands; no query log) so the endpoint still works."""
-    if (bundle.path / A.SUGGEST_DIR).is_dir():
-        return Suggester.load(bundle.path / A.SUGGEST_DIR)
-    return Suggester(max_k=settings.suggest_max_k).fit(catalog.products)

@@ -85,7 +85,8 @@ def omnirank_exported_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> P
     ``torch_reference.npy`` holds sentence-transformers embeddings of the texts in ``reference_texts.json``
     (ASCII, Portuguese, Hindi, empty, over-long and SKU-like texts).
     """
-    from models.encoder import base_model_path, export_onnx, load_sentence_transformer, quantize_int8
+    from models.encoder import base_model_path
+    from training.encoder_export import export_onnx, load_sentence_transformer, quantize_int8
 
     model = load_sentence_transformer(base_model_path())
     out = tmp_path_factory.mktemp("omnirank_encoder")

@@ -111,8 +111,8 @@ def test_scale_world_draws_by_topic_and_serves_two_stage(
     reqs = bench_recs.customer_requests(world, n=30)
     overlap = []
     for _, row, history in reqs:
-        got, cold = two_stage.for_customer(row, history, Context(), 10)
-        want, _ = exact.for_customer(row, history, Context(), 10)
+        got, cold = two_stage.for_customer(row, history, Context(now=bench_recs.NOW), 10)
+        want, _ = exact.for_customer(row, history, Context(now=bench_recs.NOW), 10)
         assert not cold and len(got) == 10
         overlap.append(len({r.item for r in got} & {r.item for r in want}) / 10)
     assert np.mean(overlap) >= 0.9

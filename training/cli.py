@@ -287,7 +287,9 @@ def eval_surfaces(
 
 @app.command("batch-recommend")
 def batch_recommend(
-    campaign: str = typer.Option(..., "--campaign", help="abandoned-cart, post-purchase or newsletter."),
+    campaign: str = typer.Option(
+        ..., "--campaign", help="abandoned-cart, post-purchase, newsletter or replenishment."
+    ),
     bundle: Path = typer.Option(..., "--bundle", help="Bundle version dir or bundles dir holding 'latest'."),
     data: Path = typer.Option(
         ..., "--data", help="Import-format data (events since training count too; unsubscribes honoured)."
@@ -459,10 +461,6 @@ def import_dataset(
         fail("dataset must be online-retail or home-depot")
 
 
-if __name__ == "__main__":
-    app()
-
-
 def _store_path(store: Path | None, cfg) -> Path:
     return store if store is not None else Path(cfg.event_store_path)
 
@@ -600,3 +598,7 @@ def keys_revoke(
     with _store() as live:
         live.revoke_key(key_id, time.time())
     typer.echo(f"revoked {key_id}")
+
+
+if __name__ == "__main__":
+    app()

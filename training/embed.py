@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.encoder import OnnxEncoder, export_onnx, load_sentence_transformer, quantize_int8
+from models.encoder import OnnxEncoder
 from models.text import product_text
 from models.vector_index import VectorIndex
+from training.encoder_export import export_onnx, load_sentence_transformer, quantize_int8
 
 AGREEMENT_TEXTS = (
     "insulated stainless steel tumbler keeps coffee hot",

@@ -19,7 +19,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from models.config import Settings
-from models.encoder import OnnxEncoder, base_model_path, export_onnx
+from models.encoder import OnnxEncoder, base_model_path
 from models.errors import OmnirankError
 from models.files import atomic_write_with
 from models.fusion import FusionTuner, Ranking, rrf
@@ -27,6 +27,7 @@ from models.lexical import BM25Index
 from models.metrics import condensed_ndcg_at_k, mrr_at_k, ndcg_at_k, recall_at_k
 from models.text import product_text
 from models.vector_index import VectorIndex
+from training.encoder_export import export_onnx
 
 WANDS_LABELS = {"exact": 1.0, "partial": 0.5, "irrelevant": 0.0}
 TEXT_VERSION = "product_text-v2"  # bump when product_text changes, to invalidate embedding caches

@@ -25,7 +25,8 @@ import pandas as pd
 from models import artifacts as A
 from models.catalog import Catalog
 from models.config import Settings
-from models.recommend import Context, Interaction, RecommendationEngine, load_history
+from models.history import Interaction, load_history
+from models.recommend import Context, RecommendationEngine
 from models.search_engine import SearchEngine
 
 CONTENT_CODES = frozenset({"similar_content", "similar_behaviour"})

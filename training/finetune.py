@@ -29,10 +29,10 @@ from tqdm.auto import tqdm
 
 from models.catalog import Catalog
 from models.config import Settings
-from models.encoder import load_sentence_transformer
 from models.metrics import ndcg_at_k
 from models.text import clean
 from training.embed import product_texts
+from training.encoder_export import load_sentence_transformer
 from training.ingest import IngestResult
 
 if TYPE_CHECKING:

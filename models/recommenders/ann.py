@@ -39,7 +39,7 @@ class IVFScorer:
     def __init__(
         self,
         nlist: int = 1024,
-        nprobe: int = 24,
+        nprobe: int = 8,  # as the batch_ivf_nprobe setting, the one caller's value
         train_iterations: int = 10,
         seed: int = 42,
         threads: int = 2,

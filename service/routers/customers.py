@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
 from models.recommend import Context
 from models.store.analytics_tables import ConsentStatement
 from service.deps import check_store, get_language, get_now, get_settings, get_view, require_recs
+from service.history import customer_history, render
 from service.identity import Resolved, identifier_hashes, resolve
 from service.impressions import answered
-from service.products import optional_text, prices_for, product
-from service.routers.recommendations import customer_history, render
+from service.loyalty import context, loyalty_out, promoted, shopper, shopper_prices
+from service.products import optional_text, product
 from service.schemas import ConsentIn, ConsentResponse, CustomerLookup, ProfileResponse, TimelineEntry
 from service.security import AssociateKey, personalize_scope
 from service.state import ServingView
@@ -35,10 +36,15 @@ def build_profile(
     if not found.known and not history:
         raise HTTPException(404, NOT_FOUND)
     info = state.customers.loc[key] if key in state.customers.index else None
-    ctx = Context(channel="store" if store_id else "web", store_id=store_id, now=pd.Timestamp(now))
+    ctx = Context(
+        channel="store" if store_id else "web", store_id=store_id, now=pd.Timestamp(now), customer_id=key
+    )
     row = state.recs.history_row(key, live, state.type_weights)
+    who = shopper(state, key)
+    ctx = context(state, "customer", ctx, who)
     offers, _ = state.recs.for_customer(row, history, ctx, k)
-    prices = prices_for(state, ctx.channel, store_id, now)
+    prices = shopper_prices(state, ctx.channel, store_id, now, who.member)
+    offers = promoted(state, "customer", offers, ctx, prices, k)
     timeline = [
         TimelineEntry(
             timestamp=e.timestamp.to_pydatetime(),
@@ -65,6 +71,7 @@ def build_profile(
         top_categories=state.affinity.get(key, {}),
         timeline=timeline,
         offers=rendered,
+        loyalty=loyalty_out(state, who.member, history, lang),
     )
 
 

@@ -6,61 +6,18 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
 
-from models import i18n
-from models.live.prices import PriceView
-from models.recommend import Context, Interaction, Recommendation
+from models.recommend import Context
 from service.deps import check_store, get_language, get_now, get_settings, item_of, require_recs
+from service.history import customer_history, render
 from service.identity import resolve_one
 from service.impressions import answered
-from service.products import prices_for, product
-from service.schemas import CartRequest, Channel, RecommendationOut, RecommendationsResponse
+from service.loyalty import context, promoted, shopper, shopper_prices
+from service.products import prices_for
+from service.schemas import CartRequest, Channel, RecommendationsResponse
 from service.security import personalize_scope, search_scope
 from service.state import ServingView
 
 router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"])
-
-
-def render(
-    view: ServingView,
-    recs: list[Recommendation],
-    prices: PriceView,
-    store_id: str | None,
-    lang: str = i18n.DEFAULT,
-) -> list[RecommendationOut]:
-    return [
-        RecommendationOut(
-            product=product(view, r.item, prices, store_id),
-            score=r.score,
-            reason_code=r.reason_code,
-            reason=i18n.sentence(r.reason, lang),
-        )
-        for r in recs
-    ]
-
-
-def customer_history(view: ServingView, customer_key: str) -> tuple[list[Interaction], list[Interaction]]:
-    """(all known interactions, those received live since training) for one customer, including
-    events stored under identifiers linked to them live (first seen alone, linked later)."""
-    trained = view.history.get(customer_key, [])
-    keys = [customer_key, *view.store.aliases(customer_key)]
-    events = [ev for events in view.store.recent_for_customers(keys, limit=500).values() for ev in events]
-    live = []
-    for ev in sorted(events, key=lambda e: (e.timestamp, e.event_id)):
-        item = view.catalog.sku_index.get(ev.sku or "")
-        if item is not None:
-            live.append(
-                Interaction(
-                    item,
-                    ev.type,
-                    pd.Timestamp(ev.timestamp),
-                    ev.channel,
-                    1.0,
-                    ev.store_id,
-                    quantity=ev.quantity,
-                    price=ev.price,
-                )
-            )
-    return trained + live, live
 
 
 def respond(request: Request, surface: str, items: list, **fields) -> RecommendationsResponse:
@@ -89,10 +46,12 @@ def for_customer(
     key = resolve_one(state, customer_id, settings.pii_salt).key
     history, live = customer_history(state, key)
     row = state.recs.history_row(key, live, state.type_weights)
-    recs, cold = state.recs.for_customer(
-        row, history, Context(channel=channel, store_id=store_id, now=pd.Timestamp(now)), k
-    )
-    prices = prices_for(state, channel, store_id, now)
+    who = shopper(state, key)
+    ctx = Context(channel=channel, store_id=store_id, now=pd.Timestamp(now), customer_id=key)
+    ctx = context(state, "customer", ctx, who)
+    recs, cold = state.recs.for_customer(row, history, ctx, k)
+    prices = shopper_prices(state, channel, store_id, now, who.member)
+    recs = promoted(state, "customer", recs, ctx, prices, k)
     return respond(
         request,
         "customer",
@@ -119,11 +78,13 @@ def similar(
     check_store(state, store_id)
     item = item_of(state, sku)
     ctx = Context(channel=channel, store_id=store_id, now=pd.Timestamp(now))
-    recs = state.recs.similar(item, ctx, k, content=state.search)
+    ctx = context(state, "similar", ctx, shopper(state, None))
+    prices = prices_for(state, channel, store_id, now)
+    recs = promoted(state, "similar", state.recs.similar(item, ctx, k, content=state.search), ctx, prices, k)
     return respond(
         request,
         "similar",
-        render(state, recs, prices_for(state, channel, store_id, now), store_id, lang),
+        render(state, recs, prices, store_id, lang),
         strategy="similar",
     )
 
@@ -144,13 +105,16 @@ def bought_together(
     lang: str = Depends(get_language),
 ) -> RecommendationsResponse:
     check_store(state, store_id)
-    recs = state.recs.bought_together(
-        item_of(state, sku), Context(channel=channel, store_id=store_id, now=pd.Timestamp(now)), k
+    ctx = Context(channel=channel, store_id=store_id, now=pd.Timestamp(now))
+    ctx = context(state, "bought_together", ctx, shopper(state, None))
+    prices = prices_for(state, channel, store_id, now)
+    recs = promoted(
+        state, "bought_together", state.recs.bought_together(item_of(state, sku), ctx, k), ctx, prices, k
     )
     return respond(
         request,
         "bought_together",
-        render(state, recs, prices_for(state, channel, store_id, now), store_id, lang),
+        render(state, recs, prices, store_id, lang),
         strategy="bought_together",
     )
 
@@ -168,13 +132,14 @@ def cart(
     if unknown:
         raise HTTPException(404, f"unknown sku(s) in cart: {unknown[:10]}")
     items = np.array([state.catalog.sku_index[s] for s in body.skus])
-    recs = state.recs.complete_cart(
-        items, Context(channel=body.channel, store_id=body.store_id, now=pd.Timestamp(now)), body.k
-    )
+    ctx = Context(channel=body.channel, store_id=body.store_id, now=pd.Timestamp(now))
+    ctx = context(state, "cart", ctx, shopper(state, None))
+    prices = prices_for(state, body.channel, body.store_id, now)
+    recs = promoted(state, "cart", state.recs.complete_cart(items, ctx, body.k), ctx, prices, body.k)
     return respond(
         request,
         "cart",
-        render(state, recs, prices_for(state, body.channel, body.store_id, now), body.store_id, lang),
+        render(state, recs, prices, body.store_id, lang),
         strategy="cart",
     )
 

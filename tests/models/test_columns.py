@@ -9,7 +9,7 @@ import pytest
 
 from models.catalog import Catalog
 from models.columns import as_str
-from models.recommend import HISTORY_TYPES, history_table
+from models.history import HISTORY_TYPES, history_table
 
 SKUS = ["s0", "s1", "s2", "s3"]
 

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from models import artifacts as A
-from models.bundle import SEARCH, Bundle, BundleError, BundleWriter, resolve_bundle_path
+from models.bundle import SEARCH, SUGGEST, Bundle, BundleError, BundleWriter, resolve_bundle_path
 from models.config import Settings
 from service.app import create_app
 from service.state import BundleView
@@ -18,7 +18,7 @@ from service.state import BundleView
 SEARCH_SIDE = (A.CATALOG_DIR, A.ENCODER_DIR, "search")
 
 
-def publish_search_only(trained_bundle: Path, out_dir: Path, components=(SEARCH,)) -> Path:
+def publish_search_only(trained_bundle: Path, out_dir: Path, components=(SEARCH, SUGGEST)) -> Path:
     """The search half of a trained bundle, published as a bundle of its own."""
     source = resolve_bundle_path(trained_bundle)
     with BundleWriter(out_dir) as out:
@@ -50,15 +50,15 @@ def search_only(trained_bundle: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def test_manifest_records_its_components(trained_bundle: Path, tmp_path: Path) -> None:
-    assert Bundle.open(trained_bundle).components == {"search", "recommendations"}
-    assert Bundle.open(publish_search_only(trained_bundle, tmp_path)).components == {"search"}
+    assert Bundle.open(trained_bundle).components == {"search", "suggest", "customers", "recommendations"}
+    assert Bundle.open(publish_search_only(trained_bundle, tmp_path)).components == {"search", "suggest"}
     with pytest.raises(BundleError, match="components"):
         publish_search_only(trained_bundle, tmp_path / "bad", components=("search", "ads"))
 
 
 def test_search_and_suggest_answer(search_only: TestClient) -> None:
     health = search_only.get("/health").json()
-    assert health["components"] == ["search"] and health["products"] > 0
+    assert health["components"] == ["search", "suggest"] and health["products"] > 0
     body = search_only.get("/v1/search", params={"q": "running shoes under 100"}).json()
     assert body["hits"] and body["intent"]["price_max"] == 100
     # customer_id is accepted and changes nothing: no customer is known to this bundle

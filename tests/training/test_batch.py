@@ -122,12 +122,12 @@ def _build_bundle(train_dir: Path, bundles: Path) -> Path:
     from models.bundle import BundleWriter
     from models.catalog import Catalog
     from models.config import Settings
-    from models.recommend import history_table
+    from models.history import history_table
     from models.recommenders.blend import BlendRecommender
     from models.recommenders.interactions import type_weights_from_settings
     from training import identity
     from training.ingest import ingest
-    from training.pipeline import _fit_copurchase, _fit_trending
+    from training.stages.recommendations import fit_copurchase, fit_trending
 
     settings = Settings(pii_salt=SALT)
     with BundleWriter(bundles) as out:
@@ -155,8 +155,8 @@ def _build_bundle(train_dir: Path, bundles: Path) -> Path:
         blend.save(out.file(A.BLEND_DIR + "/x").parent)
         sp.save_npz(out.file(A.USER_ITEMS), matrix)
         out.write_json(A.USER_IDS, list(user_codes))
-        _fit_copurchase(data.events, catalog).save_to(out)
-        _fit_trending(data.events, catalog, settings).save(out.file(A.TRENDING))
+        fit_copurchase(data.events, catalog).model.save(out.file(A.COPURCHASE_DIR + "/x").parent)
+        fit_trending(data.events, catalog, settings).save(out.file(A.TRENDING))
         history_table(data.events, catalog).to_parquet(out.file(A.HISTORY), index=False)
         return out.publish(data_fingerprint="planted", parameters={}, metrics={})
 

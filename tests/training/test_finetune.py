@@ -12,7 +12,8 @@ import pytest
 
 from models.catalog import Catalog
 from models.config import Settings
-from models.encoder import base_model_path, load_sentence_transformer
+from models.encoder import base_model_path
+from training.encoder_export import load_sentence_transformer
 from training.finetune import (
     METRIC_KEYS,
     MnrlFineTuner,

@@ -124,7 +124,7 @@ def test_crash_mid_run_keeps_previous_bundle_serving(trained_bundle, sample_dir,
     import shutil
 
     from models.config import Settings
-    from training import pipeline
+    from training import identity, pipeline
 
     bundles = tmp_path / "bundles"
     shutil.copytree(trained_bundle, bundles, symlinks=True)
@@ -133,7 +133,7 @@ def test_crash_mid_run_keeps_previous_bundle_serving(trained_bundle, sample_dir,
     def boom(*args, **kwargs):
         raise RuntimeError("simulated crash after ingest wrote into the new version")
 
-    monkeypatch.setattr(pipeline.identity, "resolve", boom)
+    monkeypatch.setattr(identity, "resolve", boom)
     with pytest.raises(RuntimeError, match="simulated crash"):
         pipeline.train(sample_dir, bundles, Settings(), evaluate=False)
     assert Bundle.open(bundles, verify=True).version == before
@@ -159,7 +159,7 @@ def test_a_catalog_alone_trains_a_search_only_bundle_the_service_answers(sample_
 
     path = train(data, tmp_path / "bundles", Settings(), evaluate=False)
     bundle = Bundle.open(path, verify=True)
-    assert bundle.components == {"search"}
+    assert bundle.components == {"search", "suggest"}
     for rel in (
         A.PRODUCT_EMBEDDINGS,
         A.BM25_DIR + "/params.index.json",

@@ -57,6 +57,7 @@ class BatchOptions:
     cart_window_days: float = 7.0
     cart_idle_hours: float = 2.0
     purchase_window_days: float = 14.0
+    replenishment_window_days: float = 7.0
     chunk_customers: int = 50_000
     now: pd.Timestamp | None = None
 
@@ -70,6 +71,7 @@ class BatchOptions:
             cart_window_days=settings.batch_cart_window_days,
             cart_idle_hours=settings.batch_cart_idle_hours,
             purchase_window_days=settings.batch_purchase_window_days,
+            replenishment_window_days=settings.batch_replenishment_window_days,
             chunk_customers=settings.batch_chunk_customers,
             now=now,
         )
@@ -136,6 +138,8 @@ def prepare(
         cart_window_days=options.cart_window_days,
         cart_idle_hours=options.cart_idle_hours,
         purchase_window_days=options.purchase_window_days,
+        replenishment_window_days=options.replenishment_window_days,
+        cycles=engine.pair_cycles,
     )
     who = set(recipients["customer_id"])
     known = events[events["customer_id"].isin(who) & (events["item"] >= 0) & (events["timestamp"] <= now)]
@@ -152,9 +156,9 @@ def prepare(
     )
     history = history[(history["item"] >= 0) & (history["timestamp"] <= now)]
     ages = (now - history["timestamp"]).dt.total_seconds().to_numpy() / 86400.0
-    banned = engine.excluded_events(
-        history["item"].to_numpy(np.int64), history["type"].to_numpy(object), ages
-    )
+    items = history["item"].to_numpy(np.int64)
+    cycles = engine.pair_cycles(history["customer_id"].to_numpy(object), items)  # each person's own
+    banned = engine.excluded_events(items, history["type"].to_numpy(object), ages, cycles)
     excluded = history.loc[banned, ["customer_id", "item"]].drop_duplicates().reset_index(drop=True)
 
     approximate = (
@@ -179,6 +183,8 @@ def prepare(
         "bundle": bundle.version,
         "data": fingerprint_files(data.input_files),
     }
+    if options.campaign == "replenishment":  # other campaigns keep their fingerprints
+        params["replenishment_window_days"] = options.replenishment_window_days
     if live is not None:
         params["live"] = live.fingerprint()  # a resumed job never mixes two live states
     if live_events is not None:

@@ -161,6 +161,11 @@ _WHERE = {
     "marketplace": {"bn": "মার্কেটপ্লেসে", "hi": "मार्केटप्लेस पर", "pt": "no marketplace"},
 }
 
+_UNITS = {
+    "purchase": {"bn": "কেনাকাটা", "hi": "ख़रीदारी", "pt": "compras"},
+    "point": {"bn": "পয়েন্ট", "hi": "अंक", "pt": "pontos"},
+}
+
 
 def _ago(text: str, lang: str) -> str:
     for pattern, forms in _AGO:
@@ -246,6 +251,36 @@ _SENTENCES: tuple[tuple[re.Pattern[str], dict[str, str]], ...] = tuple(
             {"bn": "আপনার বাজারের ঝুড়ি পূর্ণ করে", "hi": "आपकी टोकरी पूरी करता है", "pt": "Completa a sua cesta"},
         ),
         (
+            r"^Featured by the shop$",
+            {"bn": "দোকানের বিশেষ পছন্দ", "hi": "दुकान की ख़ास पेशकश", "pt": "Destaque da loja"},
+        ),
+        (r"^On sale now$", {"bn": "এখন ছাড়ে", "hi": "अभी सेल में", "pt": "Em promoção agora"}),
+        (r"^New arrival$", {"bn": "নতুন এসেছে", "hi": "नया आया है", "pt": "Novidade"}),
+        (
+            r"^On sale now in (?P<cat>.+), picked for you$",
+            {
+                "bn": "{cat}-এ এখন ছাড়ে, আপনার জন্য বাছাই করা",
+                "hi": "{cat} में अभी सेल में, आपके लिए चुना गया",
+                "pt": "Em promoção agora em {cat}, escolhido para você",
+            },
+        ),
+        (
+            r"^New arrival in (?P<cat>.+), picked for you$",
+            {
+                "bn": "{cat}-এ নতুন এসেছে, আপনার জন্য বাছাই করা",
+                "hi": "{cat} में नया आया है, आपके लिए चुना गया",
+                "pt": "Novidade em {cat}, escolhida para você",
+            },
+        ),
+        (
+            r"^(?P<n>\d+) (?P<unit>purchases?|points?) from (?P<tier>.+)$",
+            {
+                "bn": "{tier} থেকে আর {n} {unit}",
+                "hi": "{tier} से {n} {unit} दूर",
+                "pt": "faltam {n} {unit} para {tier}",
+            },
+        ),
+        (
             r"^no results with (?P<name>[^=]+)=(?P<value>.+); relaxed it$",
             {
                 "bn": "{name}={value} দিয়ে কিছু পাওয়া যায়নি; এই শর্তটি বাদ দেওয়া হয়েছে",
@@ -297,5 +332,7 @@ def sentence(text: str, lang: str) -> str:
             values["verb"] = _VERBS[values["verb"]][lang]
         if "where" in values:
             values["where"] = _where(values["where"], lang)
+        if "unit" in values:
+            values["unit"] = _UNITS[values["unit"].rstrip("s")][lang]
         return forms[lang].format(**values)
     return text

@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -57,6 +57,9 @@ from models.query.synonyms import SynonymSet
 from models.text import normalize, tokenize
 
 ATTRIBUTES = ("color", "size", "material", "target")
+SURFACES = ("search", "customer", "similar", "bought_together", "cart", "email")
+"""Where a rule may apply: search (by its ``match``), the recommendation lists and the email jobs."""
+Surface = Literal["search", "customer", "similar", "bought_together", "cart", "email"]
 logger = logging.getLogger(__name__)
 _NO_STOPWORDS: frozenset[str] = frozenset()
 
@@ -125,9 +128,10 @@ class _Candidates:
     """The columns a boost or bury compares, read once per search for its candidates (each already
     normalised), so a rule that fires costs a vectorised comparison per adjustment."""
 
-    def __init__(self, catalog: Catalog, items: np.ndarray) -> None:
+    def __init__(self, catalog: Catalog, items: np.ndarray, signals: Signals | None = None) -> None:
         self.products = catalog.products
         self.items = items
+        self.signals = signals
         self._columns: dict[str, np.ndarray] = {}
         self._below: dict[str, list[int]] | None = None
 
@@ -154,6 +158,27 @@ class _Candidates:
         mask = np.zeros(len(self.items), dtype=bool)
         mask[self._below.get(key, [])] = True
         return mask
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Per-item facts of one request that ``on_sale`` / ``new_arrival_days`` adjustments read, as
+    arrays over the (live) catalog: on sale now for this shopper (live price below list price), and
+    days since the product was first seen (listed, or added live); NaN when unknown."""
+
+    on_sale: np.ndarray | None = None
+    age_days: np.ndarray | None = None
+
+    def sale(self, items: np.ndarray) -> np.ndarray:
+        if self.on_sale is None:
+            return np.zeros(len(items), dtype=bool)
+        return np.asarray(self.on_sale, dtype=bool)[items]
+
+    def new(self, items: np.ndarray, days: int) -> np.ndarray:
+        if self.age_days is None:
+            return np.zeros(len(items), dtype=bool)
+        age = np.asarray(self.age_days, dtype=np.float64)[items]
+        return np.isfinite(age) & (age <= days)
 
 
 class RulesError(OmnirankError, ValueError):
@@ -201,7 +226,8 @@ class Pin(_Strict):
 
 
 class Adjust(_Strict):
-    """Products with this brand / in this category (or below) / with this attribute value: score x factor.
+    """Products with this brand / in this category (or below) / with this attribute value / on sale
+    now (``on_sale: true``) / first seen within ``new_arrival_days`` days: score x factor.
 
     ``factor`` is always > 1: a boost multiplies the score by it, a bury divides by it.
     """
@@ -212,13 +238,25 @@ class Adjust(_Strict):
     )
     attribute: str | None = Field(None, description=f"one of {', '.join(ATTRIBUTES)}")
     value: str | None = Field(None, min_length=1, max_length=200, description="the attribute value")
+    on_sale: Literal[True] | None = Field(
+        None, description="products whose live price is below their list price"
+    )
+    new_arrival_days: int | None = Field(
+        None,
+        ge=1,
+        le=365,
+        description="products first seen (listed or added live) this many days ago or less",
+    )
     factor: float = Field(gt=1.0, le=100.0)
 
     @model_validator(mode="after")
     def _one(self) -> Adjust:
-        given = [n for n in ("brand", "category", "attribute") if getattr(self, n) is not None]
+        kinds = ("brand", "category", "attribute", "on_sale", "new_arrival_days")
+        given = [n for n in kinds if getattr(self, n) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of 'brand', 'category' or 'attribute' (with 'value')")
+            raise ValueError(
+                "give exactly one of 'brand', 'category', 'attribute' (with 'value'), 'on_sale' or 'new_arrival_days'"
+            )
         if self.attribute is not None:
             if self.attribute not in ATTRIBUTES:
                 raise ValueError(f"attribute {self.attribute!r} is not one of {list(ATTRIBUTES)}")
@@ -233,7 +271,18 @@ class Adjust(_Strict):
             return f"brand {self.brand!r}"
         if self.category is not None:
             return f"category {self.category!r}"
+        if self.on_sale:
+            return "on sale"
+        if self.new_arrival_days is not None:
+            return f"new in the last {self.new_arrival_days} days"
         return f"{self.attribute} {self.value!r}"
+
+    @property
+    def kind(self) -> str:
+        """The reason code of a product this adjustment boosts: on_sale, new_arrival or promoted."""
+        return (
+            "on_sale" if self.on_sale else "new_arrival" if self.new_arrival_days is not None else "promoted"
+        )
 
     def mask(self, catalog: Catalog, items: np.ndarray, candidates: _Candidates | None = None) -> np.ndarray:
         columns = candidates if candidates is not None else _Candidates(catalog, items)
@@ -241,6 +290,11 @@ class Adjust(_Strict):
             return np.asarray(columns.column("brand") == self.brand.casefold(), dtype=bool)
         if self.category is not None:
             return columns.in_category(_category_key(self.category))
+        if self.on_sale or self.new_arrival_days is not None:
+            signals = columns.signals or Signals()
+            if self.on_sale:
+                return signals.sale(np.asarray(items, dtype=np.int64))
+            return signals.new(np.asarray(items, dtype=np.int64), int(self.new_arrival_days or 0))
         want = _normalized(self.value or "")
         return np.asarray(columns.column(self.attribute or "") == want, dtype=bool) & bool(want)
 
@@ -249,7 +303,15 @@ class QueryRule(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="unique, shown in rules_fired")
     description: str = Field("", max_length=500)
     enabled: bool = True
-    match: Match
+    surfaces: list[Surface] = Field(
+        default_factory=lambda: ["search"],
+        min_length=1,
+        max_length=len(SURFACES),
+        description="where the rule applies: search (when its match fires) and/or the recommendation lists "
+        "customer, similar, bought_together, cart and the email jobs (email), where it always applies; "
+        "default search only",
+    )
+    match: Match | None = Field(None, description="required when the rule applies to search")
     pin: list[Pin] = Field(default_factory=list, max_length=50)
     boost: list[Adjust] = Field(default_factory=list, max_length=20)
     bury: list[Adjust] = Field(default_factory=list, max_length=20)
@@ -276,6 +338,10 @@ class QueryRule(_Strict):
 
     @model_validator(mode="after")
     def _acts(self) -> QueryRule:
+        if "search" in self.surfaces and self.match is None:
+            raise ValueError(f"rule {self.id!r} applies to search and needs a 'match'")
+        if len(set(self.surfaces)) != len(self.surfaces):
+            raise ValueError(f"rule {self.id!r} names a surface twice")
         if not (self.pin or self.boost or self.bury or self.hide or self.redirect):
             raise ValueError(
                 f"rule {self.id!r} has no action: give at least one of pin, boost, bury, hide or redirect"
@@ -367,6 +433,39 @@ class Synonyms(_Strict):
         return self
 
 
+class Tier(_Strict):
+    """A loyalty tier: a member reaches it with ``min_points`` points or ``min_purchases`` purchases
+    (either suffices when both are given; neither: the entry tier)."""
+
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
+    min_points: int | None = Field(None, ge=0)
+    min_purchases: int | None = Field(None, ge=0)
+
+
+class Loyalty(_Strict):
+    """The loyalty programme's tiers, lowest first. Their order ranks them: a member-only product
+    (``member_tier_min``) and a tier price are for that tier and every tier above it."""
+
+    tiers: list[Tier] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Loyalty:
+        names = [t.name.casefold() for t in self.tiers]
+        if len(set(names)) != len(names):
+            raise ValueError("loyalty tier names must be unique")
+        return self
+
+
+class SurfaceApplied(NamedTuple):
+    """A recommendation or email list after its surface's rules: items, scores, the rules that
+    applied, and why each promoted item is where it is (``promoted``, ``on_sale``, ``new_arrival``)."""
+
+    items: np.ndarray
+    scores: np.ndarray
+    fired: list[str]
+    reasons: dict[int, str]
+
+
 class Applied(NamedTuple):
     items: np.ndarray
     scores: np.ndarray
@@ -386,6 +485,7 @@ class RuleSet(BaseModel):
         max_length=MAX_RULES,
         description=f"at most the service's max_rules ({DEFAULT_MAX_RULES} by default)",
     )
+    loyalty: Loyalty = Field(default_factory=Loyalty)
     _synonym_set: SynonymSet = PrivateAttr()
     _exact: dict[tuple[str, ...], list[int]] = PrivateAttr(default_factory=dict)
     _contains: dict[tuple[str, ...], list[int]] = PrivateAttr(default_factory=dict)
@@ -434,7 +534,7 @@ class RuleSet(BaseModel):
         # The rules a query fires are found by lookups: its whole phrase (exact) and each of its
         # phrases of up to the longest rule phrase's length (contains); no rule is scanned.
         for i, rule in enumerate(self.rules):
-            if not rule.enabled:
+            if not rule.enabled or rule.match is None or "search" not in rule.surfaces:
                 continue
             tokens = rule.match.tokens
             index = self._exact if rule.match.exact is not None else self._contains
@@ -547,6 +647,87 @@ class RuleSet(BaseModel):
             scores = np.array([s for _, s in ranked], dtype=np.float64)
         redirect = next((r.redirect for r in rules if r.redirect), None)
         return Applied(items, scores, [r.id for r in rules], redirect, frozenset(taken))
+
+    def for_surface(self, surface: str) -> list[QueryRule]:
+        """The enabled rules of a recommendation or email surface, in file order (at most ``MAX_FIRED``)."""
+        if surface == "search":
+            raise ValueError("search rules fire by their match: use fired(query)")
+        return [r for r in self.rules if r.enabled and surface in r.surfaces][:MAX_FIRED]
+
+    def hidden(self, surface: str, catalog: Catalog) -> np.ndarray | None:
+        """Items the surface's rules hide, as a mask over ``catalog`` (None when none)."""
+        items = [
+            catalog.sku_index[s] for r in self.for_surface(surface) for s in r.hide if s in catalog.sku_index
+        ]
+        if not items:
+            return None
+        mask = np.zeros(len(catalog), dtype=bool)
+        mask[items] = True
+        return mask
+
+    def apply_surface(
+        self,
+        surface: str,
+        items: np.ndarray,
+        scores: np.ndarray,
+        catalog: Catalog,
+        allowed: np.ndarray | None = None,
+        signals: Signals | None = None,
+    ) -> SurfaceApplied:
+        """``apply`` for a recommendation list or an email: the same hide, boost / bury, pin, with
+        no query (every enabled rule of ``surface`` applies). A pinned sku is inserted only where
+        ``allowed`` (the list's eligibility: channel, stock, membership) admits it; a boost that
+        moves an item up (or a pin) names its kind in ``reasons``."""
+        rules = self.for_surface(surface)
+        items = np.asarray(items, dtype=np.int64)
+        scores = np.asarray(scores, dtype=np.float64).copy()
+        if not rules:
+            return SurfaceApplied(items, scores, [], {})
+        hidden = {catalog.sku_index[s] for r in rules for s in r.hide if s in catalog.sku_index}
+        if hidden:
+            keep = ~np.isin(items, list(hidden))
+            items, scores = items[keep], scores[keep]
+        reasons: dict[int, str] = {}
+        factor = np.ones(len(items))
+        candidates = _Candidates(catalog, items, signals)
+        for rule in rules:
+            for adj in rule.boost:
+                mask = adj.mask(catalog, items, candidates)
+                factor[mask] *= adj.factor
+                for item in items[mask].tolist():
+                    reasons.setdefault(int(item), adj.kind)
+            for adj in rule.bury:
+                factor[adj.mask(catalog, items, candidates)] /= adj.factor
+        if len(items) and not np.all(factor == 1.0):
+            # list scores may be negative or zero (a pinned complement): rank by position-free
+            # scores shifted positive, so a boost always moves an item up
+            base = scores - (scores.min() if len(scores) else 0.0) + 1.0
+            scores = base * factor
+            order = np.argsort(-scores, kind="stable")
+            items, scores, factor = items[order], scores[order], factor[order]
+        boosted = {int(i) for i, f in zip(items.tolist(), factor.tolist(), strict=True) if f > 1.0}
+        reasons = {i: r for i, r in reasons.items() if i in boosted}
+        taken: list[tuple[int, int]] = []
+        seen: set[int] = set()
+        for rule in rules:
+            for pin in rule.pin:
+                item = catalog.sku_index.get(pin.sku)
+                if item is None or item in seen or item in hidden:
+                    continue
+                if allowed is not None and not allowed[item]:
+                    continue
+                seen.add(item)
+                taken.append((pin.position, item))
+        if taken:
+            ranked = [(int(i), float(s)) for i, s in zip(items, scores, strict=True) if int(i) not in seen]
+            for position, item in sorted(taken):
+                at = min(position - 1, len(ranked))
+                score = ranked[at][1] if at < len(ranked) else (ranked[-1][1] if ranked else 0.0)
+                ranked.insert(at, (item, score))
+                reasons[item] = "promoted"
+            items = np.array([i for i, _ in ranked], dtype=np.int64)
+            scores = np.array([s for _, s in ranked], dtype=np.float64)
+        return SurfaceApplied(items, scores, [r.id for r in rules], reasons)
 
     # --- persistence -----------------------------------------------------------------------------
     def to_json(self) -> str:

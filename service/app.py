@@ -20,7 +20,18 @@ from service.impressions import ImpressionLog
 from service.limits import RequestLimits, document_errors
 from service.logs import REQUEST_ID_HEADER, RequestLog, configure_logging
 from service.metrics import ServiceMetrics
-from service.routers import admin, customers, events, health, live, recommendations, search, stores, suggest
+from service.routers import (
+    admin,
+    customers,
+    events,
+    health,
+    live,
+    loyalty,
+    recommendations,
+    search,
+    stores,
+    suggest,
+)
 from service.routers.pages import serve_pages
 from service.serving import BundleWatcher, Serving
 from service.worker_header import WorkerHeader
@@ -106,7 +117,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
 
     for router in (health.router, search.router, recommendations.router, events.router, customers.router):
         app.include_router(router)
-    for router in (suggest.router, live.router, admin.router, stores.router):
+    for router in (suggest.router, live.router, admin.router, stores.router, loyalty.router):
         app.include_router(router)
     serve_pages(app)  # /, /associate, /admin, /report: static pages calling the API above
     document_errors(app)  # every error answer in the OpenAPI schema

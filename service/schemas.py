@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -279,6 +279,17 @@ class ConsentResponse(BaseModel):
     email_consent: bool
 
 
+class LoyaltyOut(BaseModel):
+    tier: str
+    points: int | None = None
+    joined: date | None = None
+    next_tier: str | None = Field(None, description="The next tier up, when the tiers are configured.")
+    facts: list[str] = Field(
+        default_factory=list,
+        description='What separates the member from the next tier ("3 purchases from Gold").',
+    )
+
+
 class ProfileResponse(Answered):
     customer_id: str
     masked_loyalty_id: str | None = None
@@ -287,6 +298,9 @@ class ProfileResponse(Answered):
     top_categories: dict[str, float]
     timeline: list[TimelineEntry]
     offers: list[RecommendationOut]
+    loyalty: LoyaltyOut | None = Field(
+        None, description="The member's tier, points and joined date; null for a non-member."
+    )
 
 
 class Probe(BaseModel):
@@ -342,6 +356,15 @@ class StockIn(_Row):
     quantity: int = Field(ge=0, le=10_000_000, description="Units on hand now (absolute, not a delta).")
 
 
+class LoyaltyIn(_Row):
+    loyalty_id: str = Field(
+        min_length=1, max_length=64, description="The card number (hashed, never stored raw)."
+    )
+    tier: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
+    points: int | None = Field(None, ge=0, le=1_000_000_000, description="The points balance now.")
+    joined: date | None = Field(None, description="When the member joined the programme.")
+
+
 class PriceIn(_Row):
     sku: str = Field(min_length=1, max_length=128)
     price: float = Field(ge=0, le=1e9, allow_inf_nan=False)
@@ -350,11 +373,19 @@ class PriceIn(_Row):
     )
     channel: Literal["store", "web", "app", "marketplace"] | None = None
     store_id: str | None = Field(None, min_length=1, max_length=64)
+    tier: str | None = Field(
+        None,
+        min_length=1,
+        max_length=40,
+        description="A member price: for members of this loyalty tier and above (any channel; a store_id narrows it)",
+    )
     valid_from: datetime | None = None
     valid_to: datetime | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> PriceIn:
+        if self.tier is not None and self.channel is not None:
+            raise ValueError("a member price (tier) applies in every channel: give tier or channel, not both")
         if self.list_price is not None and self.list_price < self.price:
             raise ValueError(f"list_price {self.list_price} is below price {self.price}")
         if self.valid_from and self.valid_to and _utc(self.valid_to) <= _utc(self.valid_from):
@@ -384,6 +415,9 @@ class ProductIn(_Row):
     available_app: bool | None = None
     available_marketplace: bool | None = None
     replenishment_days: float | None = Field(None, gt=0, le=3650)
+    member_tier_min: str | None = Field(
+        None, min_length=1, max_length=40, description="Member-only: the lowest loyalty tier that may see it."
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> ProductIn:

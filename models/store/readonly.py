@@ -17,6 +17,7 @@ from typing import Any
 from models.errors import OmnirankError
 from models.store.analytics_tables import AnalyticsTables, has_table
 from models.store.live_tables import LiveChanges, LiveTables
+from models.store.loyalty_tables import LoyaltyTable
 from models.store.sqlite import SCHEMA_VERSION
 
 
@@ -24,7 +25,7 @@ class LiveStoreError(OmnirankError, ValueError):
     """The store file cannot be read as a live store (user-facing message)."""
 
 
-class ReadOnlyStore(LiveTables, AnalyticsTables):
+class ReadOnlyStore(LiveTables, AnalyticsTables, LoyaltyTable):
     """The store's reads over one read-only connection."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, schema: int) -> None:

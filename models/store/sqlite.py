@@ -43,6 +43,7 @@ from models.schemas import CHANNELS, EVENT_TYPES
 from models.store.analytics_tables import ANALYTICS_SCHEMA, AnalyticsTables
 from models.store.keys import KEYS_SCHEMA, KeyTable
 from models.store.live_tables import LIVE_SCHEMA, LiveTables
+from models.store.loyalty_tables import LOYALTY_SCHEMA, LoyaltyTable
 
 SCHEMA_VERSION = 4
 """v2: live stock, prices, products, identity links (models/store/live_tables.py); v3: payload_hash;
@@ -81,6 +82,7 @@ CREATE INDEX IF NOT EXISTS events_ts ON events (ts, event_id);
     + LIVE_SCHEMA
     + KEYS_SCHEMA
     + ANALYTICS_SCHEMA
+    + LOYALTY_SCHEMA
 )
 _V4_COLUMNS = {
     "session_id": "TEXT",
@@ -252,7 +254,7 @@ class AppendResult:
     conflict_positions: list[int] = field(default_factory=list)
 
 
-class LiveStore(LiveTables, KeyTable, AnalyticsTables):
+class LiveStore(LiveTables, KeyTable, AnalyticsTables, LoyaltyTable):
     """Thread-safe live store (events, stock, prices, products, identity links) on one SQLite file.
 
     Each thread gets its own connection (``threading.local``) so reads on FastAPI's threadpool run

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from models.live.overlay import product_row
+from models.loyalty import TIER_PRICE_PREFIX
 from models.schemas import SALES_CHANNELS
 from models.store import PriceEntry, ProductRecord, StockLevel
 from models.text import product_text
@@ -169,12 +170,21 @@ def put_prices(
     def check(row: PriceIn) -> str | None:
         if row.store_id is not None and not view.catalog.has_store(row.store_id):
             return f"unknown store_id {row.store_id!r}"
+        tiers = [t.name.casefold() for t in view.rules.loyalty.tiers]
+        if row.tier is not None and tiers and row.tier.casefold() not in tiers:
+            return f"unknown loyalty tier {row.tier!r}; the rules file's loyalty tiers are {tiers}"
         return _unknown_sku(view, row.sku)
 
     good, rejected = _validated(rows, PriceIn, check, MAX_PRICE_ROWS)
     entries = [
         PriceEntry(
-            r.sku, r.price, r.list_price, r.channel, r.store_id, _unix(r.valid_from), _unix(r.valid_to)
+            r.sku,
+            r.price,
+            r.list_price,
+            f"{TIER_PRICE_PREFIX}{r.tier.casefold()}" if r.tier is not None else r.channel,
+            r.store_id,
+            _unix(r.valid_from),
+            _unix(r.valid_to),
         )
         for _, r in good
     ]

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -5,8 +6,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from models import i18n
 from models.search_engine import SearchFilters
 from service.deps import check_store, clean_text, get_language, get_now, get_settings, get_view
+from service.identity import resolve_one
 from service.impressions import answered
-from service.products import prices_for, product
+from service.loyalty import shopper, shopper_prices
+from service.products import product
 from service.schemas import Channel, SearchHitOut, SearchResponse
 from service.security import SearchKey
 from service.state import ServingView
@@ -65,7 +68,10 @@ def search(
         raise HTTPException(422, "price_min must not exceed price_max")
     filters = SearchFilters(category, brand, color, size, price_min, price_max, store_id, channel)
     affinity = state.affinity.get(customer_id) if customer_id else None
-    prices = prices_for(state, channel, store_id, now)
+    who = shopper(state, resolve_one(state, customer_id, settings.pii_salt).key if customer_id else None)
+    if who.hidden is not None:  # member-only products above this shopper's tier: never shown
+        filters = replace(filters, hidden=who.hidden)
+    prices = shopper_prices(state, channel, store_id, now, who.member)
     result = state.search.search(q, k=k, page=page, filters=filters, affinity=affinity, prices=prices.price)
     metrics = request.app.state.metrics
     metrics.searches.inc()

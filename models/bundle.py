@@ -24,11 +24,11 @@ import platform
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from models.clock import Clock, system_clock
 from models.errors import OmnirankError
 from models.files import atomic_symlink, atomic_write, fsync_dir
 
@@ -117,10 +117,10 @@ class BundleWriter:
     ``latest`` untouched.
     """
 
-    def __init__(self, bundles_dir: Path, version: str | None = None) -> None:
+    def __init__(self, bundles_dir: Path, version: str | None = None, clock: Clock = system_clock) -> None:
         self.bundles_dir = Path(bundles_dir)
         self.bundles_dir.mkdir(parents=True, exist_ok=True)
-        self.created_at = datetime.now(timezone.utc)
+        self.created_at = clock()
         self.version = version or self.created_at.strftime("%Y%m%dT%H%M%S%fZ")
         if (self.bundles_dir / self.version).exists():
             raise BundleError(f"bundle version {self.version} already exists in {self.bundles_dir}")

@@ -13,6 +13,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from models.clock import system_clock
 from models.config import Settings
 from models.errors import OmnirankError
 
@@ -485,7 +486,6 @@ def analytics(
     surface, per A/B arm; with plots. The same numbers as GET /v1/admin/analytics."""
     import pandas as pd
 
-    from models.clock import system_clock
     from training.impact import Period, write_analytics
 
     cfg = settings()
@@ -521,7 +521,6 @@ def ab_report(
 
     import pandas as pd
 
-    from models.clock import system_clock
     from models.store.analytics_tables import SURFACES
     from training.impact import Period
     from training.impact import ab_report as run_report
@@ -562,9 +561,7 @@ def keys_create(
     ),
 ) -> None:
     """Create a key and print it: it is shown this once and stored only as a salted hash."""
-    import time
-
-    now = time.time()
+    now = system_clock().timestamp()
     with _store() as live:
         key = live.create_key(
             name, scope, now, tuple(store), now + expires_days * 86400 if expires_days else None
@@ -593,10 +590,9 @@ def keys_revoke(
     key_id: str = typer.Argument(..., help="The key id (the part after ork_ and before the dot)."),
 ) -> None:
     """Revoke a key: every worker refuses it from its next request on."""
-    import time
 
     with _store() as live:
-        live.revoke_key(key_id, time.time())
+        live.revoke_key(key_id, system_clock().timestamp())
     typer.echo(f"revoked {key_id}")
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 
 from models import artifacts as A
 from models.catalog import Catalog
+from models.clock import system_clock
 from models.config import Settings
 from models.history import Interaction, load_history
 from models.recommend import Context, RecommendationEngine
@@ -68,7 +69,7 @@ class Surfaces:
             recs=RecommendationEngine.load(bundle_dir, catalog, settings),
             search=SearchEngine.load(bundle_dir, catalog, threads=2),
             history=history,
-            now=(latest or pd.Timestamp.now(tz="UTC")) + pd.Timedelta(hours=1),
+            now=(latest or pd.Timestamp(system_clock())) + pd.Timedelta(hours=1),
             truth_dir=truth if truth is not None and truth.is_dir() else None,
             queries=queries,
         )

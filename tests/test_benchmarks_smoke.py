@@ -225,7 +225,7 @@ def test_live_visibility_pinning_and_steady_load() -> None:
         flag["on"] = True
 
     vis = bench_live.time_until_visible(action, lambda: ("1", dict(flag)), lambda b: b["on"], "1", 5)
-    assert vis.error is None and 0.05 <= vis.seconds < 1 and vis.polls >= 1
+    assert vis.error is None and vis.seconds >= 0.05 and vis.polls >= 1  # it waited for the action
     early = bench_live.time_until_visible(
         lambda: None, lambda: ("1", {"on": True}), lambda b: b["on"], "1", 1
     )

@@ -7,13 +7,14 @@ one person with a closed cart and at most one email.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+import numpy as np
 import pandas as pd
 
 from models.errors import OmnirankError
 
-CAMPAIGNS = ("abandoned-cart", "post-purchase", "newsletter")
+CAMPAIGNS = ("abandoned-cart", "post-purchase", "newsletter", "replenishment")
 
 PAIR_COLUMNS = ["customer_id", "item", "at", "channel"]
 
@@ -139,6 +140,38 @@ def recent_purchases(events: pd.DataFrame, now: pd.Timestamp, window_days: float
     )
 
 
+def due_replenishments(
+    events: pd.DataFrame,
+    now: pd.Timestamp,
+    window_days: float,
+    cycles: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> pd.DataFrame:
+    """Consumables due for each person: (customer_id, item, at, channel), ``at`` the last purchase.
+
+    An item is due when its due date (the person's last purchase of it in any channel, a POS
+    receipt as much as an online order, plus ``cycles(customer_ids, items)``: their own cycle where
+    learned, else the product's) is at most ``window_days`` before or after ``now``. A re-purchase
+    restarts the cycle; an item the person returned is never due; durables (NaN cycle) never are.
+    Per person the most overdue first.
+    """
+    now = pd.Timestamp(now)
+    buys = _typed(events, "purchase")
+    buys = buys[buys["at"] <= now]
+    last = buys.sort_values("at", kind="stable").drop_duplicates(["customer_id", "item"], keep="last")
+    returns = _typed(events, "return")
+    returned = set(zip(returns["customer_id"], returns["item"], strict=True))
+    cycle = cycles(last["customer_id"].to_numpy(dtype=object), last["item"].to_numpy(np.int64))
+    due_at = last["at"] + pd.to_timedelta(np.where(np.isfinite(cycle), cycle, 0.0), unit="D")
+    window = pd.Timedelta(days=window_days)
+    keep = np.isfinite(cycle) & (due_at >= now - window).to_numpy() & (due_at <= now + window).to_numpy()
+    if returned:
+        keep &= ~np.array(
+            [pair in returned for pair in zip(last["customer_id"], last["item"], strict=True)], dtype=bool
+        )
+    due = last.assign(due_at=due_at)[keep].sort_values(["customer_id", "due_at", "item"], kind="stable")
+    return due[PAIR_COLUMNS].reset_index(drop=True)
+
+
 def select(
     campaign: str,
     people: pd.DataFrame,
@@ -148,8 +181,13 @@ def select(
     cart_window_days: float,
     cart_idle_hours: float,
     purchase_window_days: float,
+    replenishment_window_days: float = 7.0,
+    cycles: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(recipients, seeds): who is in the campaign and the items that triggered it (empty for newsletter)."""
+    """(recipients, seeds): who is in the campaign and the items that triggered it (empty for newsletter).
+
+    ``cycles``: (customer_ids, items) -> purchase cycle in days (replenishment only).
+    """
     check_campaign(campaign)
     if campaign == "newsletter":
         return people, pd.DataFrame(
@@ -162,6 +200,10 @@ def select(
         )
     if campaign == "abandoned-cart":
         seeds = abandoned_carts(events, now, cart_window_days, cart_idle_hours)
+    elif campaign == "replenishment":
+        if cycles is None:
+            raise CampaignError("the replenishment campaign needs the bundle's purchase cycles")
+        seeds = due_replenishments(events, now, replenishment_window_days, cycles)
     else:
         seeds = recent_purchases(events, now, purchase_window_days)
     seeds = seeds[seeds["customer_id"].isin(set(people["customer_id"]))].reset_index(drop=True)

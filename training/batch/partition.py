@@ -17,7 +17,7 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from models.catalog import Catalog
-from models.recommend import Context, RecommendationEngine
+from models.recommend import Context, RecommendationEngine, restock_reason
 from training.batch.scoring import complement_matrix, incidence, score_complements
 from training.batch.writer import SCHEMA, PartWriter
 
@@ -118,6 +118,8 @@ def score_partition(job: BatchJob, partition: int) -> pa.Table:
 
     if job.campaign == "newsletter":
         ids, scores, reasons = _newsletter(job, customers, excluded, eligible, cats)
+    elif job.campaign == "replenishment":
+        ids, scores, reasons = _replenishment(job, customers, excluded, eligible, cats, titles)
     else:
         seeds = _pair_matrix(job.seeds, customers, n_items)
         comp = complement_matrix(engine.copurchase, n_items)
@@ -175,6 +177,51 @@ def still_in_stock(catalog: Catalog) -> np.ndarray:
     hand in any store (no stores at all: nothing to check)."""
     anywhere = catalog.stock.sum(axis=0) > 0 if catalog.stock.shape[0] else np.ones(len(catalog), dtype=bool)
     return np.where(catalog.web_stock >= 0, catalog.web_stock > 0, anywhere)
+
+
+def _replenishment(
+    job: BatchJob,
+    customers: pd.Index,
+    excluded: sp.csr_matrix,
+    eligible: np.ndarray,
+    cats: np.ndarray,
+    titles: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Due consumables the web shop can ship first ("Time to restock ..."), most overdue first, then
+    the person's newsletter list without them. No due item the shop can ship: no email."""
+    k = job.k
+    due = job.seeds[job.seeds["customer_id"].isin(customers)]
+    due = due[(eligible & still_in_stock(job.engine.catalog))[due["item"].to_numpy(np.int64)]]
+    due_rows = _rows_of(due, customers)
+    rank = due.groupby(due_rows).cumcount().to_numpy()  # seeds are most overdue first per customer
+    keep = rank < k
+    due_ids = np.full((len(customers), k), -1, np.int32)
+    due_ids[due_rows[keep], rank[keep]] = due["item"].to_numpy(np.int64)[keep]
+    due_reasons = np.full((len(customers), k), "", dtype=object)
+    since = (job.now - pd.to_datetime(due["at"], utc=True)).to_numpy()[keep]
+    due_reasons[due_rows[keep], rank[keep]] = [
+        restock_reason(str(titles[i]), pd.Timedelta(d))
+        for i, d in zip(due["item"].to_numpy(np.int64)[keep], since, strict=True)
+    ]
+    taken = _pair_matrix(due, customers, excluded.shape[1])
+    ids, scores, reasons = _newsletter(job, customers, (excluded + taken).tocsr(), eligible, cats)
+    has_due = (due_ids >= 0).any(axis=1)
+    ids = np.where(has_due[:, None], ids, -1)
+    top = np.where(np.isfinite(scores[:, :1]), scores[:, :1], 1.0).astype(np.float32)
+    out_ids, out_scores, _ = _compact(
+        np.hstack([due_ids, ids]),
+        np.hstack([np.where(due_ids >= 0, np.maximum(top, 1.0), -np.inf).astype(np.float32), scores]),
+        np.hstack([np.ones_like(due_ids, dtype=bool), np.zeros_like(ids, dtype=bool)]),
+        k,
+    )
+    # the reasons travel with the items: compact them the same way
+    both = np.hstack([due_reasons, reasons.astype(object)])
+    valid = np.hstack([due_ids, ids]) >= 0
+    position = np.cumsum(valid, axis=1) - 1
+    out_reasons = np.full((len(customers), k), "", dtype=object)
+    r, c = np.nonzero(valid & (position < k))
+    out_reasons[r, position[r, c]] = both[r, c]
+    return out_ids, out_scores, out_reasons
 
 
 def _newsletter(

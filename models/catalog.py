@@ -56,7 +56,10 @@ class Catalog:
         # string columns cost milliseconds per operation on the hot path).
         self.column = {
             c: self.products[c].to_numpy(dtype=object)
-            for c in ("sku", "title", "brand", "category", "top_category", "color", "size", "target")
+            for c in (
+                *("sku", "title", "brand", "category", "top_category", "color", "size", "target"),
+                *("url", "image_url"),
+            )
             if c in self.products.columns
         }
         self.folded = {

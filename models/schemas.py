@@ -115,6 +115,8 @@ PRODUCTS = TableSpec(
             "Typical re-buy cycle in days for consumables (empty otherwise).",
         ),
         _c("created_at", TS, False, "When the product was listed; new products have no behaviour yet."),
+        _c("url", STR, False, "The product page on the shop (absolute URL); shown in every answer."),
+        _c("image_url", STR, False, "The product's main image (absolute URL); shown in every answer."),
     ),
     key=("sku",),
 )

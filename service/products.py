@@ -35,4 +35,6 @@ def product(view: ServingView, item: int, prices: PriceView, store_id: str | Non
         color=optional_text(col["color"][item]) if "color" in col else None,
         size=optional_text(col["size"][item]) if "size" in col else None,
         stock_in_store=int(view.catalog.stock_in(store_id, item)) if store_id else None,
+        url=optional_text(col["url"][item]) if "url" in col else None,
+        image_url=optional_text(col["image_url"][item]) if "image_url" in col else None,
     )

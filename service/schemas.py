@@ -23,6 +23,10 @@ class Product(BaseModel):
     color: str | None = None
     size: str | None = None
     stock_in_store: int | None = Field(None, description="Units on hand in the requested store.")
+    url: str | None = Field(None, description="The product page on the shop; null when the catalog has none.")
+    image_url: str | None = Field(
+        None, description="The product's main image; null when the catalog has none."
+    )
 
 
 class SearchHitOut(BaseModel):
@@ -417,6 +421,12 @@ class ProductIn(_Row):
     replenishment_days: float | None = Field(None, gt=0, le=3650)
     member_tier_min: str | None = Field(
         None, min_length=1, max_length=40, description="Member-only: the lowest loyalty tier that may see it."
+    )
+    url: str | None = Field(
+        None, max_length=2048, pattern=r"^https?://\S+$", description="The product page (absolute URL)."
+    )
+    image_url: str | None = Field(
+        None, max_length=2048, pattern=r"^https?://\S+$", description="The main image (absolute URL)."
     )
 
     @model_validator(mode="after")

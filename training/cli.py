@@ -435,17 +435,44 @@ def bench(
 
 @app.command("import-dataset")
 def import_dataset(
-    dataset: str = typer.Argument(..., help="online-retail or home-depot."),
+    dataset: str = typer.Argument(
+        ..., help="online-retail, home-depot, shopify, woocommerce, pos-receipts or square."
+    ),
     source: Path = typer.Option(
         ...,
         "--source",
-        help="online-retail: the .parquet/.csv sheet; home-depot: the folder with products/queries/judgments.csv.",
+        help="online-retail: the .parquet/.csv sheet; home-depot: the folder with products/queries/judgments.csv; "
+        "shopify, woocommerce, pos-receipts, square: a folder of the tool's CSV exports (or one file).",
     ),
-    out: Path = typer.Option(..., "--out", help="Directory to write the import-format tables to."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Directory to write the import-format tables to. The connectors (shopify, woocommerce, "
+        "pos-receipts, square) merge by key into the tables already there and write rejected.jsonl.",
+    ),
+    shop_domain: str = typer.Option(
+        None, "--shop-domain", help="shopify, woocommerce: the shop's domain, for product page URLs."
+    ),
 ) -> None:
-    """Convert a public retail dataset to omnirank's import format (see data_samples/README.md)."""
+    """Convert a public retail dataset or a shop's / POS's exports to omnirank's import format
+    (see data_samples/README.md and README: Connectors)."""
+    import json
+
     if not source.exists():
         fail(f"{source} does not exist")
+    if dataset in ("shopify", "woocommerce", "pos-receipts", "square"):
+        from training.adapters import pos, shopify, woocommerce
+
+        if dataset == "shopify":
+            report = shopify.convert(source, out, shop_domain)
+        elif dataset == "woocommerce":
+            report = woocommerce.convert(source, out, shop_domain)
+        else:
+            report = pos.convert(dataset, source, out)
+        typer.echo(json.dumps(report, indent=2))
+        rejected = sum(n for reasons in report["rejected"].values() for n in reasons.values())
+        typer.echo(f"wrote {out} ({rejected} row(s) rejected, reasons in {out / 'rejected.jsonl'})", err=True)
+        return
     if dataset == "online-retail":
         from training.adapters import online_retail
 
@@ -459,7 +486,7 @@ def import_dataset(
 
         typer.echo(f"wrote {out}: {home_depot.write_import_format(source, out)}")
     else:
-        fail("dataset must be online-retail or home-depot")
+        fail("dataset must be online-retail, home-depot, shopify, woocommerce, pos-receipts or square")
 
 
 def _store_path(store: Path | None, cfg) -> Path:

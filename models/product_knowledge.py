@@ -243,7 +243,7 @@ def purchase_days(purchases: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _gaps(days: pd.DataFrame) -> pd.DataFrame:
+def purchase_gaps(days: pd.DataFrame) -> pd.DataFrame:
     """customer, sku, gap (days) between consecutive purchase days of the same pair."""
     same = (days["customer"].to_numpy()[1:] == days["customer"].to_numpy()[:-1]) & (
         days["sku"].to_numpy()[1:] == days["sku"].to_numpy()[:-1]
@@ -260,7 +260,7 @@ def _gaps(days: pd.DataFrame) -> pd.DataFrame:
 
 def product_cycles(days: pd.DataFrame, min_repeaters: int) -> dict[str, ProductCycle]:
     """sku -> median gap between purchase days of its repeat buyers, from ``min_repeaters`` on."""
-    gaps = _gaps(days)
+    gaps = purchase_gaps(days)
     if gaps.empty:
         return {}
     by_sku = gaps.groupby("sku")
@@ -275,7 +275,7 @@ def person_cycles(
 ) -> pd.DataFrame:
     """Per (customer, sku) bought on ``min_purchases`` days or more: the customer's median gap,
     shrunk toward ``target[sku]`` (the product's cycle) as if it were ``prior_gaps`` more gaps."""
-    gaps = _gaps(days)
+    gaps = purchase_gaps(days)
     if gaps.empty:
         return empty_person_cycles()
     stats = gaps.groupby(["customer", "sku"], sort=True)["gap"].agg(["median", "size"]).reset_index()

@@ -321,3 +321,59 @@ def test_served_list_pins_the_due_item_with_the_restock_reason(world: dict[str, 
     bea = _cid(world, "email", "bea@x.com")
     ctx = Context(now=NOW, channel="web")
     assert engine.due_consumables(history[bea], ctx) == []
+
+
+# --- the held-out measurement -----------------------------------------------------------------
+def test_held_out_precision_and_recall_of_due_predictions_against_the_fixed_interval() -> None:
+    """Held back: days 30-39. A re-bought every 10 days, B every 40, C every 20 (p6 herself every 4).
+
+    Gaps 4,4 10,10,10,10 20,20,20 40,40,40: the fixed interval is their median, 15 days.
+    Re-purchases in the held-back days: p1 A, p5 B, p6 C, p7 C.
+    fixed (15 d): due p1 A (35), p6 C (37)               -> precision 2/2, recall 2/4
+    product:      due p1 A, p2 A, p5 B (35), p7 C (30)   -> precision 3/4, recall 3/4
+    person:       + p6 C by her own (2*4 + 2*20)/4 = 12 d -> precision 4/5, recall 4/4
+    """
+    from training.eval_replenishment import evaluate_replenishment
+
+    plan = {
+        ("p1", "A"): [0, 10, 20, 32],
+        ("p2", "A"): [5, 15, 25],
+        ("p3", "B"): [-80, -40, 0],
+        ("p4", "B"): [-70, -30],
+        ("p5", "B"): [-5, 36],
+        ("p6", "C"): [14, 18, 22, 33],
+        ("p7", "C"): [-10, 10, 39],
+        ("p8", "C"): [-15, 5],
+        ("p9", "C"): [-20, 0],
+    }
+    start = pd.Timestamp("2026-03-01", tz="UTC")
+    purchases = pd.DataFrame(
+        [(c, s, start + d * DAY) for (c, s), days in plan.items() for d in days],
+        columns=["customer_id", "sku", "timestamp"],
+    )
+    result = evaluate_replenishment(purchases, holdout_days=10, min_repeaters=2, n_boot=20)
+    assert result["cutoff"] == (start + 30 * DAY).isoformat()
+    assert (result["candidate_pairs"], result["repurchased_pairs"], result["repeat_items"]) == (9, 4, 3)
+    assert result["fixed_interval_days"] == 15.0 and result["pairs_with_person_cycle"] == 4
+    got = {
+        name: (m["predicted_due"], m["repurchased_and_due"], m["precision"], m["recall"])
+        for name, m in result["methods"].items()
+    }
+    assert got == {
+        "fixed": (2, 2, 1.0, 0.5),
+        "product": (4, 3, 0.75, 0.75),
+        "person": (5, 4, 0.8, 1.0),
+    }
+
+
+def test_the_benchmark_runs_on_an_import_format_directory(world: dict[str, Path], tmp_path: Path) -> None:
+    """``benchmarks/bench_replenishment.py`` end to end on the planted --data (identities resolved:
+    ann's POS receipts and online orders are one person)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import bench_replenishment
+
+    result = bench_replenishment.main(["--data", str(world["data"]), "--out", str(tmp_path / "r.json")])
+    assert json.loads((tmp_path / "r.json").read_text())["methods"].keys() == {"fixed", "product", "person"}
+    assert result["repeat_items"] == 2  # C01 and C02 (5+ repeat buyers each before the held-back weeks)

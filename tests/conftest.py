@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from postgres_fixture import postgres_server, store, store_backend, store_location  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 SERVICE_NOW = datetime(2026, 10, 1, 12, 0, tzinfo=timezone.utc)

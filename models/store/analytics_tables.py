@@ -16,7 +16,6 @@ honours it over what the bundle was trained with.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -112,9 +111,8 @@ class AnalyticsTables:
         if not rows:
             return 0
         with self._write() as conn:
-            before = conn.total_changes
-            conn.executemany("INSERT OR IGNORE INTO served VALUES (?,?,?,?,?,?,?)", rows)
-            return conn.total_changes - before
+            cur = conn.executemany("INSERT INTO served VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", rows)
+            return cur.rowcount
 
     def iter_served(self, since: float, until: float, page_size: int = 10_000) -> Iterator[ServedAnswer]:
         """Answers with ``since <= ts < until`` in time order, one short read per page."""
@@ -161,7 +159,7 @@ class AnalyticsTables:
         if by not in ("ts", "received_at"):
             raise ValueError(f"by must be 'ts' or 'received_at', got {by!r}")
         conn = self._conn()
-        present = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+        present = conn.columns("events")
         select = ", ".join(c if c in present else f"NULL AS {c}" for c in EVENT_FRAME_COLUMNS)
         rows = conn.execute(
             f"SELECT {select} FROM events WHERE {by} >= ? AND {by} < ? ORDER BY ts, event_id",
@@ -189,14 +187,13 @@ class AnalyticsTables:
         if not rows:
             return 0
         with self._write() as conn:
-            before = conn.total_changes
-            conn.executemany(
+            cur = conn.executemany(
                 "INSERT INTO consent VALUES (?,?,?,?,?) ON CONFLICT(identifier_hash) DO UPDATE SET "
                 "kind=excluded.kind, email_consent=excluded.email_consent, stated_at=excluded.stated_at, "
                 "received_at=excluded.received_at WHERE excluded.stated_at >= consent.stated_at",
                 rows,
             )
-            return conn.total_changes - before
+            return cur.rowcount
 
     def consent_statements(self) -> list[ConsentStatement]:
         if not has_table(self._conn(), "consent"):
@@ -209,8 +206,7 @@ class AnalyticsTables:
         ]
 
 
-def has_table(conn: sqlite3.Connection, name: str) -> bool:
-    """Whether a (possibly older) store file has ``name``: a v3 file read by a batch job has no
-    ``served`` or ``consent`` table yet."""
-    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()
-    return row is not None
+def has_table(conn: Any, name: str) -> bool:
+    """Whether a (possibly older) store has ``name``: a v3 file read by a batch job has no
+    ``served`` or ``consent`` table yet. ``conn``: a :class:`models.store.dialect.Connection`."""
+    return conn.has_table(name)

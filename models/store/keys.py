@@ -22,7 +22,7 @@ personalize: customer and cart recommendations, events (server to server);
 associate: customer profiles (PII), optionally limited to stores; admin: everything."""
 
 KEYS_SCHEMA = """
-INSERT OR IGNORE INTO live_meta (key, value) VALUES ('keys_version', 0);
+INSERT INTO live_meta (key, value) VALUES ('keys_version', 0) ON CONFLICT DO NOTHING;
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id     TEXT PRIMARY KEY,
     name       TEXT NOT NULL,

@@ -14,7 +14,6 @@ module stores what it is given and answers what was stored.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,7 @@ import numpy as np
 
 LIVE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS live_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO live_meta (key, value) VALUES ('live_version', 0);
+INSERT INTO live_meta (key, value) VALUES ('live_version', 0) ON CONFLICT DO NOTHING;
 CREATE TABLE IF NOT EXISTS live_stock (
     location   TEXT NOT NULL,
     sku        TEXT NOT NULL,
@@ -144,7 +143,7 @@ class LiveTables:
         )
 
     @staticmethod
-    def _bump(conn: sqlite3.Connection) -> int:
+    def _bump(conn: Any) -> int:
         return int(
             conn.execute(
                 "UPDATE live_meta SET value = value + 1 WHERE key = 'live_version' RETURNING value"
@@ -264,7 +263,8 @@ class LiveTables:
             linked = []
             for h in hashes:
                 cur = conn.execute(
-                    "INSERT OR IGNORE INTO identity_links (identifier_hash, customer_key, linked_at) VALUES (?,?,?)",
+                    "INSERT INTO identity_links (identifier_hash, customer_key, linked_at) VALUES (?,?,?) "
+                    "ON CONFLICT DO NOTHING",
                     (h, customer_key, now),
                 )
                 if cur.rowcount:

@@ -3,7 +3,8 @@
 Training (``omnirank train --store``), batch jobs (``batch-recommend --store``) and reports
 (``omnirank analytics``, ``omnirank ab-report``) read the service's store beside a serving fleet: an
 SQLite ``mode=ro`` connection takes no write lock and sets nothing up, and an older file (a schema
-from before a table existed) reads as having none of that table's rows.
+from before a table existed) reads as having none of that table's rows. A ``postgresql://`` URL
+(``OMNIRANK_STORE_URL``) opens a session with ``default_transaction_read_only=on`` instead.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from models.errors import OmnirankError
 from models.store.analytics_tables import AnalyticsTables, has_table
+from models.store.dialect import Connection, PostgresDialect, SQLiteDialect, is_url, redact
 from models.store.live_tables import LiveChanges, LiveTables
 from models.store.loyalty_tables import LoyaltyTable
 from models.store.sqlite import SCHEMA_VERSION
@@ -28,12 +30,12 @@ class LiveStoreError(OmnirankError, ValueError):
 class ReadOnlyStore(LiveTables, AnalyticsTables, LoyaltyTable):
     """The store's reads over one read-only connection."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, schema: int) -> None:
+    def __init__(self, conn: Connection, path: Path | str, schema: int) -> None:
         self._connection = conn
-        self.path = path
+        self.path = path  # the SQLite file, or the PostgreSQL URL without its password
         self.schema = schema
 
-    def _conn(self) -> sqlite3.Connection:
+    def _conn(self) -> Connection:
         return self._connection
 
     def _write(self) -> Any:
@@ -51,16 +53,20 @@ class ReadOnlyStore(LiveTables, AnalyticsTables, LoyaltyTable):
 
 @contextmanager
 def open_read_only(path: Path | str) -> Iterator[ReadOnlyStore]:
-    """The store at ``path`` for reading; ``LiveStoreError`` when it is missing, newer than this code
-    or not a store. Reads made inside one ``with`` block may span several transactions."""
+    """The store at ``path`` (an SQLite file, or a ``postgresql://`` URL) for reading;
+    ``LiveStoreError`` when it is missing, newer than this code or not a store. Reads made inside
+    one ``with`` block may span several transactions."""
+    if is_url(path):
+        with _open_postgres(str(path)) as store:
+            yield store
+        return
     path = Path(path)
     if not path.is_file():
         raise LiveStoreError(f"{path} does not exist (the service's live store, OMNIRANK_EVENT_STORE_PATH)")
+    dialect = SQLiteDialect(path)
     try:
-        with closing(
-            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=5.0)
-        ) as conn:
-            schema = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        with closing(dialect.connect(read_only=True)) as conn:
+            schema = dialect.user_version(conn)
             if schema > SCHEMA_VERSION:
                 raise LiveStoreError(
                     f"{path}: live store schema v{schema} is newer than this code (v{SCHEMA_VERSION})"
@@ -70,3 +76,29 @@ def open_read_only(path: Path | str) -> Iterator[ReadOnlyStore]:
             yield ReadOnlyStore(conn, path, schema)
     except sqlite3.Error as exc:
         raise LiveStoreError(f"{path} is not a readable live store: {exc}") from exc
+
+
+@contextmanager
+def _open_postgres(url: str) -> Iterator[ReadOnlyStore]:
+    """A read-only session (``default_transaction_read_only``) on the service's PostgreSQL store."""
+    import psycopg
+
+    where = redact(url)
+    try:
+        conn = PostgresDialect(url).connect(read_only=True)
+    except psycopg.Error as exc:
+        raise LiveStoreError(f"{where}: cannot connect to the live store: {exc}") from exc
+    try:
+        with closing(conn):
+            if not has_table(conn, "events") or not has_table(conn, "schema_migrations"):
+                raise LiveStoreError(f"{where} is not a live store (no events table)")
+            schema = int(
+                conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+            )
+            if schema > SCHEMA_VERSION:
+                raise LiveStoreError(
+                    f"{where}: live store schema v{schema} is newer than this code (v{SCHEMA_VERSION})"
+                )
+            yield ReadOnlyStore(conn, where, schema)
+    except psycopg.Error as exc:
+        raise LiveStoreError(f"{where} is not a readable live store: {exc}") from exc

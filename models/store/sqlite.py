@@ -7,7 +7,17 @@ Why SQLite in WAL mode: the service must not answer 202 before an event is on di
 read a customer's latest events on the recommendation path without a server to operate. WAL lets
 readers run while one writer commits, and a commit is a single append to the ``-wal`` file.
 
-Durability choice (``synchronous``):
+The same store runs on PostgreSQL when it is opened with a ``postgresql://`` URL
+(``OMNIRANK_STORE_URL``): one set of queries, the differences (connecting, column types, how a write
+transaction takes its lock, catalog questions) in :mod:`models.store.dialect`. Writes keep SQLite's
+guarantees there: a batch is one transaction committed before ``append`` returns, writers are
+serialised by an advisory lock, so the duplicate/conflict split is exact across replicas.
+
+Schema changes are numbered migrations recorded in ``schema_migrations(version, applied_at)`` and
+applied at open under the write lock (SQLite's ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock), so
+two processes starting at once apply each exactly once.
+
+Durability choice (``synchronous``, SQLite only; on PostgreSQL the server's ``synchronous_commit``):
 
 * ``NORMAL`` (default): in WAL mode a committed transaction is in the WAL file (written through the
   OS page cache) before ``append`` returns, so it survives a crash or ``kill -9`` of the service
@@ -37,10 +47,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from models.schemas import CHANNELS, EVENT_TYPES
 from models.store.analytics_tables import ANALYTICS_SCHEMA, AnalyticsTables
+from models.store.dialect import Connection, SQLiteDialect, dialect_for
 from models.store.keys import KEYS_SCHEMA, KeyTable
 from models.store.live_tables import LIVE_SCHEMA, LiveTables
 from models.store.loyalty_tables import LOYALTY_SCHEMA, LoyaltyTable
@@ -97,7 +108,39 @@ _COLUMNS = (
     "event_id, customer_key, type, ts, channel, sku, store_id, quantity, price, received_at, "
     + ", ".join(_V4_COLUMNS)
 )
-_INSERT = f"INSERT OR IGNORE INTO events ({_COLUMNS}, payload_hash) VALUES ({','.join('?' * 18)})"
+_INSERT = (
+    f"INSERT INTO events ({_COLUMNS}, payload_hash) VALUES ({','.join('?' * 18)}) ON CONFLICT DO NOTHING"
+)
+_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+)
+
+
+def _upgrade_columns(conn: Connection) -> None:
+    """v4: the columns a store from before v4 lacks (NULL for the rows stored before); a no-op on
+    a store created at v4."""
+    columns = conn.columns("events")
+    if "payload_hash" not in columns:  # v2 -> v3
+        conn.execute("ALTER TABLE events ADD COLUMN payload_hash TEXT")
+    for name, kind in _V4_COLUMNS.items():  # v3 -> v4
+        if name not in columns:
+            conn.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
+    # a v2 file from before live vectors recorded their encoder (NULL: encoded again)
+    if "encoder" not in conn.columns("live_products"):
+        conn.execute("ALTER TABLE live_products ADD COLUMN encoder TEXT")
+
+
+MIGRATIONS: tuple[tuple[int, str, Any], ...] = (
+    (
+        4,
+        "events gain payload_hash and the import format's fields; live products their encoder",
+        _upgrade_columns,
+    ),
+)
+"""(version, what it does, step(conn)): applied in order at open, each once, recorded in
+``schema_migrations``. The tables themselves are ``CREATE ... IF NOT EXISTS`` (run at every open);
+a change to an existing table is a new numbered step here and a bump of ``SCHEMA_VERSION``.
+Versions 1-3 predate the table (an SQLite file records them in ``PRAGMA user_version``)."""
 
 
 def _to_unix(value: datetime | float) -> float:
@@ -255,11 +298,13 @@ class AppendResult:
 
 
 class LiveStore(LiveTables, KeyTable, AnalyticsTables, LoyaltyTable):
-    """Thread-safe live store (events, stock, prices, products, identity links) on one SQLite file.
+    """Thread-safe live store (events, stock, prices, products, identity links) on one SQLite file,
+    or on a PostgreSQL database shared by several replicas (``path`` a ``postgresql://`` URL).
 
     Each thread gets its own connection (``threading.local``) so reads on FastAPI's threadpool run
     in parallel under WAL; writes are serialised by a process lock and, across processes (several
-    uvicorn workers on one file), by ``BEGIN IMMEDIATE`` with a busy timeout.
+    uvicorn workers on one file), by ``BEGIN IMMEDIATE`` with a busy timeout (on PostgreSQL, across
+    replicas, by a transaction-scoped advisory lock).
     """
 
     def versions(self) -> tuple[int, int]:
@@ -277,16 +322,21 @@ class LiveStore(LiveTables, KeyTable, AnalyticsTables, LoyaltyTable):
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         busy_timeout_ms: int = 5_000,
     ) -> None:
+        """``path``: the SQLite file, or a ``postgresql://user@host:port/db`` URL."""
         synchronous = synchronous.upper()  # type: ignore[assignment]
         if synchronous not in SYNCHRONOUS_MODES:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, got {synchronous!r}")
-        self.path = Path(path)
+        self._dialect = dialect_for(path, synchronous, int(busy_timeout_ms))
+        self.backend = self._dialect.name
+        self.location = self._dialect.location  # for messages: a path, or the URL without its password
+        self.path = self._dialect.path if isinstance(self._dialect, SQLiteDialect) else None
         self.synchronous = synchronous
         self.busy_timeout_ms = int(busy_timeout_ms)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[Connection] = []
         self._connections_lock = threading.Lock()
         self._closed = False
         try:
@@ -294,51 +344,81 @@ class LiveStore(LiveTables, KeyTable, AnalyticsTables, LoyaltyTable):
         except sqlite3.DatabaseError as exc:
             self.close()
             raise RuntimeError(f"{self.path} is not a usable SQLite event store: {exc}") from exc
+        except Exception as exc:
+            self.close()
+            if self.backend == "postgresql" and type(exc).__module__.startswith("psycopg"):
+                raise RuntimeError(f"{self.location} is not a usable PostgreSQL live store: {exc}") from exc
+            raise
 
     def _init_schema(self) -> None:
         conn = self._conn()
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise RuntimeError(f"{self.path}: SQLite refused WAL mode (got {mode!r}); is it on a network FS?")
+        if isinstance(self._dialect, SQLiteDialect):
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise RuntimeError(
+                    f"{self.path}: SQLite refused WAL mode (got {mode!r}); is it on a network FS?"
+                )
         with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
+            self._dialect.begin_migration(conn)
             try:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise RuntimeError(
-                        f"{self.path}: event store schema v{version} is newer than this code (v{SCHEMA_VERSION})"
-                    )
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                # v2 -> v3: a file from before payload hashes gains the column (NULL for its events).
-                columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
-                if "payload_hash" not in columns:
-                    conn.execute("ALTER TABLE events ADD COLUMN payload_hash TEXT")
-                for name, kind in _V4_COLUMNS.items():  # v3 -> v4: NULL for the events stored before
-                    if name not in columns:
-                        conn.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
-                # a v2 file from before live vectors recorded their encoder (NULL: encoded again)
-                if "encoder" not in {row[1] for row in conn.execute("PRAGMA table_info(live_products)")}:
-                    conn.execute("ALTER TABLE live_products ADD COLUMN encoder TEXT")
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                self._migrate(conn)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
 
-    # --- connections -------------------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        if self._closed:
-            raise RuntimeError(f"event store {self.path} is closed")
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            # isolation_level=None: we issue BEGIN/COMMIT ourselves so a batch is exactly one txn.
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout_ms / 1000
+    def _migrate(self, conn: Connection) -> None:
+        """Inside the migration lock: refuse a newer schema, create what is missing, apply the
+        numbered migrations not yet recorded (so a second process starting at once applies none)."""
+        sqlite = isinstance(self._dialect, SQLiteDialect)
+        conn.execute(self._dialect.ddl(_MIGRATIONS_TABLE))
+        applied = {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")}
+        newest = max(applied, default=0)
+        if (
+            sqlite
+        ):  # a file's user_version stays the authority: one set back (or from before the table) re-applies
+            user_version = self._dialect.user_version(conn)
+            newest = max(newest, user_version)
+            applied = {v for v in applied if v <= user_version}
+        if newest > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.location}: event store schema v{newest} is newer than this code (v{SCHEMA_VERSION})"
             )
-            conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(self._dialect.ddl(statement))
+        for version, _about, step in MIGRATIONS:
+            if version not in applied:
+                step(conn)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (version, time.time()),
+                )
+        if sqlite:
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def schema_migrations(self) -> list[tuple[int, float]]:
+        """(version, applied_at) of every applied migration, oldest first."""
+        return [
+            (int(v), float(t))
+            for v, t in self._conn().execute(
+                "SELECT version, applied_at FROM schema_migrations ORDER BY version"
+            )
+        ]
+
+    # --- connections -------------------------------------------------------------------------
+    def _conn(self) -> Connection:
+        if self._closed:
+            raise RuntimeError(f"event store {self.location} is closed")
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._dialect.broken(conn.raw):  # a PostgreSQL restart: connect again
+            with self._connections_lock:
+                if conn in self._connections:
+                    self._connections.remove(conn)
+            conn = None
+        if conn is None:
+            conn = self._dialect.connect()
             self._local.conn = conn
             with self._connections_lock:
                 self._connections.append(conn)
@@ -394,12 +474,12 @@ class LiveStore(LiveTables, KeyTable, AnalyticsTables, LoyaltyTable):
         return result
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE``), committed (durable) when the block ends,
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``; on PostgreSQL an advisory lock), committed (durable) when the block ends,
         rolled back if it raises: the only way anything is written to the store."""
         conn = self._conn()
         with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
+            self._dialect.begin_write(conn)
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -409,7 +489,7 @@ class LiveStore(LiveTables, KeyTable, AnalyticsTables, LoyaltyTable):
                 raise
 
     @staticmethod
-    def _existing_hashes(conn: sqlite3.Connection, ids: list[str]) -> dict[str, str | None]:
+    def _existing_hashes(conn: Connection, ids: list[str]) -> dict[str, str | None]:
         """event_id -> payload hash (``None`` for events stored before v3) of the ids already stored."""
         found: dict[str, str | None] = {}
         unique = list(dict.fromkeys(ids))
@@ -456,7 +536,7 @@ class LiveStore(LiveTables, KeyTable, AnalyticsTables, LoyaltyTable):
                 sql = (
                     f"SELECT {_COLUMNS} FROM (SELECT {_COLUMNS}, ROW_NUMBER() OVER ("
                     "PARTITION BY customer_key ORDER BY ts DESC, event_id DESC) AS rn "
-                    f"FROM events WHERE customer_key IN ({marks}) AND ts >= ?) WHERE rn <= ? "
+                    f"FROM events WHERE customer_key IN ({marks}) AND ts >= ?) AS ranked WHERE rn <= ? "
                     "ORDER BY customer_key, ts DESC, event_id DESC"
                 )
                 params = [*chunk, since_ts, limit]
@@ -496,5 +576,8 @@ class LiveStore(LiveTables, KeyTable, AnalyticsTables, LoyaltyTable):
             last_value, last_id = rows[-1][column], rows[-1][0]
 
     def integrity_check(self) -> str:
-        """``'ok'`` when SQLite finds the file sound; used by health checks and the crash test."""
+        """``'ok'`` when SQLite finds the file sound (PostgreSQL: when the server answers); used by
+        health checks and the crash test."""
+        if not isinstance(self._dialect, SQLiteDialect):
+            return "ok" if self._conn().execute("SELECT 1").fetchone()[0] == 1 else "unreachable"
         return self._conn().execute("PRAGMA integrity_check").fetchone()[0]

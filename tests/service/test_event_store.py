@@ -1,4 +1,7 @@
-"""The live event store: durable before 202, idempotent by event_id, safe under threads and kill -9."""
+"""The live event store: durable before 202, idempotent by event_id, safe under threads and kill -9.
+
+Every test taking ``event_store`` or ``store_location`` runs on both backends (SQLite and a real
+PostgreSQL, ``tests/postgres_fixture.py``): one suite, two implementations."""
 
 from __future__ import annotations
 
@@ -29,10 +32,8 @@ def _event(event_id: str, customer: str = "C1", minutes: int = 0, **kw) -> Store
 
 
 @pytest.fixture()
-def event_store(tmp_path: Path):
-    store = LiveStore(tmp_path / "events.sqlite3")
-    yield store
-    store.close()
+def event_store(store: LiveStore) -> LiveStore:
+    return store
 
 
 def test_opens_in_wal_mode_with_the_requested_durability(tmp_path: Path) -> None:
@@ -47,8 +48,8 @@ def test_opens_in_wal_mode_with_the_requested_durability(tmp_path: Path) -> None
         LiveStore(tmp_path / "c.db", synchronous="OFF")  # type: ignore[arg-type]
 
 
-def test_round_trip_and_persistence_across_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "events.sqlite3"
+def test_round_trip_and_persistence_across_reopen(store_location: Path | str) -> None:
+    path = store_location
     with LiveStore(path) as store:
         result = store.append([_event("e1", price=None, sku="SKU-9", store_id=None, quantity=3)])
         assert result.accepted == ["e1"] and result.duplicates == []
@@ -187,9 +188,10 @@ def test_threads_appending_and_reading_concurrently(event_store: LiveStore) -> N
     assert event_store.count() == n_threads * n_batches * batch_size
 
 
-def test_two_store_instances_on_one_file_split_duplicates_exactly(tmp_path: Path) -> None:
-    """Two uvicorn workers share the file: overlapping retries must be stored exactly once."""
-    path = tmp_path / "events.sqlite3"
+def test_two_store_instances_on_one_file_split_duplicates_exactly(store_location: Path | str) -> None:
+    """Two uvicorn workers share the file (two replicas the database): overlapping retries must be
+    stored exactly once."""
+    path = store_location
     ids = [f"e{i}" for i in range(400)]
     results = []
     with LiveStore(path) as one, LiveStore(path) as two:
@@ -216,7 +218,8 @@ _CHILD = textwrap.dedent(
     from pathlib import Path
     from models.store import LiveStore, StoredEvent
 
-    store = LiveStore(Path(sys.argv[1]))
+    where = sys.argv[1]
+    store = LiveStore(where if where.startswith("postgresql://") else Path(where))
     ts = datetime(2024, 5, 1, tzinfo=timezone.utc)
     batch_no = 0
     while True:
@@ -231,8 +234,8 @@ _CHILD = textwrap.dedent(
 )
 
 
-def test_every_acknowledged_event_survives_sigkill(tmp_path: Path) -> None:
-    path = tmp_path / "events.sqlite3"
+def test_every_acknowledged_event_survives_sigkill(store_location: Path | str) -> None:
+    path = store_location
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(path)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
     )
@@ -251,9 +254,10 @@ def test_every_acknowledged_event_survives_sigkill(tmp_path: Path) -> None:
     assert child.returncode == -signal.SIGKILL
     assert len(acknowledged) == 30
 
-    conn = sqlite3.connect(path)  # a plain reader first: recovery from the WAL must just work
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    conn.close()
+    if isinstance(path, Path):
+        conn = sqlite3.connect(path)  # a plain reader first: recovery from the WAL must just work
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.close()
     with LiveStore(path) as store:
         assert store.integrity_check() == "ok"
         stored = {e.event_id for e in store.iter_since(0.0)}
@@ -268,3 +272,53 @@ def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path: Path) -> No
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(RuntimeError, match="not a usable SQLite event store"):
         LiveStore(path)
+
+
+def test_an_unreachable_postgresql_gives_a_clear_error(postgres_server) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{postgres_server.port}/no_such_database"
+    with pytest.raises(RuntimeError, match="not a usable PostgreSQL live store.*no_such_database"):
+        LiveStore(url)
+
+
+def test_migrations_are_numbered_recorded_once_and_safe_when_two_processes_open_at_once(
+    store_location: Path | str,
+) -> None:
+    """Four openers race on an empty store: each migration is applied and recorded exactly once."""
+    from models.store.sqlite import MIGRATIONS, SCHEMA_VERSION
+
+    errors: list[BaseException] = []
+    opened: list[LiveStore] = []
+    barrier = threading.Barrier(4)
+
+    def open_store() -> None:
+        try:
+            barrier.wait()
+            opened.append(LiveStore(store_location))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    try:
+        assert errors == []
+        applied = opened[0].schema_migrations()
+        assert [v for v, _ in applied] == [v for v, _, _ in MIGRATIONS]
+        assert max(v for v, _ in applied) == SCHEMA_VERSION
+        assert opened[0].append([_event("e1")]).accepted == ["e1"]
+        assert all(s.count() == 1 for s in opened)
+    finally:
+        for s in opened:
+            s.close()
+    with LiveStore(store_location) as again:  # a reopen applies nothing
+        assert again.schema_migrations() == applied
+
+
+def test_a_store_newer_than_the_code_is_refused(store_location: Path | str) -> None:
+    with LiveStore(store_location) as store:
+        with store._write() as conn:
+            conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)")
+    with pytest.raises(RuntimeError, match="v99 is newer than this code"):
+        LiveStore(store_location)

@@ -256,6 +256,11 @@ class StoreSettings(BaseModel):
         "NORMAL",
         description="NORMAL survives a process crash; FULL also survives power loss (fsync per batch)",
     )
+    store_url: str | None = Field(
+        None,
+        description="postgresql://user@host:port/db: the live store on PostgreSQL, shared by every "
+        "replica (pip install omnirank[postgres]); unset: the SQLite file at event_store_path",
+    )
     impressions_flush_seconds: float = Field(
         1.0, gt=0, description="served answers are written to the store in one batch this often"
     )

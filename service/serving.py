@@ -33,7 +33,7 @@ from models.clock import Clock
 from models.config import DEFAULT_PII_SALT, Settings
 from models.live.overlay import LiveOverlay
 from models.rules import RuleSet, describe, load_live_rules
-from models.store import LiveStore
+from models.store import LiveStore, store_location
 from service.security import InsecureStart, KeyRing
 from service.state import BundleView, ServingView
 
@@ -90,7 +90,7 @@ class Serving:
     @classmethod
     def start(cls, settings: Settings, clock: Clock) -> Serving:
         """Open the store, load the bundle, and refuse to start open to anyone (see service.security)."""
-        store = LiveStore(settings.event_store_path, synchronous=settings.event_store_synchronous)  # type: ignore[arg-type]
+        store = LiveStore(store_location(settings), synchronous=settings.event_store_synchronous)  # type: ignore[arg-type]
         try:
             serving = cls(settings, store, BundleView.load(settings), clock)
             if not serving.keyring().has_admin and not settings.dev_mode:

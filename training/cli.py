@@ -162,16 +162,30 @@ def eval_search(
         typer.echo(f"wrote {out}")
 
 
-def _live_store_option(store: Path | None, no_store: bool, cfg) -> Path | None:
-    """``--store``/``--no-store`` of train and batch-recommend: the given store, none, or the
-    service's default store when that file exists (said on stderr, so a run says what it read)."""
+def _as_store(store: str | None) -> Path | str | None:
+    """A ``--store`` value: a ``postgresql://`` URL as given, else an SQLite file path."""
+    from models.store.dialect import is_url
+
+    return None if store is None else store if is_url(store) else Path(store)
+
+
+def _live_store_option(store: str | None, no_store: bool, cfg) -> Path | str | None:
+    """``--store``/``--no-store`` of train and batch-recommend: the given store (a file or a
+    ``postgresql://`` URL), none, or the service's default store: OMNIRANK_STORE_URL when set, else
+    its file when that exists (said on stderr, so a run says what it read)."""
+    from models.store.dialect import redact
+
     if store is not None and no_store:
         fail("--store and --no-store contradict each other")
-    if store is None and not no_store and Path(cfg.event_store_path).is_file():
-        store = Path(cfg.event_store_path)
-    if store is not None:
-        typer.echo(f"live store: {store}", err=True)
-    return store
+    location = _as_store(store)
+    if location is None and not no_store:
+        if cfg.store_url:
+            location = cfg.store_url
+        elif Path(cfg.event_store_path).is_file():
+            location = Path(cfg.event_store_path)
+    if location is not None:
+        typer.echo(f"live store: {redact(str(location))}", err=True)
+    return location
 
 
 @app.command("train")
@@ -192,12 +206,12 @@ def train(
     evaluate: bool = typer.Option(
         True, "--evaluate/--no-evaluate", help="Evaluate search and recommendations on a temporal split."
     ),
-    store: Path = typer.Option(
+    store: str = typer.Option(
         None,
         "--store",
-        help="The service's live store (read, never written): its events (searches, clicks, carts, "
-        "purchases posted to POST /v1/events) train beside --data's. Default: OMNIRANK_EVENT_STORE_PATH "
-        "when that file exists.",
+        help="The service's live store (read, never written; a file or a postgresql:// URL): its events "
+        "(searches, clicks, carts, purchases posted to POST /v1/events) train beside --data's. Default: "
+        "OMNIRANK_STORE_URL, else OMNIRANK_EVENT_STORE_PATH when that file exists.",
     ),
     no_store: bool = typer.Option(False, "--no-store", help="Train on --data alone."),
 ) -> None:
@@ -307,12 +321,12 @@ def batch_recommend(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Discard parts of a different previous job in --out."
     ),
-    store: Path = typer.Option(
+    store: str = typer.Option(
         None,
         "--store",
-        help="The service's live store (read, never written): live stock, web stock, discontinued or new "
-        "products, the events posted to the service (carts, purchases) and consent changes. Default: "
-        "OMNIRANK_EVENT_STORE_PATH when that file exists.",
+        help="The service's live store (read, never written; a file or a postgresql:// URL): live stock, "
+        "web stock, discontinued or new products, the events posted to the service (carts, purchases) and "
+        "consent changes. Default: OMNIRANK_STORE_URL, else OMNIRANK_EVENT_STORE_PATH when that file exists.",
     ),
     no_store: bool = typer.Option(
         False, "--no-store", help="Ignore the live store: score the bundle's catalog as trained."
@@ -489,14 +503,19 @@ def import_dataset(
         fail("dataset must be online-retail, home-depot, shopify, woocommerce, pos-receipts or square")
 
 
-def _store_path(store: Path | None, cfg) -> Path:
-    return store if store is not None else Path(cfg.event_store_path)
+def _store_path(store: str | None, cfg) -> Path | str:
+    from models.store import store_location
+
+    return _as_store(store) or store_location(cfg)
 
 
 @app.command("analytics")
 def analytics(
-    store: Path = typer.Option(
-        None, "--store", help="The service's live store (read only). Default: OMNIRANK_EVENT_STORE_PATH."
+    store: str = typer.Option(
+        None,
+        "--store",
+        help="The service's live store (read only; a file or a postgresql:// URL). Default: "
+        "OMNIRANK_STORE_URL, else OMNIRANK_EVENT_STORE_PATH.",
     ),
     since: str = typer.Option(None, "--since", help="Start, ISO 8601 (default: 7 days before --until)."),
     until: str = typer.Option(None, "--until", help="End, exclusive, ISO 8601 (default: now)."),
@@ -524,8 +543,11 @@ def analytics(
 
 @app.command("ab-report")
 def ab_report(
-    store: Path = typer.Option(
-        None, "--store", help="The service's live store (read only). Default: OMNIRANK_EVENT_STORE_PATH."
+    store: str = typer.Option(
+        None,
+        "--store",
+        help="The service's live store (read only; a file or a postgresql:// URL). Default: "
+        "OMNIRANK_STORE_URL, else OMNIRANK_EVENT_STORE_PATH.",
     ),
     since: str = typer.Option(None, "--since", help="Start of the test, ISO 8601 (default: 7 days ago)."),
     until: str = typer.Option(None, "--until", help="End, exclusive, ISO 8601 (default: now)."),
@@ -572,10 +594,10 @@ app.add_typer(keys_app, name="keys")
 
 
 def _store():
-    from models.store import LiveStore
+    from models.store import LiveStore, store_location
 
     cfg = settings()
-    return LiveStore(cfg.event_store_path, synchronous=cfg.event_store_synchronous)  # type: ignore[arg-type]
+    return LiveStore(store_location(cfg), synchronous=cfg.event_store_synchronous)  # type: ignore[arg-type]
 
 
 @keys_app.command("create")

@@ -255,3 +255,9 @@ def dialect_for(location: Path | str, synchronous: str = "NORMAL", busy_timeout_
     if is_url(location):
         return PostgresDialect(str(location))
     return SQLiteDialect(Path(location), synchronous, busy_timeout_ms)
+
+
+def store_location(settings: Any) -> Path | str:
+    """Where the settings put the live store: ``store_url`` (PostgreSQL) when set, else the SQLite
+    file at ``event_store_path``."""
+    return settings.store_url or Path(settings.event_store_path)

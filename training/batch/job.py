@@ -42,6 +42,7 @@ from training.batch import campaigns
 from training.batch.distributed import run_ray
 from training.batch.live import read_consent, read_live_state
 from training.batch.partition import BatchJob, partition_stats, score_partition, summarise
+from training.batch.promotions import EmailPromotions
 from training.batch.writer import PartWriter
 from training.identity import IdentityGraph
 from training.ingest import ingest
@@ -60,6 +61,10 @@ class BatchOptions:
     replenishment_window_days: float = 7.0
     chunk_customers: int = 50_000
     now: pd.Timestamp | None = None
+    rules: Path | None = None
+    """Merchandising rules whose ``email`` surface applies (default: the bundle's shipped rules)."""
+    new_and_sale: int = 0
+    """Newsletter: this many new arrivals and sale items of the person's top categories after the list."""
 
     @classmethod
     def from_settings(
@@ -189,8 +194,12 @@ def prepare(
         params["live"] = live.fingerprint()  # a resumed job never mixes two live states
     if live_events is not None:
         params["live_events"] = live_events.report()
+    promotions = EmailPromotions.load(bundle.path, engine, now, options.rules, options.new_and_sale)
+    if promotions.active(options.campaign):  # jobs without promotions keep their fingerprints
+        params["promotions"] = promotions.fingerprint()
     params["fingerprint"] = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
     return BatchJob(
+        promotions=promotions,
         campaign=options.campaign,
         k=options.k,
         now=now,

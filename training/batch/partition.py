@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from models.catalog import Catalog
 from models.recommend import Context, RecommendationEngine, restock_reason
+from training.batch.promotions import EmailPromotions
 from training.batch.scoring import complement_matrix, incidence, score_complements
 from training.batch.writer import SCHEMA, PartWriter
 
@@ -39,6 +40,8 @@ class BatchJob:
     n_partitions: int
     fingerprint: dict[str, Any]
     stats: dict[str, Any] = field(default_factory=dict)
+    promotions: EmailPromotions | None = None
+    """The email surface's rules and the newsletter's new / sale section (training/batch/promotions.py)."""
 
     def job_record(self) -> dict[str, Any]:
         return {**self.fingerprint, "n_partitions": self.n_partitions}
@@ -111,7 +114,9 @@ def score_partition(job: BatchJob, partition: int) -> pa.Table:
     part = job.recipients[job.recipients["partition"] == partition].sort_values("customer_id", kind="stable")
     customers = pd.Index(part["customer_id"].astype(str))
     n_items, k = len(catalog), job.k
-    eligible = engine.eligible(Context(channel=CHANNEL, now=job.now))
+    # member-only products and what the email rules hide: never in an email
+    hidden = job.promotions.hidden(catalog) if job.promotions is not None else None
+    eligible = engine.eligible(Context(channel=CHANNEL, now=job.now, hidden=hidden))
     excluded = _pair_matrix(job.excluded, customers, n_items)
     titles = catalog.products["title"].astype(str).to_numpy()
     cats = catalog.products["top_category"].astype(str).to_numpy()
@@ -157,6 +162,8 @@ def score_partition(job: BatchJob, partition: int) -> pa.Table:
             "Completes your basket",
         )
 
+    if job.promotions is not None and job.promotions.active(job.campaign):
+        ids, scores, reasons = job.promotions.apply(job.campaign, engine, customers, ids, scores, reasons, eligible, k)
     r, c = np.nonzero(ids >= 0)
     table = pa.table(
         {
@@ -230,7 +237,7 @@ def _newsletter(
     engine, n_items = job.engine, job.engine.n_trained  # products added since training: not in the models
     if excluded.shape[1] > n_items:
         excluded = excluded[:, :n_items]
-    ctx = Context(channel=CHANNEL, now=job.now)
+    ctx = Context(channel=CHANNEL, now=job.now, hidden=job.promotions.hidden(engine.catalog) if job.promotions else None)
     idx = engine.user_index
     model_row = np.array([idx.get(c, -1) for c in customers], dtype=np.int64)
     known = np.flatnonzero(model_row >= 0)

@@ -1,10 +1,11 @@
 """Recommendations for a customer, an item, a cart, and what is trending, on the live catalog."""
 
 from datetime import datetime
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Security
 
 from models.recommend import Context
 from service.deps import check_store, get_language, get_now, get_settings, item_of, require_recs
@@ -32,7 +33,15 @@ def respond(request: Request, surface: str, items: list, **fields) -> Recommenda
     dependencies=[Security(personalize_scope)],
 )
 def for_customer(
-    customer_id: str,
+    customer_id: Annotated[
+        str,
+        Path(
+            pattern=r"^[^@]+$",
+            description="The opaque customer id, or a loyalty id. Never an email address: a path ends "
+            "up in proxies' access logs, so an email is refused (422); look it up in the body of "
+            "POST /v1/customers/lookup instead.",
+        ),
+    ],
     k: int = Query(20, ge=1, le=100),
     channel: Channel = "web",
     store_id: str | None = None,

@@ -166,6 +166,7 @@ def test_cart_completion_and_trending(client, products):
         ("get", "/v1/recommendations/trending?k=0", 422),
         ("get", "/v1/recommendations/trending?store_id=NOPE", 404),
         ("get", "/v1/recommendations/customers/abc?k=500", 422),
+        ("get", "/v1/recommendations/customers/ana@example.com", 422),  # PII stays out of paths
         ("post", "/v1/recommendations/cart", 422),
     ],
 )

@@ -12,7 +12,15 @@ File format::
      "rules": [{"id": "drill-promo", "match": {"exact": "drill"},
                 "pin": [{"sku": "SKU-1", "position": 1}],
                 "boost": [{"brand": "Acme", "factor": 2}], "bury": [{"attribute": "color", "value": "pink", "factor": 4}],
-                "hide": ["SKU-9"], "redirect": "/pages/drills"}]}
+                "hide": ["SKU-9"], "redirect": "/pages/drills"},
+               {"id": "sale-emails", "surfaces": ["customer", "email"], "boost": [{"on_sale": true, "factor": 3}]}],
+     "loyalty": {"tiers": [{"name": "silver"}, {"name": "gold", "min_points": 1000, "min_purchases": 10}]}}
+
+A rule applies to the ``surfaces`` it names: ``search`` (the default; fired by its ``match``) and
+the recommendation lists ``customer``, ``similar``, ``bought_together``, ``cart`` and the email jobs
+``email``, where it needs no ``match`` and applies to every list (``apply_surface``). ``on_sale`` and
+``new_arrival_days`` adjustments read the request's :class:`Signals`. ``loyalty`` lists the tiers,
+lowest first (``models/loyalty.py``).
 
 Bounds (a rules PUT is an admin's, but it must not be able to slow every search down): at most
 ``max_rules`` rules (``Settings.max_rules``, 2,000 by default, never more than ``MAX_RULES``), match

@@ -45,8 +45,8 @@ def _encode(texts: list[str]) -> np.ndarray:
 
 
 # --- store ---------------------------------------------------------------------------------------
-def test_live_tables_version_every_write_and_return_only_newer_rows(tmp_path: Path) -> None:
-    with LiveStore(tmp_path / "s.db") as store:
+def test_live_tables_version_every_write_and_return_only_newer_rows(store_location: Path | str) -> None:
+    with LiveStore(store_location) as store:
         assert store.live_version() == 0
         v1 = store.put_stock([StockLevel("S1", "A", 0)], T0)
         v2 = store.put_prices([PriceEntry("A", 70.0, channel="app")], T0)
@@ -61,21 +61,21 @@ def test_live_tables_version_every_write_and_return_only_newer_rows(tmp_path: Pa
         assert [(p.sku, p.price, p.channel, p.seq) for p in everything.prices] == [("A", 70.0, "app", 2)]
         since_2 = store.live_changes(2)
         assert since_2.prices == [] and len(since_2.stock) == 2
-    with LiveStore(tmp_path / "s.db") as reopened:  # durable across a restart
+    with LiveStore(store_location) as reopened:  # durable across a restart
         assert reopened.live_version() == 3 and len(reopened.live_changes(0).stock) == 2
 
 
-def test_identity_links_keep_the_first_owner(tmp_path: Path) -> None:
-    with LiveStore(tmp_path / "s.db") as store:
+def test_identity_links_keep_the_first_owner(store_location: Path | str) -> None:
+    with LiveStore(store_location) as store:
         assert store.link_identifiers(["h-email", "h-phone", "C1"], "C1", T0) == ["h-email", "h-phone"]
         assert store.link_identifiers(["h-email", "h-new"], "C2", T0) == ["h-new"]
         assert store.linked_customers(["h-email", "h-new", "h-none"]) == {"h-email": "C1", "h-new": "C2"}
         assert store.aliases("C1") == ["h-email", "h-phone"]
 
 
-def test_products_keep_their_embedding_and_discontinued_flag(tmp_path: Path) -> None:
+def test_products_keep_their_embedding_and_discontinued_flag(store_location: Path | str) -> None:
     vector = np.arange(4, dtype=np.float32)
-    with LiveStore(tmp_path / "s.db") as store:
+    with LiveStore(store_location) as store:
         store.put_products([ProductRecord("N1", {"title": "new", "category": "X", "price": 5.0}, vector)], T0)
         store.put_products([ProductRecord("A", {}, None, discontinued=True)], T0)
         rows = store.live_changes(0).products
@@ -138,9 +138,9 @@ def test_item_vectors_read_the_delta_for_live_items() -> None:
 
 
 # --- overlay ---------------------------------------------------------------------------------------
-def test_the_overlay_applies_stock_web_stock_prices_and_products(tmp_path: Path) -> None:
+def test_the_overlay_applies_stock_web_stock_prices_and_products(store_location: Path | str) -> None:
     catalog = _catalog()
-    with LiveStore(tmp_path / "s.db") as store:
+    with LiveStore(store_location) as store:
         store.put_stock([StockLevel("S1", "A", 0), StockLevel("web", "C", 0), StockLevel("S2", "B", 9)], T0)
         store.put_products(
             [
@@ -199,9 +199,9 @@ def test_a_live_catalog_pickles_for_distributed_jobs() -> None:
     assert copy.price_view("app", None, T0).price.tolist() == catalog.prices.tolist()
 
 
-def test_a_vector_from_another_encoder_is_computed_again(tmp_path: Path) -> None:
+def test_a_vector_from_another_encoder_is_computed_again(store_location: Path | str) -> None:
     stored = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
-    with LiveStore(tmp_path / "s.db") as store:
+    with LiveStore(store_location) as store:
         store.put_products(
             [
                 ProductRecord(

@@ -23,8 +23,8 @@ def _event(event_id: str, **kw) -> StoredEvent:
     return StoredEvent(event_id=event_id, **(base | kw))
 
 
-def test_v4_fields_round_trip_and_replays_stay_duplicates(tmp_path: Path):
-    with LiveStore(tmp_path / "s.db") as store:
+def test_v4_fields_round_trip_and_replays_stay_duplicates(store_location: Path | str):
+    with LiveStore(store_location) as store:
         first = _event(
             "e1",
             session_id="S-1",
@@ -81,8 +81,8 @@ def test_a_v3_store_gains_the_v4_columns_and_tables(tmp_path: Path):
     )
 
 
-def test_served_answers_and_consent_read_back_through_the_read_only_store(tmp_path: Path):
-    path = tmp_path / "s.db"
+def test_served_answers_and_consent_read_back_through_the_read_only_store(store_location: Path | str):
+    path = store_location
     at = T0.timestamp()
     with LiveStore(path) as store:
         answers = [

@@ -331,6 +331,16 @@ def batch_recommend(
     no_store: bool = typer.Option(
         False, "--no-store", help="Ignore the live store: score the bundle's catalog as trained."
     ),
+    output_format: str = typer.Option(
+        "parquet",
+        "--format",
+        help="parquet (the parts only), or also an email tool's audience file beside them: mailchimp-csv "
+        "(_mailchimp.csv, one row per person, merge fields P1_TITLE...) or csv (_recommendations.csv, one row "
+        "per product). Raw addresses come from --data's consenting customers; the file is owner-only (0600).",
+    ),
+    email_products: int = typer.Option(
+        4, "--email-products", help="Products per person in the audience file (mailchimp-csv: at most 5)."
+    ),
 ) -> None:
     """Pick who gets a campaign email and which products it shows, for every person, in resumable chunks."""
     import pandas as pd
@@ -344,7 +354,18 @@ def batch_recommend(
     except ValueError:
         fail(f"--now {now!r} is not an ISO 8601 time")
     options = BatchOptions.from_settings(campaign, cfg, now=reference)
-    run_batch(bundle, data, out, options, cfg, engine=engine, overwrite=overwrite, store=store)
+    run_batch(
+        bundle,
+        data,
+        out,
+        options,
+        cfg,
+        engine=engine,
+        overwrite=overwrite,
+        store=store,
+        output_format=output_format,
+        email_products=email_products,
+    )
 
 
 @app.command("serve")

@@ -38,7 +38,7 @@ from models.pii import identifier_key
 from models.recommend import RecommendationEngine
 from models.recommenders.ann import IVFScorer
 from models.recommenders.interactions import type_weights_from_settings
-from training.batch import campaigns
+from training.batch import campaigns, export
 from training.batch.distributed import run_ray
 from training.batch.live import read_consent, read_live_state
 from training.batch.partition import BatchJob, partition_stats, score_partition, summarise
@@ -328,11 +328,16 @@ def run_batch(
     overwrite: bool = False,
     num_cpus: int = 2,
     store: Path | None = None,
+    output_format: str = "parquet",
+    email_products: int = 4,
 ) -> dict[str, Any]:
     """The CLI entry: prepare, then run locally or on Ray, resuming what a previous run finished.
 
     ``store``: the service's live store to read (never written); ``None`` scores the bundle's catalog.
+    ``output_format`` other than parquet: once every part is written, an email tool's audience file
+    beside them (``training/batch/export.py``) with the first ``email_products`` products per person.
     """
+    export.check_format(output_format, email_products)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     job = prepare(bundle_dir, data_dir, options, settings, out / "_quarantine.jsonl", store=store)
@@ -344,4 +349,10 @@ def run_batch(
     else:
         raise campaigns.CampaignError(f"unknown engine {engine!r}; choose local or ray")
     print_summary(summary)
+    if output_format != "parquet" and summary["complete"]:
+        summary["export"] = export.export_audience(
+            out, output_format, job.engine.catalog, data_dir, settings.pii_salt, email_products
+        )
+        written = summary["export"]
+        console.print(f"audience file {written['path']}: {written['rows']} rows (owner-only)")
     return summary

@@ -70,7 +70,8 @@ class PartWriter:
             stale.unlink()
 
     def _clear(self) -> None:
-        for pattern in ("part-*.parquet", f"{CHECKPOINTS}/*.json", SUMMARY_FILE, JOB_FILE):
+        # _*.csv: the audience files of --format (training/batch/export.py) hold the old job's picks
+        for pattern in ("part-*.parquet", f"{CHECKPOINTS}/*.json", SUMMARY_FILE, JOB_FILE, "_*.csv"):
             for path in self.out_dir.glob(pattern):
                 path.unlink()
 

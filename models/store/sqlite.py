@@ -108,9 +108,7 @@ _COLUMNS = (
     "event_id, customer_key, type, ts, channel, sku, store_id, quantity, price, received_at, "
     + ", ".join(_V4_COLUMNS)
 )
-_INSERT = (
-    f"INSERT INTO events ({_COLUMNS}, payload_hash) VALUES ({','.join('?' * 18)}) ON CONFLICT DO NOTHING"
-)
+_INSERT_COLUMNS = (*_COLUMNS.split(", "), "payload_hash")
 _MIGRATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
 )
@@ -239,7 +237,7 @@ class StoredEvent:
         blob = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
         return "stored:" + hashlib.sha256(blob).hexdigest()
 
-    def _row(self, received_at: float) -> tuple:
+    def _row(self, received_at: float, digest: str | None = None) -> tuple:
         return (
             self.event_id,
             self.customer_key,
@@ -258,7 +256,7 @@ class StoredEvent:
             self.request_id,
             self.position,
             None if self.identifiers is None else json.dumps(self.identifiers, sort_keys=True),
-            self.content_hash(),
+            self.content_hash() if digest is None else digest,
         )
 
     @classmethod
@@ -464,13 +462,13 @@ class LiveStore(LiveTables, KeyTable, AnalyticsTables, LoyaltyTable):
                 if event.event_id not in existing:
                     existing[event.event_id] = digest  # a repeat within the batch is judged the same way
                     result.accepted.append(event.event_id)
-                    rows.append(event._row(received_at))
+                    rows.append(event._row(received_at, digest))
                 elif existing[event.event_id] in (None, digest):  # None: stored before payload hashes
                     result.duplicates.append(event.event_id)
                 else:
                     result.conflicts.append(event.event_id)
                     result.conflict_positions.append(position)
-            conn.executemany(_INSERT, rows)
+            conn.insert_new("events", _INSERT_COLUMNS, rows)
         return result
 
     @contextmanager

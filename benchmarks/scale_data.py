@@ -245,6 +245,9 @@ def customer_records(rng: np.random.Generator, people: People, months: int) -> p
                     if source != "web"
                     else pa.nulls(n, pa.string()),
                     "created_at": pa.array(created.to_numpy(), schemas.TS),
+                    "loyalty_tier": pa.nulls(n, pa.string()),  # no loyalty programme
+                    "loyalty_points": pa.nulls(n, pa.int64()),
+                    "loyalty_joined": pa.nulls(n, schemas.TS),
                 },
                 schema=schemas.CUSTOMERS.schema,
             )

@@ -257,6 +257,14 @@ _SENTENCES: tuple[tuple[re.Pattern[str], dict[str, str]], ...] = tuple(
         (r"^On sale now$", {"bn": "এখন ছাড়ে", "hi": "अभी सेल में", "pt": "Em promoção agora"}),
         (r"^New arrival$", {"bn": "নতুন এসেছে", "hi": "नया आया है", "pt": "Novidade"}),
         (
+            r"^Member offer, unlocked by your (?P<tier>.+) tier$",
+            {
+                "bn": "সদস্যদের অফার, আপনার {tier} স্তরে খোলা",
+                "hi": "सदस्यों का ऑफ़र, आपके {tier} स्तर से खुला",
+                "pt": "Oferta para membros, liberada pelo seu nível {tier}",
+            },
+        ),
+        (
             r"^On sale now in (?P<cat>.+), picked for you$",
             {
                 "bn": "{cat}-এ এখন ছাড়ে, আপনার জন্য বাছাই করা",

@@ -13,7 +13,10 @@ What a tier unlocks:
   non-member, a lower tier) ever sees it in search, recommendations or emails;
 * **member prices**: a ``PUT /v1/prices`` row with ``tier`` is a price override for members of that
   tier and above; a member pays the lowest of it and the public price, shown with the public price
-  as ``list_price``.
+  as ``list_price``;
+* **member offers**: the member-only products a member's tier unlocks are boosted in their
+  recommendations and emails (the rules file's ``loyalty.member_offer_boost``, reason
+  ``member_offer``).
 """
 
 from __future__ import annotations
@@ -76,6 +79,23 @@ def hidden_products(catalog: Catalog, program: Loyalty, member: Member | None) -
     mine = rank(program, member.tier)
     below = np.array([r and rank(program, str(v)) > mine for v, r in zip(needed, restricted, strict=True)])
     return below if below.any() else None
+
+
+def unlocked_products(catalog: Catalog, program: Loyalty, member: Member | None) -> np.ndarray | None:
+    """The member-only products this member's tier unlocks (``member_tier_min`` at or below their
+    tier), as a mask; None for a non-member or when there are none. What their recommendations and
+    emails boost (``models.promotions.boost_member_offers``); nobody else ever sees them."""
+    products = catalog.products
+    if member is None or MEMBER_COLUMN not in products.columns:
+        return None
+    mine = rank(program, member.tier)
+    if mine < 0:
+        return None
+    needed = products[MEMBER_COLUMN].to_numpy(dtype=object)
+    mask = np.array(
+        [isinstance(v, str) and bool(v.strip()) and rank(program, v) <= mine for v in needed], dtype=bool
+    )
+    return mask if mask.any() else None
 
 
 def member_prices(

@@ -4,7 +4,8 @@ The rules are search's (``models/rules.py``: pin, boost, bury, hide; ``on_sale``
 ``new_arrival_days`` boosts), each applying to the surfaces it names. Here they re-rank a finished
 list of :class:`models.recommend.Recommendation` and every slot a rule put or moved there says so:
 reason code ``promoted`` (a pin or a boost), ``on_sale`` or ``new_arrival`` (those boosts), with a
-sentence ``models/i18n.py`` renders in the reader's language.
+sentence ``models/i18n.py`` renders in the reader's language. A member's lists also boost the
+member-only products their tier unlocks (``boost_member_offers``, reason code ``member_offer``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ REASONS = {
     "on_sale": "On sale now",
     "new_arrival": "New arrival",
 }
+MEMBER_OFFER = "member_offer"
+
+
+def member_offer_reason(tier: str) -> str:
+    """The sentence of a boosted member offer (``models/i18n.py`` renders it)."""
+    return f"Member offer, unlocked by your {tier} tier"
+
+
 NEW_ARRIVAL_DAYS = 30
 """The newsletter's "new" section: products first seen this many days ago or less."""
 
@@ -71,6 +80,31 @@ def promote(
         elif found is not None:
             out.append(replace(found, score=float(score)))
     return out, applied.fired
+
+
+def boost_member_offers(
+    recs: list[Recommendation], unlocked: np.ndarray | None, factor: float, tier: str
+) -> list[Recommendation]:
+    """A member's list with the member-only products their tier unlocks (``unlocked``, a mask from
+    ``models.loyalty.unlocked_products``) boosted: their scores (shifted positive, as rule boosts
+    are) times ``factor``, re-ranked, each with reason code ``member_offer``. Unchanged without
+    such a product in the list or with ``factor`` 1."""
+    if unlocked is None or factor <= 1.0 or not recs:
+        return recs
+    items = np.array([r.item for r in recs], dtype=np.int64)
+    hit = (items < len(unlocked)) & unlocked[np.minimum(items, len(unlocked) - 1)]
+    if not hit.any():
+        return recs
+    scores = np.nan_to_num(np.array([r.score for r in recs], dtype=np.float64), posinf=0.0, neginf=0.0)
+    boosted = (scores - scores.min() + 1.0) * np.where(hit, factor, 1.0)
+    order = np.argsort(-boosted, kind="stable")
+    reason = member_offer_reason(tier)
+    return [
+        replace(recs[i], score=float(boosted[i]), reason_code=MEMBER_OFFER, reason=reason)
+        if hit[i]
+        else replace(recs[i], score=float(boosted[i]))
+        for i in order.tolist()
+    ]
 
 
 def picks_for(

@@ -20,7 +20,8 @@ A rule applies to the ``surfaces`` it names: ``search`` (the default; fired by i
 the recommendation lists ``customer``, ``similar``, ``bought_together``, ``cart`` and the email jobs
 ``email``, where it needs no ``match`` and applies to every list (``apply_surface``). ``on_sale`` and
 ``new_arrival_days`` adjustments read the request's :class:`Signals`. ``loyalty`` lists the tiers,
-lowest first (``models/loyalty.py``).
+lowest first (``models/loyalty.py``), and ``member_offer_boost`` (default 2): the factor on a
+member's recommendation and email scores of the member-only products their tier unlocks.
 
 Bounds (a rules PUT is an admin's, but it must not be able to slow every search down): at most
 ``max_rules`` rules (``Settings.max_rules``, 2,000 by default, never more than ``MAX_RULES``), match
@@ -455,6 +456,13 @@ class Loyalty(_Strict):
     (``member_tier_min``) and a tier price are for that tier and every tier above it."""
 
     tiers: list[Tier] = Field(default_factory=list, max_length=20)
+    member_offer_boost: float = Field(
+        2.0,
+        ge=1.0,
+        le=100.0,
+        description="A member's recommendations and emails multiply the score of the member-only "
+        "products their tier unlocks by this (reason member_offer); 1 turns it off.",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> Loyalty:

@@ -117,6 +117,13 @@ PRODUCTS = TableSpec(
         _c("created_at", TS, False, "When the product was listed; new products have no behaviour yet."),
         _c("url", STR, False, "The product page on the shop (absolute URL); shown in every answer."),
         _c("image_url", STR, False, "The product's main image (absolute URL); shown in every answer."),
+        _c(
+            "member_tier_min",
+            STR,
+            False,
+            "Member-only: the lowest loyalty tier that may see it (empty: everyone); hidden from anonymous "
+            "shoppers, non-members and lower tiers everywhere.",
+        ),
     ),
     key=("sku",),
 )
@@ -158,6 +165,19 @@ CUSTOMERS = TableSpec(
         _c("email_consent", BOOL, False, "Marketing email consent given (default false)."),
         _c("home_store_id", STR, False, "Preferred store."),
         _c("created_at", TS, False, "When the record was created."),
+        _c(
+            "loyalty_tier",
+            STR,
+            False,
+            "The member's loyalty tier (a name of the rules file's loyalty tiers; empty: not a member).",
+        ),
+        _c("loyalty_points", I64, False, "The member's points balance, >= 0."),
+        _c(
+            "loyalty_joined",
+            TS,
+            False,
+            "When the member joined the loyalty programme (not after the export).",
+        ),
     ),
     key=("record_id",),
 )

@@ -17,9 +17,10 @@ from models.loyalty import (
     member_from_row,
     member_prices,
     next_tier_facts,
+    unlocked_products,
     unlocked_tiers,
 )
-from models.promotions import promote, signals
+from models.promotions import boost_member_offers, promote, signals
 from models.recommend import Context, Recommendation
 from service.products import prices_for
 from service.schemas import LoyaltyOut
@@ -80,9 +81,20 @@ def context(view: ServingView, surface: str, ctx: Context, who: Shopper) -> Cont
 
 
 def promoted(
-    view: ServingView, surface: str, recs: list[Recommendation], ctx: Context, prices: PriceView, k: int
+    view: ServingView,
+    surface: str,
+    recs: list[Recommendation],
+    ctx: Context,
+    prices: PriceView,
+    k: int,
+    who: Shopper | None = None,
 ) -> list[Recommendation]:
-    """The surface's rules on a finished list (pins only where ``ctx`` allows them)."""
+    """The surface's rules on a finished list (pins only where ``ctx`` allows them); with ``who`` a
+    member, the member-only products their tier unlocks boosted first (reason ``member_offer``)."""
+    if who is not None and who.member is not None:
+        program = view.rules.loyalty
+        unlocked = unlocked_products(view.catalog, program, who.member)
+        recs = boost_member_offers(recs, unlocked, program.member_offer_boost, who.member.tier)
     if view.recs is None or not view.rules.for_surface(surface):
         return recs[:k]
     allowed = view.recs.eligible(ctx)

@@ -130,6 +130,9 @@ def _customer_table(
             email_hash=None,
             email_consent=False,
             home_store_id=None,
+            loyalty_tier=None,
+            loyalty_points=np.nan,
+            loyalty_joined=pd.NaT,
         )
     recs = customers.copy()
     recs["customer_id"] = graph.customer_of(recs, salt)
@@ -158,7 +161,22 @@ def _customer_table(
         bool
     )
     table.loc[~table["email_consent"], "email_hash"] = None
+    table = table.join(_membership(recs), how="left")
     return table.drop(columns=["any_unsubscribed"]).reset_index()
+
+
+def _membership(recs: pd.DataFrame) -> pd.DataFrame:
+    """Per person, the loyalty facts of their latest record with a tier (tier, points and joined
+    from that one record, so they agree): what the service's profile and member boosts read."""
+    columns = ["loyalty_tier", "loyalty_points", "loyalty_joined"]
+    if "loyalty_tier" not in recs.columns:
+        return pd.DataFrame(columns=columns, index=pd.Index([], name="customer_id"))
+    members = recs[recs["loyalty_tier"].notna() & recs["customer_id"].notna()]
+    out = members.drop_duplicates("customer_id", keep="last").set_index("customer_id")[columns].copy()
+    out["loyalty_tier"] = out["loyalty_tier"].astype(object)
+    out["loyalty_points"] = pd.to_numeric(out["loyalty_points"], errors="coerce").astype(np.float64)
+    out["loyalty_joined"] = pd.to_datetime(out["loyalty_joined"], utc=True, errors="coerce")
+    return out
 
 
 def resolvable_truth(truth: pd.DataFrame, evidence: pd.DataFrame) -> pd.DataFrame:

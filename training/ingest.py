@@ -91,6 +91,10 @@ def _isnull(value: object) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT
 
 
+PER_ROW_NUMBERS = frozenset({"loyalty_points"})
+"""Numbers a CSV gives as text, checked per row (a typo quarantines that row, not the file)."""
+
+
 def read_table(data_dir: Path, name: str) -> pd.DataFrame | None:
     """Read one import-format table as strings-or-native columns; ``None`` when absent."""
     path = schemas.find_table_file(data_dir, name)
@@ -102,7 +106,9 @@ def read_table(data_dir: Path, name: str) -> pd.DataFrame | None:
                 path,
                 convert_options=pacsv.ConvertOptions(
                     column_types={
-                        c.name: c.type for c in schemas.TABLES[name].columns if c.type != schemas.TS
+                        c.name: c.type
+                        for c in schemas.TABLES[name].columns
+                        if c.type != schemas.TS and c.name not in PER_ROW_NUMBERS
                     }
                 ),
             )
@@ -176,7 +182,14 @@ def _validate_products(df: pd.DataFrame, q: Quarantine) -> pd.DataFrame:
     df["created_at"] = pd.to_datetime(df["created_at"], utc=True, errors="coerce")
     for col in ("description", "brand", "color", "size", "material", "target"):
         df[col] = df[col].where(df[col].notna(), None)
+    df["member_tier_min"] = _tier_names(df["member_tier_min"])
     return df.reset_index(drop=True)
+
+
+def _tier_names(values: pd.Series) -> pd.Series:
+    """Loyalty tier names, trimmed; a blank one is no tier (None)."""
+    text = values.map(lambda v: None if _isnull(v) else (str(v).strip() or None))
+    return text.astype(object).where(text.notna(), None)
 
 
 def _bool_column(values: pd.Series, default: bool) -> pd.Series:
@@ -221,6 +234,41 @@ def _validate_customers(df: pd.DataFrame | None, q: Quarantine) -> pd.DataFrame:
     df = _split(df, reason, "customers", q).copy()
     df["email_consent"] = _bool_column(df["email_consent"], False)
     return df.reset_index(drop=True)
+
+
+LOYALTY_COLUMNS = ("loyalty_tier", "loyalty_points", "loyalty_joined")
+
+
+def _validate_loyalty(df: pd.DataFrame, q: Quarantine, latest: pd.Timestamp | None) -> pd.DataFrame:
+    """The customer records' loyalty facts, checked per row. A blank tier is no membership (null);
+    points that are not a whole number or negative, and a joined date that does not parse or is
+    after the export (the day of its latest event, ``latest``), reject the row's loyalty facts: the
+    row goes to quarantine with the reason and the record itself is kept, without them (its
+    identifiers and consent still count)."""
+    if df.empty:
+        return df
+    df = df.copy()
+    tier = _tier_names(df["loyalty_tier"])
+    raw_points, raw_joined = df["loyalty_points"], df["loyalty_joined"]
+    points = pd.to_numeric(raw_points, errors="coerce")
+    joined = pd.to_datetime(raw_joined, utc=True, errors="coerce", format="mixed")
+    reason = pd.Series("", index=df.index, dtype=object)
+
+    def flag(mask: pd.Series, why: str) -> None:
+        nonlocal reason
+        reason = reason.where(~((reason == "") & mask), why)
+
+    flag(~_blank(raw_points) & (points.isna() | (points != np.floor(points))), "invalid loyalty_points")
+    flag(points < 0, "negative loyalty_points")
+    flag(~_blank(raw_joined) & joined.isna(), "invalid loyalty_joined")
+    if latest is not None and not pd.isna(latest):
+        flag(joined.dt.normalize() > pd.Timestamp(latest).normalize(), "loyalty_joined in the future")
+    bad = reason != ""
+    q.add("customers", df[bad], reason[bad])
+    df["loyalty_tier"] = tier.where(~bad, None)
+    df["loyalty_points"] = points.where(~bad).astype(np.float64)
+    df["loyalty_joined"] = joined.where(~bad)
+    return df
 
 
 def _malformed_ids(df: pd.DataFrame) -> pd.Series:
@@ -316,6 +364,8 @@ def ingest(data_dir: Path, quarantine_path: Path, batch_size: int = 200_000) -> 
         events = _ingest_events(
             data_dir, pa.array(products["sku"].unique(), pa.string()), store_ids, q, batch_size
         )
+        latest = events["timestamp"].max() if len(events) else None
+        customers = _validate_loyalty(customers, q, latest)
         queries = read_table(data_dir, "queries")
         judgments = read_table(data_dir, "judgments")
     finally:

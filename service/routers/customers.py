@@ -44,7 +44,7 @@ def build_profile(
     ctx = context(state, "customer", ctx, who)
     offers, _ = state.recs.for_customer(row, history, ctx, k)
     prices = shopper_prices(state, ctx.channel, store_id, now, who.member)
-    offers = promoted(state, "customer", offers, ctx, prices, k)
+    offers = promoted(state, "customer", offers, ctx, prices, k, who)
     timeline = [
         TimelineEntry(
             timestamp=e.timestamp.to_pydatetime(),

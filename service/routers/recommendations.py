@@ -60,7 +60,7 @@ def for_customer(
     ctx = context(state, "customer", ctx, who)
     recs, cold = state.recs.for_customer(row, history, ctx, k)
     prices = shopper_prices(state, channel, store_id, now, who.member)
-    recs = promoted(state, "customer", recs, ctx, prices, k)
+    recs = promoted(state, "customer", recs, ctx, prices, k, who)
     return respond(
         request,
         "customer",

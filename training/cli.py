@@ -226,13 +226,37 @@ def train(
         "OMNIRANK_STORE_URL, else OMNIRANK_EVENT_STORE_PATH when that file exists.",
     ),
     no_store: bool = typer.Option(False, "--no-store", help="Train on --data alone."),
+    ray_address: str = typer.Option(
+        None,
+        "--ray-address",
+        envvar="RAY_ADDRESS",
+        help="Embed the catalog on this Ray cluster (ray://head:10001, head:6379, or local), one worker per "
+        "cluster CPU; passed to ray.init(address=...). Default: RAY_ADDRESS; unset: this machine.",
+    ),
+    embed_workers: int = typer.Option(
+        None,
+        "--embed-workers",
+        min=1,
+        help="Ray workers embedding the catalog (above 1 without an address: a local Ray cluster that "
+        "size). Default: OMNIRANK_EMBED_WORKERS (1: one process).",
+    ),
 ) -> None:
     """Run the whole offline pipeline and publish one versioned, checksummed bundle."""
     from training.pipeline import train as run_pipeline
 
     cfg = settings()
+    if embed_workers is not None:
+        cfg = cfg.model_copy(update={"embed_workers": embed_workers})
     store = _live_store_option(store, no_store, cfg)
-    run_pipeline(data, out or cfg.bundles_dir, cfg, evaluate=evaluate, finetune=finetune, store=store)
+    run_pipeline(
+        data,
+        out or cfg.bundles_dir,
+        cfg,
+        evaluate=evaluate,
+        finetune=finetune,
+        store=store,
+        ray_address=ray_address or None,
+    )
 
 
 @app.command("evaluate")
@@ -370,6 +394,14 @@ def batch_recommend(
         help="Newsletter: end each email with a section of new arrivals and sale items of the person's top "
         "categories.",
     ),
+    ray_address: str = typer.Option(
+        None,
+        "--ray-address",
+        envvar="RAY_ADDRESS",
+        help="With --engine ray: the Ray cluster to run on (ray://head:10001, head:6379, or local), passed "
+        "to ray.init(address=...); its CPUs set the parallelism. --out must then be a directory every node "
+        "can reach (a shared mount). Default: RAY_ADDRESS; unset: a local Ray cluster of this machine's CPUs.",
+    ),
 ) -> None:
     """Pick who gets a campaign email and which products it shows, for every person, in resumable chunks."""
     import pandas as pd
@@ -400,6 +432,7 @@ def batch_recommend(
         store=store,
         output_format=output_format,
         email_products=email_products,
+        ray_address=ray_address or None,
     )
 
 

@@ -41,9 +41,11 @@ def train(
     evaluate: bool = True,
     finetune: bool = False,
     store: Path | None = None,
+    ray_address: str | None = None,
 ) -> Path:
     """Run every stage that applies on ``data_dir`` and publish a bundle under ``bundles_dir``;
-    returns its path. ``store``: the service's live store; its events join ``--data``'s."""
+    returns its path. ``store``: the service's live store; its events join ``--data``'s.
+    ``ray_address``: a Ray cluster the catalog embedding runs on (``training/embed_ray.py``)."""
     with BundleWriter(bundles_dir) as out:
         run = TrainingRun(
             data_dir=Path(data_dir),
@@ -52,6 +54,7 @@ def train(
             evaluate=evaluate,
             finetune=finetune,
             store=store,
+            ray_address=ray_address,
         )
         for stage in STAGES:
             if stage.applies(run):

@@ -466,7 +466,8 @@ def test_ray_output_equals_local(batch_planted_world: dict[str, Path], tmp_path:
     ray = pytest.importorskip("ray")
     w = batch_planted_world
     key = ["customer_id", "rank"]
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    # 3 CPUs declared on any machine: the job must read the cluster's count, not assume this one's
+    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:  # one Ray session for both campaigns: run_ray reuses it
         for campaign in ("newsletter", "post-purchase"):
             local = (
@@ -481,6 +482,8 @@ def test_ray_output_equals_local(batch_planted_world: dict[str, Path], tmp_path:
             )
             assert len(local) > 0 and len(list((tmp_path / f"ray-{campaign}").glob("part-*.parquet"))) == 3
             pd.testing.assert_frame_equal(local, dist)
+            summary = json.loads((tmp_path / f"ray-{campaign}" / "_SUCCESS.json").read_text())
+            assert summary["engine"] == "ray" and summary["cluster_cpus"] == 3
     finally:
         ray.shutdown()
 

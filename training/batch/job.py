@@ -326,16 +326,19 @@ def run_batch(
     settings: Settings,
     engine: str = "local",
     overwrite: bool = False,
-    num_cpus: int = 2,
+    num_cpus: int | None = None,
     store: Path | None = None,
     output_format: str = "parquet",
     email_products: int = 4,
+    ray_address: str | None = None,
 ) -> dict[str, Any]:
     """The CLI entry: prepare, then run locally or on Ray, resuming what a previous run finished.
 
     ``store``: the service's live store to read (never written); ``None`` scores the bundle's catalog.
     ``output_format`` other than parquet: once every part is written, an email tool's audience file
     beside them (``training/batch/export.py``) with the first ``email_products`` products per person.
+    ``ray_address`` (engine ray): the cluster to run on; ``num_cpus``: a local Ray cluster's size (None:
+    this machine's CPUs). Either way the cluster's CPU count sets how many partitions run at once.
     """
     export.check_format(output_format, email_products)
     out = Path(out)
@@ -343,7 +346,7 @@ def run_batch(
     job = prepare(bundle_dir, data_dir, options, settings, out / "_quarantine.jsonl", store=store)
     writer = PartWriter(out, job.job_record(), overwrite=overwrite)
     if engine == "ray":
-        summary = run_ray(job, writer, num_cpus=num_cpus)
+        summary = run_ray(job, writer, num_cpus=num_cpus, address=ray_address)
     elif engine == "local":
         summary = run_local(job, writer, threads=settings.batch_threads)
     else:

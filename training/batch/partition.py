@@ -281,7 +281,12 @@ def partition_stats(table: pa.Table, job: BatchJob, partition: int) -> dict[str,
 
 
 def summarise(
-    job: BatchJob, writer: PartWriter, seconds: float, parts_run: int, engine: str
+    job: BatchJob,
+    writer: PartWriter,
+    seconds: float,
+    parts_run: int,
+    engine: str,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     done = writer.done()
     reasons: dict[str, int] = {}
@@ -310,6 +315,7 @@ def summarise(
     }
     if "live_version" in job.stats:
         summary["live_version"] = job.stats["live_version"]
+    summary.update(extra or {})  # the Ray runner's cluster_cpus
     if summary["complete"]:
         writer.finish(summary)
     return summary

@@ -27,6 +27,8 @@ class TrainingRun:
     evaluate: bool = True
     finetune: bool = False
     store: Path | None = None
+    ray_address: str | None = None
+    """A Ray cluster for the heavy stages (``--ray-address`` / ``RAY_ADDRESS``); None: this machine."""
     metrics: dict[str, Any] = field(default_factory=dict)
     data: IngestResult | None = None
     live: LiveEvents | None = None

@@ -30,8 +30,20 @@ def embed_catalog(run: TrainingRun) -> None:
             source, run.data, catalog, settings, run.dir(A.FINETUNE_DIR)
         )
     run.metrics["encoder"] = embed.export_encoder(source, encoder_dir, settings.encoder_max_seq_length)
-    encoder = OnnxEncoder(encoder_dir, max_length=settings.encoder_max_seq_length, threads=2)
-    vectors = embed.embed_catalog(encoder, catalog.products, settings.encoder_batch_size)
+    if run.ray_address or settings.embed_workers > 1:  # Ray tasks, the same vectors (training/embed_ray.py)
+        from training.embed_ray import embed_texts_ray
+
+        vectors, run.metrics["embedding"] = embed_texts_ray(
+            encoder_dir,
+            embed.product_texts(catalog.products),
+            settings.encoder_batch_size,
+            settings.encoder_max_seq_length,
+            address=run.ray_address,
+            workers=settings.embed_workers,
+        )
+    else:
+        encoder = OnnxEncoder(encoder_dir, max_length=settings.encoder_max_seq_length, threads=2)
+        vectors = embed.embed_catalog(encoder, catalog.products, settings.encoder_batch_size)
     np.save(run.out.file(A.PRODUCT_EMBEDDINGS), vectors)
     index, run.metrics["product_index"] = embed.build_vector_index(
         vectors,

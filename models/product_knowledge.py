@@ -156,17 +156,6 @@ class ProductKnowledge:
             cycles = np.where(~durable & np.isfinite(per_item), per_item, cycles)
         return cycles, durable
 
-    def person_cycle_table(self, sku_index: dict[str, int]) -> dict[tuple[str, int], float]:
-        """(customer_id, item) -> that person's cycle for the item, on a catalog's item ids."""
-        out: dict[tuple[str, int], float] = {}
-        for customer, sku, cycle in zip(
-            self.people["customer_id"], self.people["sku"], self.people["cycle_days"], strict=True
-        ):
-            item = sku_index.get(sku)
-            if item is not None:
-                out[(customer, item)] = float(cycle)
-        return out
-
     def summary(self) -> dict:
         """Counts per kind and source, for the training report."""
         kinds = [k for k in self.categories.values()]

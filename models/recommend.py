@@ -98,11 +98,17 @@ class RecommendationEngine:
         """(customer_id, item) -> the customer's own cycle for a consumable they bought 3+ times."""
         cached = self.cache.get("person_cycles")
         if cached is None:
-            table = self.knowledge.person_cycle_table(self.catalog.sku_index) if self.knowledge else {}
-            kept = {key: cycle for key, cycle in table.items() if not self.durable[key[1]]}
-            cached = self.cache["person_cycles"] = (
-                pd.Series(kept, dtype=float).sort_index() if kept else pd.Series(dtype=float)
-            )
+            people = self.knowledge.people if self.knowledge is not None else None
+            if people is None or people.empty:
+                cached = pd.Series(dtype=float)
+            else:  # vectorised: a million people's cycles load in a second, not a Python loop
+                items = self.catalog.indices(people["sku"].astype(str))
+                keep = (items >= 0) & ~self.durable[np.maximum(items, 0)]
+                index = pd.MultiIndex.from_arrays(
+                    [people["customer_id"].astype(str).to_numpy(dtype=object)[keep], items[keep]]
+                )
+                cached = pd.Series(people["cycle_days"].to_numpy(dtype=float)[keep], index=index).sort_index()
+            self.cache["person_cycles"] = cached
         return cached
 
     def pair_cycles(self, customer_ids: np.ndarray, items: np.ndarray) -> np.ndarray:

@@ -199,8 +199,8 @@ def offers(s: Surfaces, n: int = 300, k: int = 10, seed: int = 0) -> dict:
         stores = [e.store_id for e in history if e.store_id]
         store = max(set(stores), key=stores.count) if stores else None
         for ctx, counter in (
-            (Context(channel="web", now=s.now), "web"),
-            (Context(channel="store", store_id=store, now=s.now), "store"),
+            (Context(channel="web", now=s.now, customer_id=customer), "web"),  # their own cycles, as served
+            (Context(channel="store", store_id=store, now=s.now, customer_id=customer), "store"),
         ):
             if ctx.store_id is not None and not s.catalog.has_store(ctx.store_id):
                 continue

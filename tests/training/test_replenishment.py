@@ -271,6 +271,29 @@ def test_replenishment_emails_exactly_the_due_people_due_item_first(
         assert mail["rank"].tolist() == list(range(1, len(mail) + 1))
 
 
+def test_cli_replenishment_window_is_the_setting(world: dict[str, Path], tmp_path: Path) -> None:
+    """``--campaign replenishment --now``: ann and eve are due exactly now, bea in 0.6 days, so a
+    half-day window (OMNIRANK_BATCH_REPLENISHMENT_WINDOW_DAYS) leaves bea out."""
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    env = {
+        "OMNIRANK_PII_SALT": SALT,
+        "OMNIRANK_BATCH_K": "3",
+        "OMNIRANK_BATCH_REPLENISHMENT_WINDOW_DAYS": "0.5",
+        "OMNIRANK_EVENT_STORE_PATH": str(tmp_path / "no-such-store.sqlite3"),
+    }
+    args = ["batch-recommend", "--campaign", "replenishment", "--bundle", str(world["bundle"])]
+    args += ["--data", str(world["data"]), "--now", NOW.isoformat(), "--out", str(tmp_path / "cli")]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    out = pd.read_parquet(tmp_path / "cli")
+    ann, eve = (_cid(world, "email", f"{p}@x.com") for p in ("ann", "eve"))
+    assert sorted(out["customer_id"].unique()) == sorted([ann, eve])
+    assert out.loc[out["rank"] == 1, "sku"].tolist() == ["C01", "C01"]
+
+
 def test_bea_is_due_only_by_her_own_cycle(world: dict[str, Path], tmp_path: Path) -> None:
     """Her last purchase was 7 days ago: due now by her 7.6-day cycle, in 3 days by the product's."""
     from models import artifacts as A

@@ -60,6 +60,7 @@ ORDER_FIELDS = (
     "Created at",
     "Cancelled at",
     "Accepts Marketing",
+    "Accepts Email Marketing",
     "Billing Phone",
     "Shipping Phone",
     "Phone",
@@ -262,9 +263,8 @@ def _orders(
         events.append({**event, "location": row["Location"]} if event["store_id"] else event)
         if status == "refunded":  # the whole order came back (the export says not when: at the order's time)
             events.append({**event, "event_id": event["event_id"] + "-return", "type": "return"})
-        people.append(
-            {"email": email, "phone": phone, "email_consent": truthy(row.get("Accepts Marketing", ""))}
-        )
+        accepts = row.get("Accepts Marketing") or row.get("Accepts Email Marketing", "")  # newer exports
+        people.append({"email": email, "phone": phone, "email_consent": truthy(accepts)})
     return events, people
 
 

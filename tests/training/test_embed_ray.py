@@ -89,3 +89,15 @@ def test_batch_recommend_passes_ray_address(monkeypatch: pytest.MonkeyPatch, tmp
     assert runner.invoke(app, args, env={"RAY_ADDRESS": "head:6379"}).exit_code == 0
     assert runner.invoke(app, [*args, "--ray-address", "local"], env={"RAY_ADDRESS": ""}).exit_code == 0
     assert [(s["engine"], s["ray_address"]) for s in seen] == [("ray", "head:6379"), ("ray", "local")]
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/emails", "gs://bucket/emails", "hdfs://nn/emails"])
+def test_batch_output_url_is_refused_before_anything_is_read(url: str, tmp_path: Path) -> None:
+    from models.config import Settings
+    from training.batch.campaigns import CampaignError
+    from training.batch.job import BatchOptions, run_batch
+
+    options = BatchOptions.from_settings("newsletter", Settings())
+    with pytest.raises(CampaignError, match="shared mount"):
+        run_batch(tmp_path / "none", tmp_path / "none", Path(url), options, Settings(), engine="ray")
+    assert not Path(url).exists() and not Path("s3:").exists()

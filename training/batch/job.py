@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -49,6 +50,8 @@ from training.ingest import ingest
 from training.live_events import merge_events, read_live_events, resolve_live_rows
 
 console = Console(stderr=True)
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+"""An fsspec / pyarrow.fs URL (``s3://b/x``; ``Path`` keeps one slash), not a directory."""
 
 
 @dataclass
@@ -341,6 +344,11 @@ def run_batch(
     this machine's CPUs). Either way the cluster's CPU count sets how many partitions run at once.
     """
     export.check_format(output_format, email_products)
+    if URL.match(str(out)):  # s3://, gs://, hdfs://...: parts and checkpoints rely on an atomic rename
+        raise campaigns.CampaignError(
+            f"--out {out}: a URL; batch output goes to a directory (on a Ray cluster, a shared mount every "
+            "node sees at the same path); copy it to object storage afterwards"
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     job = prepare(bundle_dir, data_dir, options, settings, out / "_quarantine.jsonl", store=store)

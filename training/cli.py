@@ -556,6 +556,12 @@ def import_dataset(
     shop_domain: str = typer.Option(
         None, "--shop-domain", help="shopify, woocommerce: the shop's domain, for product page URLs."
     ),
+    timezone: str = typer.Option(
+        None,
+        "--timezone",
+        help="woocommerce, pos-receipts: the time zone of times written without an offset (IANA name, "
+        "e.g. America/Sao_Paulo); default UTC.",
+    ),
 ) -> None:
     """Convert a public retail dataset or a shop's / POS's exports to omnirank's import format
     (see data_samples/README.md and README: Connectors)."""
@@ -569,9 +575,9 @@ def import_dataset(
         if dataset == "shopify":
             report = shopify.convert(source, out, shop_domain)
         elif dataset == "woocommerce":
-            report = woocommerce.convert(source, out, shop_domain)
+            report = woocommerce.convert(source, out, shop_domain, timezone)
         else:
-            report = pos.convert(dataset, source, out)
+            report = pos.convert(dataset, source, out, timezone)
         typer.echo(json.dumps(report, indent=2))
         rejected = sum(n for reasons in report["rejected"].values() for n in reasons.values())
         typer.echo(f"wrote {out} ({rejected} row(s) rejected, reasons in {out / 'rejected.jsonl'})", err=True)

@@ -272,6 +272,41 @@ def test_pos_receipts_and_square_merge_into_the_shop_import(tmp_path):
     assert_clean_ingest(out, tmp_path)
 
 
+def test_timezone_places_times_written_without_an_offset(tmp_path):
+    out = tmp_path / "retailer"
+    run("shopify", "--source", str(FIXTURES / "shopify"), "--out", str(out))
+    run(
+        "pos-receipts",
+        "--source",
+        str(FIXTURES / "pos-receipts"),
+        "--out",
+        str(out),
+        "--timezone",
+        "America/New_York",
+    )
+    events = table(out, "events").set_index("event_id")["timestamp"].astype(str)
+    assert events["pos-downtown-store-R102-1"] == "2026-09-21 13:00:00+00:00"  # 09:00 EDT
+    assert events["pos-downtown-store-R100-1"] == "2026-09-20 14:05:00+00:00"  # its own offset wins
+    woo = tmp_path / "woo"
+    run(
+        "woocommerce",
+        "--source",
+        str(FIXTURES / "woocommerce"),
+        "--out",
+        str(woo),
+        "--timezone",
+        "Europe/London",
+    )
+    assert table(woo, "events").set_index("event_id")["timestamp"].astype(str)["woo-501-1"] == (
+        "2026-09-10 10:00:00+00:00"  # 11:00 BST
+    )
+    bad = CliRunner().invoke(
+        app, ["import-dataset", "pos-receipts", "--source", str(FIXTURES / "pos-receipts"), "--out", str(out),
+              "--timezone", "Mars/Olympus"],
+    )  # fmt: skip
+    assert bad.exit_code == 2 and "is not a time zone" in bad.output
+
+
 def test_a_folder_without_an_export_and_a_wrong_file_are_clear_errors(tmp_path):
     junk = tmp_path / "junk"
     junk.mkdir()

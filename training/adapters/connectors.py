@@ -17,6 +17,7 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -149,6 +150,31 @@ def integer(text: object) -> int | None:
     if amount is None or np.isnan(amount) or amount != int(amount):
         return None
     return int(amount)
+
+
+def time_zone(name: str | None) -> ZoneInfo | None:
+    """The ``--timezone`` option: an IANA zone name ('America/Sao_Paulo'), ``None`` for UTC."""
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InputError(
+            f"--timezone {name!r} is not a time zone (an IANA name, e.g. Europe/Lisbon)"
+        ) from exc
+
+
+def timestamp(text: object, zone: ZoneInfo | None = None, iso: bool = False) -> pd.Timestamp:
+    """A time as exported, in UTC: one with an offset is that instant, one without is local time
+    in ``zone`` (UTC when ``None``); ``NaT`` when it is not a time (``iso``: only ISO 8601)."""
+    if not isinstance(text, str) or not text.strip():
+        return pd.NaT
+    when = pd.to_datetime(text, errors="coerce", format="ISO8601" if iso else None)
+    if pd.isna(when):
+        return pd.NaT
+    if when.tzinfo is None:
+        when = when.tz_localize(zone or "UTC", ambiguous=True, nonexistent="shift_forward")
+    return when.tz_convert("UTC")
 
 
 def truthy(text: object) -> bool | None:

@@ -7,7 +7,7 @@
 
 ``receipt_id`` + ``line`` identify a line within a store (the event id is
 ``pos-<store_id>-<receipt_id>-<line>``, so a re-export of the same receipts replaces them), the
-timestamp is ISO 8601 (UTC when it has no offset), a negative quantity is a returned line.
+timestamp is ISO 8601 (without an offset: local time in ``--timezone``, else UTC), a negative quantity is a returned line.
 ``loyalty_card``, ``email`` and ``phone`` may be empty (an anonymous receipt). Each line becomes a
 ``purchase`` or ``return`` event, channel ``store``, ``basket_id`` = ``<store_id>-<receipt_id>``.
 
@@ -46,6 +46,8 @@ from training.adapters.connectors import (
     read_export,
     require_columns,
     slug,
+    time_zone,
+    timestamp,
     write_tables,
 )
 
@@ -99,7 +101,9 @@ def _zone(name: str) -> ZoneInfo | None:
         return None
 
 
-def _receipts(path: Path, frame: pd.DataFrame, rejects: Rejects, skus: set[str] | None) -> list[dict]:
+def _receipts(
+    path: Path, frame: pd.DataFrame, rejects: Rejects, skus: set[str] | None, zone: ZoneInfo | None
+) -> list[dict]:
     require_columns(frame, path, RECEIPT_COLUMNS, "a POS receipt CSV (see README: Connectors)")
     events, seen = [], {}
     for i, row in frame.iterrows():
@@ -110,7 +114,7 @@ def _receipts(path: Path, frame: pd.DataFrame, rejects: Rejects, skus: set[str] 
         if missing:
             rejects.add(path, line, f"missing {missing}", row)
             continue
-        when = pd.to_datetime(row["timestamp"], utc=True, errors="coerce", format="ISO8601")
+        when = timestamp(row["timestamp"], zone, iso=True)
         if pd.isna(when):
             rejects.add(path, line, f"invalid timestamp {row['timestamp']!r} (ISO 8601 expected)", row)
             continue
@@ -150,7 +154,10 @@ def _receipts(path: Path, frame: pd.DataFrame, rejects: Rejects, skus: set[str] 
     return events
 
 
-def _square(path: Path, frame: pd.DataFrame, rejects: Rejects, skus: set[str] | None) -> list[dict]:
+def _square(
+    path: Path, frame: pd.DataFrame, rejects: Rejects, skus: set[str] | None, zone: ZoneInfo | None = None
+) -> list[dict]:
+    """``zone`` is unused: every Square row names its own time zone."""
     require_columns(frame, path, SQUARE_COLUMNS, "a Square Item Sales Detail export")
     events = []
     counter: dict[str, int] = {}
@@ -206,8 +213,10 @@ def _square(path: Path, frame: pd.DataFrame, rejects: Rejects, skus: set[str] | 
     return events
 
 
-def convert(kind: str, source: Path, out_dir: Path) -> dict[str, Any]:
-    """``kind`` 'pos-receipts' or 'square': the receipts in ``source`` -> events (and stores) in ``out_dir``."""
+def convert(kind: str, source: Path, out_dir: Path, timezone: str | None = None) -> dict[str, Any]:
+    """``kind`` 'pos-receipts' or 'square': the receipts in ``source`` -> events (and stores) in
+    ``out_dir``; ``timezone``: the zone of receipt timestamps without an offset (default UTC)."""
+    zone = time_zone(timezone)
     columns = RECEIPT_COLUMNS if kind == "pos-receipts" else SQUARE_COLUMNS
     files = find_exports(source, {kind: columns})[kind]
     if not files:
@@ -217,7 +226,7 @@ def convert(kind: str, source: Path, out_dir: Path) -> dict[str, Any]:
     read = _receipts if kind == "pos-receipts" else _square
     events: list[dict] = []
     for path in files:
-        events += read(path, read_export(path), rejects, skus)
+        events += read(path, read_export(path), rejects, skus, zone)
     tables: dict[str, pd.DataFrame] = {}
     if events:
         frame = pd.DataFrame(events)

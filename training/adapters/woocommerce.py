@@ -14,7 +14,7 @@
   to ``PUT /v1/inventory``).
 * **orders**: WooCommerce core exports no orders; the shape read is the official "Customer / Order /
   Coupon Export" extension's CSV, one row per line item (https://woocommerce.com/document/ordercustomer-csv-export/):
-  order_id (or order_number), order_date, status, billing_email, billing_phone, item_sku,
+  order_id (or order_number), order_date (in the site's time zone: ``--timezone``), status, billing_email, billing_phone, item_sku,
   item_quantity, item_total (the line total after discounts) and optionally item_refunded_qty.
   Completed, processing and on-hold orders are purchases (refunded ones a purchase and a return, a
   refunded quantity a return), channel ``web``, ``basket_id`` = the order id.
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,8 @@ from training.adapters.connectors import (
     read_export,
     shop_base,
     strip_html,
+    time_zone,
+    timestamp,
     write_tables,
 )
 
@@ -135,7 +138,9 @@ def _products(path: Path, frame: pd.DataFrame, rejects: Rejects, base: str | Non
     return out
 
 
-def _orders(path: Path, frame: pd.DataFrame, rejects: Rejects, skus: set[str] | None) -> tuple[list, list]:
+def _orders(
+    path: Path, frame: pd.DataFrame, rejects: Rejects, skus: set[str] | None, zone: ZoneInfo | None
+) -> tuple[list, list]:
     order_col = "order_id" if "order_id" in frame.columns else "order_number"
     if order_col not in frame.columns:
         raise InputError(f"{path} is not a WooCommerce order export: no order_id or order_number column")
@@ -152,7 +157,7 @@ def _orders(path: Path, frame: pd.DataFrame, rejects: Rejects, skus: set[str] | 
         if status not in SOLD:
             rejects.add(path, line, f"order not sold (status {status or 'empty'!r})", row)
             continue
-        when = pd.to_datetime(row["order_date"], utc=True, errors="coerce")
+        when = timestamp(row["order_date"], zone)
         if pd.isna(when):
             rejects.add(path, line, "missing or invalid order_date", row)
             continue
@@ -194,9 +199,13 @@ def _orders(path: Path, frame: pd.DataFrame, rejects: Rejects, skus: set[str] | 
     return events, people
 
 
-def convert(source: Path, out_dir: Path, shop_domain: str | None = None) -> dict[str, Any]:
-    """Write the import-format tables of the WooCommerce exports in ``source`` to ``out_dir``."""
+def convert(
+    source: Path, out_dir: Path, shop_domain: str | None = None, timezone: str | None = None
+) -> dict[str, Any]:
+    """Write the import-format tables of the WooCommerce exports in ``source`` to ``out_dir``;
+    ``timezone``: the site's time zone, in which the order dates are written (default UTC)."""
     base = shop_base(shop_domain)
+    zone = time_zone(timezone)
     found = find_exports(source, KINDS)
     if not found["products"] and not found["orders"]:
         raise InputError(
@@ -211,7 +220,7 @@ def convert(source: Path, out_dir: Path, shop_domain: str | None = None) -> dict
     events: list[dict] = []
     people: list[dict] = []
     for path in found["orders"]:
-        e, p = _orders(path, read_export(path), rejects, skus)
+        e, p = _orders(path, read_export(path), rejects, skus, zone)
         events += e
         people += p
     tables: dict[str, pd.DataFrame] = {}

@@ -207,6 +207,9 @@ class LiveServer:
     startup_timeout_s: float = 180.0
     env: dict[str, str] | None = None
     workers: int = 1
+    command: Sequence[str] | None = None
+    """The server's command line before ``--host``/``--port``/``--workers`` (default: uvicorn's factory,
+    as ``omnirank serve`` runs it); e.g. ``[".venv/bin/omnirank", "serve"]`` for the CLI itself."""
 
     @property
     def url(self) -> str:
@@ -230,8 +233,12 @@ class LiveServer:
             | (self.env or {})
         )
         self._log = open(self.state_dir / "server.log", "wb")  # noqa: SIM115 - closed in __exit__
-        cmd = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
-        cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--no-access-log"]
+        if self.command is None:
+            cmd = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
+        else:
+            cmd = [*self.command]
+        cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
+        cmd += ["--log-level", "warning", "--no-access-log"] if self.command is None else []
         cmd += ["--workers", str(self.workers)] if self.workers > 1 else []
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout_s

@@ -20,6 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from models import artifacts as A
+from models.arrays import load_sparse_npz
 from models.catalog import Catalog
 from models.config import Settings
 from models.copurchase import CoPurchase
@@ -142,7 +143,7 @@ class RecommendationEngine:
         return cls(
             catalog=catalog,
             model=Recommender.load(bundle_dir / A.BLEND_DIR),
-            user_items=sp.load_npz(bundle_dir / A.USER_ITEMS).tocsr(),
+            user_items=load_sparse_npz(bundle_dir / A.USER_ITEMS),  # mmap'd where stored uncompressed
             user_index={u: i for i, u in enumerate(user_ids)},
             copurchase=CoPurchase.load(bundle_dir / A.COPURCHASE_DIR),
             trending=Trending.load(bundle_dir / A.TRENDING),

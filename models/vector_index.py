@@ -38,6 +38,18 @@ EXACT_SUBSET_MAX = 4096
 inside FAISS, so a category filter on a million products never copies its vectors per request."""
 
 
+def _read_index(path: Path) -> faiss.Index:
+    """A saved index, memory-mapped read-only where FAISS can (flat codes: ``IO_FLAG_MMAP_IFC``), so
+    service workers share one copy; read into memory otherwise."""
+    flag = getattr(faiss, "IO_FLAG_MMAP_IFC", None)
+    if flag is not None:
+        try:
+            return faiss.read_index(str(path), flag | faiss.IO_FLAG_READ_ONLY)
+        except RuntimeError:
+            pass
+    return faiss.read_index(str(path))
+
+
 class VectorIndex:
     """Top-k inner-product search over vectors keyed by string ids, with optional id filters."""
 
@@ -231,7 +243,7 @@ class VectorIndex:
             ef_search=meta["ef_search"],
             ef_construction=meta["ef_construction"],
         )
-        index.index_ = faiss.read_index(str(directory / _INDEX_FILE))
+        index.index_ = _read_index(directory / _INDEX_FILE)
         ids = json.loads((directory / _IDS_FILE).read_text(encoding="utf-8"))
         index.ids_ = np.asarray(ids, dtype=object)
         index.position_ = {item: pos for pos, item in enumerate(ids)}

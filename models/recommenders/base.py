@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from models.arrays import load_npz, load_sparse_npz
 from models.recommenders.candidates import allowed_mask, csr_values
 
 _REGISTERED: dict[str, type[Recommender]] = {}
@@ -244,7 +245,7 @@ class Recommender(ABC):
         for attr in self.state_attrs:
             value = getattr(self, attr)
             if sp.issparse(value):
-                sp.save_npz(d / f"{attr}.npz", sp.csr_matrix(value))
+                sp.save_npz(d / f"{attr}.npz", sp.csr_matrix(value), compressed=False)  # mmap-able
                 sparse_names.append(attr)
             else:
                 dense[attr] = np.asarray(value)
@@ -276,11 +277,11 @@ class Recommender(ABC):
         model = target(**meta["params"])
         model.n_items_ = int(meta["n_items"])
         model.n_users_ = int(meta["n_users"])
-        with np.load(d / "state.npz", allow_pickle=False) as state:
-            for key in state.files:
-                setattr(model, key, state[key])
+        # memory-mapped read-only where stored uncompressed: service workers share one copy
+        for key, value in load_npz(d / "state.npz").items():
+            setattr(model, key, value)
         for attr in meta["sparse"]:
-            setattr(model, attr, sp.load_npz(d / f"{attr}.npz").tocsr())
+            setattr(model, attr, load_sparse_npz(d / f"{attr}.npz"))
         model._after_load(d)
         return model
 

@@ -112,14 +112,16 @@ def test_shopify_products_inventory_and_orders(tmp_path):
     customers = table(out, "customers")
     assert records(customers, ["source", "email", "phone", "email_consent"]) == [
         ("web", "ann@example.com", "+1 (555) 010-2345", True),
-        ("web", "bob@example.com", None, False),
+        ("web", "bob@example.com", None, True),  # "no" on his order, "yes" in today's customers export
         ("web", None, "555-010-9999", False),
+        ("web", "cara@example.com", "+1 555 010 7777", True),  # subscribed, no order yet
     ]
     assert customers["record_id"].is_unique and not customers["record_id"].str.contains("@").any()
-    products_csv, inventory_csv, orders_csv = (
+    products_csv, inventory_csv, orders_csv, customers_csv = (
         "products_export_1.csv",
         "inventory_export_1.csv",
         "orders_export_1.csv",
+        "customers_export.csv",
     )
     assert rejected(out) == sorted(
         [
@@ -135,6 +137,7 @@ def test_shopify_products_inventory_and_orders(tmp_path):
             (orders_csv, 7, "order not paid (Financial Status 'pending')"),
             (orders_csv, 8, "line item has no SKU (custom item, tip or shipping)"),
             (orders_csv, 9, "unknown Lineitem sku (not in the products export)"),
+            (customers_csv, 4, "no valid Email or Phone"),
         ]
     )
     assert stat.S_IMODE((out / "rejected.jsonl").stat().st_mode) == 0o600  # rejected rows hold emails
@@ -151,7 +154,7 @@ def test_shopify_without_a_shop_domain_has_no_urls_and_a_reimport_replaces_its_r
     assert len(products) == 5 and products["url"].isna().all() and products["image_url"].notna().all()
     assert (
         len(table(out, "events")) == 6
-        and len(table(out, "customers")) == 3
+        and len(table(out, "customers")) == 4
         and len(table(out, "inventory")) == 5
     )
 

@@ -12,6 +12,9 @@ recognised by its header (file names do not matter):
   named Color/Colour (Size) fills ``color`` (``size``).
 * **inventory** (Products > Inventory > Export; one row per variant and location): ``Available``
   (else ``On hand``) per ``Location`` -> ``inventory``, every location a store.
+* **customers** (Customers > Export): a customer record per email (else phone) with
+  ``email_consent`` from Accepts Email Marketing (Accepts Marketing in older exports), buyers or not;
+  it states today's consent, so it wins over the orders' Accepts Marketing.
 * **orders** (Orders > Export; one row per line item, order fields on the order's first line):
   each line a ``purchase`` with ``basket_id`` = the order name, channel ``web`` (``store`` for
   Shopify POS orders, ``Source`` = pos), identifiers from Email and the phones; one customer record
@@ -48,6 +51,7 @@ KINDS = {
     "orders": ("Name", "Lineitem sku", "Lineitem quantity"),
     "products": ("Handle", "Title", "Variant SKU", "Variant Price"),
     "inventory": ("Handle", "SKU", "Location"),
+    "customers": ("First Name", "Last Name", "Email", "Total Orders"),
 }
 CATEGORY_COLUMNS = ("Product Category", "Type", "Standard Product Type", "Custom Product Type")
 STOCK_COLUMNS = ("Available", "Available (not editable)", "On hand", "On hand (current)")
@@ -268,14 +272,30 @@ def _orders(
     return events, people
 
 
+def _customers(path: Path, frame: pd.DataFrame, rejects: Rejects, report: dict) -> list[dict]:
+    """The customers export (Customers > Export): every customer's email, phone and marketing consent,
+    buyers or not."""
+    people = []
+    for i, row in frame.iterrows():
+        email, phone = contact(row["Email"], row.get("Phone", ""))
+        if email is None and phone is None:
+            rejects.add(path, int(i) + 2, "no valid Email or Phone", row)
+            continue
+        report["identifiers_dropped"] += int(bool(row["Email"]) and email is None)
+        accepts = row.get("Accepts Email Marketing") or row.get("Accepts Marketing", "")
+        people.append({"email": email, "phone": phone, "email_consent": bool(truthy(accepts))})
+    return people
+
+
 def convert(source: Path, out_dir: Path, shop_domain: str | None = None) -> dict[str, Any]:
     """Write the import-format tables of the Shopify exports in ``source`` to ``out_dir``."""
     base = shop_base(shop_domain)
     found = find_exports(source, KINDS)
-    if not found["products"] and not found["orders"] and not found["inventory"]:
+    if not any(found.values()):
         raise InputError(
             f"{source} holds no Shopify export (products: {list(KINDS['products'])}, "
-            f"inventory: {list(KINDS['inventory'])}, orders: {list(KINDS['orders'])} columns)"
+            f"inventory: {list(KINDS['inventory'])}, orders: {list(KINDS['orders'])}, "
+            f"customers: {list(KINDS['customers'])} columns)"
         )
     rejects = Rejects()
     report = {"image_rows": 0, "not_stocked_rows": 0, "identifiers_dropped": 0}
@@ -297,6 +317,8 @@ def convert(source: Path, out_dir: Path, shop_domain: str | None = None) -> dict
         e, p = _orders(path, read_export(path), rejects, skus, names, report)
         events += e
         people += p
+    for path in found["customers"]:  # after the orders: the customers export states today's consent
+        people += _customers(path, read_export(path), rejects, report)
     tables: dict[str, pd.DataFrame] = {}
     if products:
         tables["products"] = pd.DataFrame(products)
@@ -310,9 +332,9 @@ def convert(source: Path, out_dir: Path, shop_domain: str | None = None) -> dict
         tables["inventory"] = frame.groupby(["store_id", "sku"], as_index=False)["stock"].sum()
     if events:
         tables["events"] = pd.DataFrame(events)
-        customers = customers_from(people, "shopify", "web")
-        if len(customers):
-            tables["customers"] = customers
+    customers = customers_from(people, "shopify", "web")
+    if len(customers):
+        tables["customers"] = customers
     write_tables(out_dir, tables)
     rejects.write(out_dir)
     return {

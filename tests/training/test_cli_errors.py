@@ -22,8 +22,10 @@ from training.ingest import DataError
 
 
 @pytest.fixture
-def batch_args(tmp_path: Path) -> list[str]:
-    """batch-recommend up to run_batch (which the tests replace): nothing is read before it."""
+def batch_args(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """batch-recommend up to run_batch (which the tests replace): nothing is read before it (no
+    live rules file either, whatever the working directory holds)."""
+    monkeypatch.setenv("OMNIRANK_RULES_PATH", str(tmp_path / "no-rules.json"))
     return [
         "batch-recommend",
         "--campaign",

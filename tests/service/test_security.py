@@ -87,6 +87,7 @@ def _example_requests(sku: str, customer: str) -> dict[tuple[str, str], dict]:
         ("GET", "/v1/suggest"): {"params": {"q": "run"}},
         ("PUT", "/v1/inventory"): {"json": [{"store_id": "ST-RIO", "sku": sku, "quantity": 5}]},
         ("PUT", "/v1/prices"): {"json": [{"sku": sku, "price": 10.0, "channel": "app"}]},
+        ("PUT", "/v1/customers/loyalty"): {"json": [{"loyalty_id": "LY000000001", "tier": "gold"}]},
         ("PUT", "/v1/products"): {
             "json": [
                 {"sku": "SEC-NEW-1", "title": "Security Test Lamp", "category": "Home > Lamps", "price": 20.0}

@@ -93,7 +93,10 @@ def train_cf(
     components = _blend_components(len(item_ids), settings)
     metrics: dict = {}
     weights = None
-    if evaluate:
+    too_short = evaluation_window_missing(ev, settings.holdout_days)
+    if evaluate and too_short:
+        metrics = {"skipped": too_short}  # the blend keeps equal weights; the service still answers
+    elif evaluate:
         sample, n_customers = sample_customers(ev, settings.eval_max_customers, settings.random_seed)
         metrics, weights = evaluate_cf(sample, item_ids, settings, components)
         metrics["evaluated_customers"] = {"sampled": int(sample["user"].nunique()), "of": n_customers}
@@ -102,6 +105,23 @@ def train_cf(
     fitted = _fit_all(full.matrix, settings, names)
     blend = BlendRecommender(components=components, weights=weights).use_fitted(fitted)
     return CFResult(interactions=full, blend=blend, als=fitted["als"], metrics=metrics)
+
+
+def evaluation_window_missing(ev: pd.DataFrame, holdout_days: float) -> str | None:
+    """Why the held-out evaluation cannot run (None when it can): it holds out the last
+    ``holdout_days`` for the test and the ``holdout_days`` before them to tune the blend, so a shop's
+    first export with a few weeks of orders trains and serves, with the evaluation skipped."""
+    purchases = ev["timestamp"][ev["type"] == "purchase"]
+    if purchases.empty:
+        return "no purchases to evaluate recommendations on"
+    ts = pd.to_datetime(purchases, utc=True)
+    span_days = (ts.max() - ts.min()).total_seconds() / 86_400
+    if span_days <= 2 * holdout_days:
+        return (
+            f"the purchases span {span_days:.0f} days; the evaluation needs more than {2 * holdout_days:g} "
+            f"(OMNIRANK_HOLDOUT_DAYS={holdout_days:g} held out for the test, as many before it to tune the blend)"
+        )
+    return None
 
 
 def sample_customers(ev: pd.DataFrame, max_customers: int, seed: int) -> tuple[pd.DataFrame, int]:

@@ -184,3 +184,29 @@ def test_a_catalog_alone_trains_a_search_only_bundle_the_service_answers(sample_
     in_store = state.search.search(title, k=20, filters=SearchFilters(store_id=store))
     assert all(state.catalog.stock_in(store, h.item) > 0 for h in in_store.hits)
     serving.close()
+
+
+def test_a_few_weeks_of_orders_train_with_the_evaluation_skipped():
+    """A shop's first export (three weeks of orders, under two 28-day holdout windows) trains a
+    blend that serves; the held-out evaluation says why it did not run instead of crashing."""
+    from models.config import Settings
+    from training.cf import train_cf
+
+    start = pd.Timestamp("2026-11-01", tz="UTC")
+    events = pd.DataFrame(
+        {
+            "customer_id": [f"C{i % 6}" for i in range(60)],
+            "sku": [f"S{(i * 7) % 9}" for i in range(60)],
+            "type": "purchase",
+            "timestamp": [start + pd.Timedelta(hours=8 * i) for i in range(60)],
+            "channel": "web",
+            "quantity": 1,
+        }
+    )
+    result = train_cf(events, np.array([f"S{i}" for i in range(9)]), Settings(), evaluate=True)
+    assert set(result.metrics) == {"skipped"}
+    assert result.metrics["skipped"].startswith(
+        "the purchases span 20 days; the evaluation needs more than 56"
+    )
+    ids, _ = result.blend.recommend(np.array([0]), result.interactions.matrix[[0]], N=3)
+    assert ids.shape == (1, 3) and (ids >= 0).all()

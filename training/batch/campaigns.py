@@ -61,6 +61,36 @@ def audience(
     )
 
 
+def members(
+    customers: pd.DataFrame,
+    identity_map: pd.DataFrame,
+    live: pd.DataFrame | None,
+    recipients: Iterable[str],
+) -> pd.Series:
+    """customer_id -> loyalty tier of the ``recipients`` who are members: the bundle's customer table
+    (``loyalty_tier``, imported), overridden by the live store's memberships (``live``: loyalty_hash,
+    customer_key, tier, oldest first; the latest of a person wins). A live card is the person its
+    hash belongs to in the identity map, else the customer it was resolved to when written."""
+    wanted = set(recipients)
+    tiers: dict[str, str] = {}
+    if "loyalty_tier" in customers.columns:
+        imported = customers[customers["loyalty_tier"].notna()]
+        for cid, tier in zip(imported["customer_id"].astype(str), imported["loyalty_tier"], strict=True):
+            if isinstance(tier, str) and tier.strip():
+                tiers[cid] = tier.strip()
+    if live is not None and len(live):
+        owner = dict(
+            zip(identity_map["identifier_hash"], identity_map["customer_id"].astype(str), strict=True)
+        )
+        known = set(customers["customer_id"].astype(str))
+        for card, key, tier in zip(live["loyalty_hash"], live["customer_key"], live["tier"], strict=True):
+            cid = owner.get(card) or (key if key in known else owner.get(key))
+            if cid is not None and isinstance(tier, str) and tier.strip():
+                tiers[cid] = tier.strip()
+    kept = {c: t for c, t in tiers.items() if c in wanted}
+    return pd.Series(kept, dtype=object).sort_index()
+
+
 def apply_consent(
     people: pd.DataFrame,
     statements: pd.DataFrame,

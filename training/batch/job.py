@@ -41,7 +41,7 @@ from models.recommenders.ann import IVFScorer
 from models.recommenders.interactions import type_weights_from_settings
 from training.batch import campaigns, export
 from training.batch.distributed import run_ray
-from training.batch.live import read_consent, read_live_state
+from training.batch.live import read_consent, read_live_state, read_loyalty
 from training.batch.partition import BatchJob, partition_stats, score_partition, summarise
 from training.batch.promotions import EmailPromotions
 from training.batch.writer import PartWriter
@@ -197,9 +197,14 @@ def prepare(
         params["live"] = live.fingerprint()  # a resumed job never mixes two live states
     if live_events is not None:
         params["live_events"] = live_events.report()
-    promotions = EmailPromotions.load(bundle.path, engine, now, options.rules, options.new_and_sale)
+    members = campaigns.members(
+        customers, identity_map, read_loyalty(store) if store is not None else None, who
+    )
+    promotions = EmailPromotions.load(bundle.path, engine, now, options.rules, options.new_and_sale, members)
     if promotions.active(options.campaign):  # jobs without promotions keep their fingerprints
         params["promotions"] = promotions.fingerprint()
+    if (loyalty := promotions.members_fingerprint()) is not None:  # members see what their tier unlocks
+        params["loyalty"] = loyalty
     params["fingerprint"] = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
     return BatchJob(
         promotions=promotions,

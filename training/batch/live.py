@@ -26,7 +26,7 @@ from models.live.overlay import LiveOverlay
 from models.store.live_tables import LiveChanges
 from models.store.readonly import LiveStoreError, open_read_only
 
-__all__ = ["LiveState", "LiveStoreError", "read_consent", "read_live_state"]
+__all__ = ["LiveState", "LiveStoreError", "read_consent", "read_live_state", "read_loyalty"]
 
 OVERLAY_DIM = 384
 """Width of the overlay's (unused, empty) delta index: the job never searches live texts."""
@@ -86,6 +86,18 @@ def read_consent(path: Path) -> pd.DataFrame:
     )
     frame["stated_at"] = pd.to_datetime(frame["stated_at"].astype(float), unit="s", utc=True)
     return frame
+
+
+def read_loyalty(path: Path) -> pd.DataFrame:
+    """The memberships posted to the service (``PUT /v1/customers/loyalty``): loyalty_hash,
+    customer_key, tier, oldest write first (so the last row of a person is their latest); none for
+    a store from before the loyalty table."""
+    columns = ["loyalty_hash", "customer_key", "tier"]
+    with open_read_only(path) as store:
+        if not store.has_table("loyalty"):
+            return pd.DataFrame(columns=columns)
+        rows = [(m.loyalty_hash, m.customer_key, m.tier) for m in store.memberships()]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def read_live_state(path: Path) -> LiveState:

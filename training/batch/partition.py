@@ -17,8 +17,9 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from models.catalog import Catalog
+from models.promotions import member_offer_reason
 from models.recommend import Context, RecommendationEngine, restock_reason
-from training.batch.promotions import EmailPromotions
+from training.batch.promotions import EmailPromotions, MemberOffer
 from training.batch.scoring import complement_matrix, incidence, score_complements
 from training.batch.writer import SCHEMA, PartWriter
 
@@ -110,25 +111,66 @@ def _complement_source(job: BatchJob, customers: pd.Index, rows: np.ndarray, ite
 
 def score_partition(job: BatchJob, partition: int) -> pa.Table:
     """The emails of one partition as an Arrow table in output order (customer_id, rank)."""
-    engine, catalog = job.engine, job.engine.catalog
+    catalog = job.engine.catalog
     part = job.recipients[job.recipients["partition"] == partition].sort_values("customer_id", kind="stable")
     customers = pd.Index(part["customer_id"].astype(str))
+    # loyalty members see what their tier unlocks: each tier's recipients are scored as one block
+    groups = (
+        job.promotions.groups(customers)
+        if job.promotions is not None
+        else [(np.arange(len(customers)), None)]
+    )
+    if len(groups) == 1:
+        ids, scores, reasons = _score_group(job, customers, groups[0][1])
+    else:
+        done = [(rows, _score_group(job, customers[rows], tier)) for rows, tier in groups]
+        width = done[0][1][0].shape[1]
+        ids = np.full((len(customers), width), -1, np.int32)
+        scores = np.full((len(customers), width), -np.inf, np.float32)
+        reasons = np.full((len(customers), width), "", dtype=object)
+        for rows, (g_ids, g_scores, g_reasons) in done:
+            ids[rows], scores[rows], reasons[rows] = g_ids, g_scores, g_reasons
+    r, c = np.nonzero(ids >= 0)
+    table = pa.table(
+        {
+            "customer_id": customers.to_numpy()[r],
+            "email_hash": part["email_hash"].astype(str).to_numpy()[r],
+            "campaign": np.full(len(r), job.campaign, dtype=object),
+            "rank": (c + 1).astype(np.int32),
+            "sku": catalog.skus[ids[r, c]].astype(str),
+            "score": scores[r, c].astype(np.float32),
+            "reason": reasons[r, c].astype(str),
+        }
+    )
+    return table.cast(SCHEMA)
+
+
+def _score_group(
+    job: BatchJob, customers: pd.Index, tier: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(n, width) ids, scores and reasons of ``customers``, all of loyalty ``tier`` (None: not members)."""
+    engine, catalog = job.engine, job.engine.catalog
     n_items, k = len(catalog), job.k
-    # member-only products and what the email rules hide: never in an email
-    hidden = job.promotions.hidden(catalog) if job.promotions is not None else None
+    # member-only products above the tier and what the email rules hide: never in an email
+    hidden = job.promotions.hidden(catalog, tier) if job.promotions is not None else None
+    offer = job.promotions.offer(catalog, tier) if job.promotions is not None else None
     eligible = engine.eligible(Context(channel=CHANNEL, now=job.now, hidden=hidden))
     excluded = _pair_matrix(job.excluded, customers, n_items)
     titles = catalog.products["title"].astype(str).to_numpy()
     cats = catalog.products["top_category"].astype(str).to_numpy()
 
     if job.campaign == "newsletter":
-        ids, scores, reasons = _newsletter(job, customers, excluded, eligible, cats)
+        ids, scores, reasons = _newsletter(job, customers, excluded, eligible, cats, hidden, offer)
     elif job.campaign == "replenishment":
-        ids, scores, reasons = _replenishment(job, customers, excluded, eligible, cats, titles)
+        ids, scores, reasons = _replenishment(job, customers, excluded, eligible, cats, titles, hidden, offer)
     else:
         seeds = _pair_matrix(job.seeds, customers, n_items)
         comp = complement_matrix(engine.copurchase, n_items)
         comp_ids, comp_scores = score_complements(seeds, comp, excluded, eligible, k)
+        if offer is not None:  # the member's complements; reasons follow the items below
+            comp_ids, comp_scores, _ = offer.apply(
+                comp_ids, comp_scores, np.zeros(comp_ids.shape, dtype=object)
+            )
         if job.campaign == "abandoned-cart":
             in_stock = eligible & still_in_stock(catalog)
             carts = job.seeds[job.seeds["customer_id"].isin(customers)]
@@ -161,22 +203,15 @@ def score_partition(job: BatchJob, partition: int) -> pa.Table:
             np.char.add(np.char.add("Goes with ", titles[np.maximum(src, 0)].astype(str)), f" {verb}"),
             "Completes your basket",
         )
+        if offer is not None:
+            boosted = (ids >= 0) & ~is_cart & offer.unlocked[np.maximum(ids, 0)]
+            reasons[boosted] = member_offer_reason(offer.tier)
 
     if job.promotions is not None and job.promotions.active(job.campaign):
-        ids, scores, reasons = job.promotions.apply(job.campaign, engine, customers, ids, scores, reasons, eligible, k)
-    r, c = np.nonzero(ids >= 0)
-    table = pa.table(
-        {
-            "customer_id": customers.to_numpy()[r],
-            "email_hash": part["email_hash"].astype(str).to_numpy()[r],
-            "campaign": np.full(len(r), job.campaign, dtype=object),
-            "rank": (c + 1).astype(np.int32),
-            "sku": catalog.skus[ids[r, c]].astype(str),
-            "score": scores[r, c].astype(np.float32),
-            "reason": reasons[r, c].astype(str),
-        }
-    )
-    return table.cast(SCHEMA)
+        ids, scores, reasons = job.promotions.apply(
+            job.campaign, engine, customers, ids, scores, reasons, eligible, k
+        )
+    return ids, scores, reasons
 
 
 def still_in_stock(catalog: Catalog) -> np.ndarray:
@@ -193,6 +228,8 @@ def _replenishment(
     eligible: np.ndarray,
     cats: np.ndarray,
     titles: np.ndarray,
+    hidden: np.ndarray | None = None,
+    offer: MemberOffer | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Due consumables the web shop can ship first ("Time to restock ..."), most overdue first, then
     the person's newsletter list without them. No due item the shop can ship: no email."""
@@ -211,7 +248,9 @@ def _replenishment(
         for i, d in zip(due["item"].to_numpy(np.int64)[keep], since, strict=True)
     ]
     taken = _pair_matrix(due, customers, excluded.shape[1])
-    ids, scores, reasons = _newsletter(job, customers, (excluded + taken).tocsr(), eligible, cats)
+    ids, scores, reasons = _newsletter(
+        job, customers, (excluded + taken).tocsr(), eligible, cats, hidden, offer
+    )
     has_due = (due_ids >= 0).any(axis=1)
     ids = np.where(has_due[:, None], ids, -1)
     top = np.where(np.isfinite(scores[:, :1]), scores[:, :1], 1.0).astype(np.float32)
@@ -232,12 +271,18 @@ def _replenishment(
 
 
 def _newsletter(
-    job: BatchJob, customers: pd.Index, excluded: sp.csr_matrix, eligible: np.ndarray, cats: np.ndarray
+    job: BatchJob,
+    customers: pd.Index,
+    excluded: sp.csr_matrix,
+    eligible: np.ndarray,
+    cats: np.ndarray,
+    hidden: np.ndarray | None = None,
+    offer: MemberOffer | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     engine, n_items = job.engine, job.engine.n_trained  # products added since training: not in the models
     if excluded.shape[1] > n_items:
         excluded = excluded[:, :n_items]
-    ctx = Context(channel=CHANNEL, now=job.now, hidden=job.promotions.hidden(engine.catalog) if job.promotions else None)
+    ctx = Context(channel=CHANNEL, now=job.now, hidden=hidden)
     idx = engine.user_index
     model_row = np.array([idx.get(c, -1) for c in customers], dtype=np.int64)
     known = np.flatnonzero(model_row >= 0)
@@ -265,6 +310,8 @@ def _newsletter(
         for pos, rec in enumerate(trend):
             t_ids[pos], t_scores[pos], t_reasons[pos] = rec.item, rec.score, rec.reason
         ids[cold], scores[cold], reasons[cold] = t_ids, t_scores, t_reasons
+    if offer is not None:  # as the service boosts a member's list, cold-start ones too
+        ids, scores, reasons = offer.apply(ids, scores, reasons)
     return ids, scores, reasons
 
 

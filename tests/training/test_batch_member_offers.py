@@ -34,7 +34,7 @@ TIERS = [{"name": "silver"}, {"name": "gold", "min_points": 1000}]
 def _loyal(root: Path, events: list[dict], unsubscribes: list[str]) -> Path:
     _write_data(root, events, unsubscribes)
     products = _products()
-    products["member_tier_min"] = [GOLD_ONLY if False else None] * len(products)
+    products["member_tier_min"] = None
     products.loc[products["sku"] == GOLD_ONLY, "member_tier_min"] = "gold"
     products.to_parquet(root / "products.parquet", index=False)
     customers = _customers()

@@ -3,6 +3,9 @@
 The sample bundle's exported ONNX encoder embeds the first ``--products`` sample products (3,200 is
 the whole sample catalog) three ways in the same run:
 
+The products are cut into ``--rounds`` slices and every path embeds each slice, in alternating order
+(A B C, then C B A), so a shared machine's drifting load does not favour the path that ran first.
+
 * **1 process, 1 ONNX thread** (the baseline): ``OnnxEncoder.encode``;
 * **1 process, 2 ONNX threads**: what ``omnirank train`` does without Ray;
 * **Ray, N workers** (``training/embed_ray.py``, what ``--embed-workers N`` / ``--ray-address`` run):
@@ -58,32 +61,43 @@ def run(args: argparse.Namespace) -> dict:
     texts = product_texts(products)
     batch_size, max_length = settings.encoder_batch_size, settings.encoder_max_seq_length
     machine = machine_info()
-    rows: list[dict] = []
-
-    baseline, seconds = single_process(encoder_dir, texts, batch_size, max_length, threads=1)
-    rows.append({"path": "1 process, 1 ONNX thread (baseline)", "seconds": seconds, "identical": True})
-    two, seconds = single_process(encoder_dir, texts, batch_size, max_length, threads=2)
-    rows.append(
-        {
-            "path": "1 process, 2 ONNX threads",
-            "seconds": seconds,
-            "identical": bool(np.array_equal(two, baseline)),
-        }
-    )
+    paths = ["1 process, 1 ONNX thread (baseline)", "1 process, 2 ONNX threads", "ray"]
+    seconds = dict.fromkeys(paths, 0.0)
+    identical = dict.fromkeys(paths, True)
+    info: dict = {}
     start = time.perf_counter()
     with ray_session(args.ray_address, num_cpus=None if args.ray_address else args.workers):
         ray_init_s = time.perf_counter() - start
-        vectors, info = embed_texts_ray(
-            encoder_dir, texts, batch_size, max_length, address=args.ray_address, workers=args.workers
-        )
-    rows.append(
+        # the shared machine's load drifts: alternate the order (A B C, C B A, ...) over slices
+        for r, idx in enumerate(np.array_split(np.arange(len(texts)), args.rounds)):
+            part = [texts[i] for i in idx]
+            vectors: dict[str, np.ndarray] = {}
+            for path in paths if r % 2 == 0 else paths[::-1]:
+                if path == "ray":
+                    vectors[path], info = embed_texts_ray(
+                        encoder_dir,
+                        part,
+                        batch_size,
+                        max_length,
+                        address=args.ray_address,
+                        workers=args.workers,
+                    )
+                    seconds[path] += info["seconds"]
+                else:
+                    threads = 1 if "1 ONNX thread" in path else 2
+                    vectors[path], took = single_process(encoder_dir, part, batch_size, max_length, threads)
+                    seconds[path] += took
+            for path in paths:
+                identical[path] &= bool(np.array_equal(vectors[path], vectors[paths[0]]))
+    rows = [
         {
-            "path": f"Ray {info['address']}, {info['workers']} workers",
-            "seconds": info["seconds"],
-            "identical": bool(np.array_equal(vectors, baseline)),
-            "ray": info,
+            "path": f"Ray {info['address']}, {info['workers']} workers" if path == "ray" else path,
+            "seconds": seconds[path],
+            "identical": identical[path],
+            **({"ray": info} if path == "ray" else {}),
         }
-    )
+        for path in paths
+    ]
     base_s = rows[0]["seconds"]
     for row in rows:
         row["products_per_s"] = round(len(texts) / row["seconds"], 1)
@@ -93,7 +107,13 @@ def run(args: argparse.Namespace) -> dict:
         f"catalog embedding, {len(texts):,} sample products (batch {batch_size}, {max_length} tokens)",
         ["path", "seconds", "products/s", "x baseline", "vectors identical"],
         [
-            [r["path"], r["seconds"], r["products_per_s"], r["speedup_vs_baseline"], r["identical"]]
+            [
+                r["path"],
+                r["seconds"],
+                r["products_per_s"],
+                r["speedup_vs_baseline"],
+                "yes" if r["identical"] else "NO",
+            ]
             for r in rows
         ],
     )
@@ -102,6 +122,7 @@ def run(args: argparse.Namespace) -> dict:
         "batch_size": batch_size,
         "max_seq_length": max_length,
         "encoder_dir": str(encoder_dir),
+        "rounds": args.rounds,
         "ray_init_s": round(ray_init_s, 2),
         "rows": rows,
         "all_identical": all(r["identical"] for r in rows),
@@ -119,6 +140,7 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=2, help="Ray workers (a local cluster of this many CPUs)"
     )
+    parser.add_argument("--rounds", type=int, default=2, help="slices, each path in alternating order")
     parser.add_argument("--ray-address", default=None, help="an existing Ray cluster instead of a local one")
     parser.add_argument("--name", default="embed")
     parser.add_argument("--out", type=Path, default=None)

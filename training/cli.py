@@ -417,7 +417,9 @@ def batch_recommend(
     options = BatchOptions.from_settings(campaign, cfg, now=reference)
     if rules is not None and not rules.is_file():
         fail(f"--rules {rules} is not a file")
-    options.rules = rules if rules is not None else (cfg.rules_path if Path(cfg.rules_path).is_file() else None)
+    options.rules = (
+        rules if rules is not None else (cfg.rules_path if Path(cfg.rules_path).is_file() else None)
+    )
     if options.rules is not None:
         typer.echo(f"rules: {options.rules}", err=True)
     options.new_and_sale = NEW_AND_SALE_ITEMS if new_and_sale else 0

@@ -229,7 +229,9 @@ class QueryParser:
             # A word join needs spaces round it: "60a44921" is a model code, not "60 a 44921".
             (
                 "range",
-                f(rf"{_L}{_amount('a')}(?:\s*[-–]\s*|\s+(?:to|a|ate)\s+){_amount('b')}{_R}(?!/\d){_NOT_A_UNIT}"),
+                f(
+                    rf"{_L}{_amount('a')}(?:\s*[-–]\s*|\s+(?:to|a|ate)\s+){_amount('b')}{_R}(?!/\d){_NOT_A_UNIT}"
+                ),
             ),
             ("max", f(rf"{_L}(?:{alt(lx.MAX_BEFORE)})\s*{_amount('a')}{_R}")),
             ("min", f(rf"{_L}(?:{alt(lx.MIN_BEFORE)})\s*{_amount('a')}{_R}")),

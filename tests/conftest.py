@@ -68,6 +68,33 @@ def service_settings(trained_bundle: Path, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture(scope="session")
+def own_client(service_settings, tmp_path_factory: pytest.TempPathFactory):
+    """``own_client(name, now)``: a context manager giving a TestClient over the sample bundle with a
+    live store and rules file of its own (a module's PUTs stay its own) at a fixed clock."""
+    import contextlib
+
+    from fastapi.testclient import TestClient
+
+    from models.clock import fixed_clock
+    from service.app import create_app
+
+    @contextlib.contextmanager
+    def make(name: str, now: datetime):
+        state = tmp_path_factory.mktemp(name)
+        settings = service_settings.model_copy(
+            update={
+                "event_store_path": state / "live.sqlite3",
+                "rules_path": state / "rules.json",
+                "reload_poll_seconds": 0,
+            }
+        )
+        with TestClient(create_app(settings, clock=fixed_clock(now))) as test_client:
+            yield test_client
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def client(service_settings):
     """A TestClient over the real app (lifespan runs: the bundle is loaded and verified)."""
     from fastapi.testclient import TestClient

@@ -12,9 +12,6 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from models.clock import fixed_clock
-from service.app import create_app
-
 NOW = datetime(2026, 10, 1, 12, 0, tzinfo=timezone.utc)
 CARD = "LY510877278"
 TIERS = [
@@ -24,16 +21,8 @@ TIERS = [
 
 
 @pytest.fixture(scope="module")
-def app(service_settings, tmp_path_factory):
-    state = tmp_path_factory.mktemp("loyalty-api")
-    settings = service_settings.model_copy(
-        update={
-            "event_store_path": state / "live.sqlite3",
-            "rules_path": state / "rules.json",
-            "reload_poll_seconds": 0,
-        }
-    )
-    with TestClient(create_app(settings, clock=fixed_clock(NOW))) as client:
+def app(own_client):
+    with own_client("loyalty-api", NOW) as client:
         yield client
 
 

@@ -9,10 +9,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from fastapi.testclient import TestClient
-
-from models.clock import fixed_clock
-from service.app import create_app
 
 NOW = datetime(2026, 10, 1, 12, 0, tzinfo=timezone.utc)
 ROWS = [
@@ -38,16 +34,8 @@ ROWS = [
 
 
 @pytest.fixture(scope="module")
-def live(service_settings, tmp_path_factory):
-    state = tmp_path_factory.mktemp("urls-api")
-    settings = service_settings.model_copy(
-        update={
-            "event_store_path": state / "live.sqlite3",
-            "rules_path": state / "rules.json",
-            "reload_poll_seconds": 0,
-        }
-    )
-    with TestClient(create_app(settings, clock=fixed_clock(NOW))) as client:
+def live(own_client):
+    with own_client("urls-api", NOW) as client:
         answer = client.put("/v1/products", json=ROWS)
         assert answer.status_code == 200 and answer.json()["applied"] == 2, answer.text
         yield client

@@ -116,8 +116,17 @@ def _write_data(root: Path, events: list[dict], unsubscribes: list[str]) -> Path
     return root
 
 
-def _build_bundle(train_dir: Path, bundles: Path) -> Path:
-    """The real artifacts (identity, catalog, blend, co-purchase, trending, history), built small."""
+def _build_bundle(
+    train_dir: Path,
+    bundles: Path,
+    *,
+    salt: str = SALT,
+    components: tuple[str, ...] = ("popularity", "item_knn", "als"),
+    component_params: dict | None = None,
+    knowledge: bool = False,
+) -> Path:
+    """The real artifacts (identity, catalog, blend, co-purchase, trending, history, and with
+    ``knowledge`` the learned purchase cycles), built small; other test modules plant their own data."""
     from models import artifacts as A
     from models.bundle import BundleWriter
     from models.catalog import Catalog
@@ -129,11 +138,11 @@ def _build_bundle(train_dir: Path, bundles: Path) -> Path:
     from training.ingest import ingest
     from training.stages.recommendations import fit_copurchase, fit_trending
 
-    settings = Settings(pii_salt=SALT)
+    settings = Settings(pii_salt=salt)
     with BundleWriter(bundles) as out:
         data = ingest(train_dir, out.file(A.QUARANTINE))
-        graph = identity.resolve(data.customers, data.events, SALT, data.unsubscribes["email"])
-        data.events["customer_id"] = graph.customer_of(data.events, SALT)
+        graph = identity.resolve(data.customers, data.events, salt, data.unsubscribes["email"])
+        data.events["customer_id"] = graph.customer_of(data.events, salt)
         graph.identity_map.to_parquet(out.file(A.IDENTITY_MAP), index=False)
         graph.customers.to_parquet(out.file(A.CUSTOMERS), index=False)
         catalog = Catalog.build(data.products, data.inventory, ["S1"])
@@ -148,16 +157,27 @@ def _build_bundle(train_dir: Path, bundles: Path) -> Path:
             shape=(len(user_codes), len(catalog)),
         )
         matrix.sum_duplicates()
-        blend = BlendRecommender(
-            components=("popularity", "item_knn", "als"),
-            component_params={"als": {"factors": 8, "iterations": 3}},
-        ).fit(matrix)
+        params = {"als": {"factors": 8, "iterations": 3}} if component_params is None else component_params
+        blend = BlendRecommender(components=components, component_params=params).fit(matrix)
         blend.save(out.file(A.BLEND_DIR + "/x").parent)
         sp.save_npz(out.file(A.USER_ITEMS), matrix)
         out.write_json(A.USER_IDS, list(user_codes))
         fit_copurchase(data.events, catalog).model.save(out.file(A.COPURCHASE_DIR + "/x").parent)
         fit_trending(data.events, catalog, settings).save(out.file(A.TRENDING))
         history_table(data.events, catalog).to_parquet(out.file(A.HISTORY), index=False)
+        if knowledge:
+            from models.product_knowledge import ProductKnowledge
+
+            purchases = data.events.loc[
+                data.events["type"] == "purchase", ["customer_id", "sku", "timestamp"]
+            ]
+            ProductKnowledge.learn(
+                catalog.products,
+                purchases,
+                min_repeaters=settings.recs_cycle_min_repeaters,
+                person_min_purchases=settings.recs_person_cycle_min_purchases,
+                person_prior_gaps=settings.recs_person_cycle_prior_gaps,
+            ).save(out.file(A.PRODUCT_KNOWLEDGE))
         return out.publish(data_fingerprint="planted", parameters={}, metrics={})
 
 

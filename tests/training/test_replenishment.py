@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_batch import _build_bundle as build_small_bundle
 
 SALT = "replenish-test-salt"
 NOW = pd.Timestamp("2026-10-01T12:00:00Z")
@@ -126,54 +127,15 @@ def _write_data(root: Path, events: list[dict], unsubscribes: list[str]) -> Path
 
 
 def _build_bundle(train_dir: Path, bundles: Path) -> Path:
-    """The artifacts batch jobs and the engine read, built small, with the learned product knowledge."""
-    import scipy.sparse as sp
-
-    from models import artifacts as A
-    from models.bundle import BundleWriter
-    from models.catalog import Catalog
-    from models.config import Settings
-    from models.history import history_table
-    from models.product_knowledge import ProductKnowledge
-    from models.recommenders.blend import BlendRecommender
-    from models.recommenders.interactions import type_weights_from_settings
-    from training import identity
-    from training.ingest import ingest
-    from training.stages.recommendations import fit_copurchase, fit_trending
-
-    settings = Settings(pii_salt=SALT)
-    with BundleWriter(bundles) as out:
-        data = ingest(train_dir, out.file(A.QUARANTINE))
-        graph = identity.resolve(data.customers, data.events, SALT, data.unsubscribes["email"])
-        data.events["customer_id"] = graph.customer_of(data.events, SALT)
-        graph.identity_map.to_parquet(out.file(A.IDENTITY_MAP), index=False)
-        graph.customers.to_parquet(out.file(A.CUSTOMERS), index=False)
-        catalog = Catalog.build(data.products, data.inventory, ["S1"])
-        catalog.save(out.file(A.CATALOG_DIR + "/x").parent)
-        ev = data.events[data.events["customer_id"].notna()]
-        users, user_codes = pd.factorize(ev["customer_id"].astype(str), sort=True)
-        w = ev["type"].astype(str).map(type_weights_from_settings(settings)).fillna(0).to_numpy(np.float32)
-        matrix = sp.csr_matrix(
-            (w, (users, catalog.indices(ev["sku"].astype(str).tolist()))),
-            shape=(len(user_codes), len(catalog)),
-        )
-        matrix.sum_duplicates()
-        blend = BlendRecommender(components=("popularity", "item_knn")).fit(matrix)
-        blend.save(out.file(A.BLEND_DIR + "/x").parent)
-        sp.save_npz(out.file(A.USER_ITEMS), matrix)
-        out.write_json(A.USER_IDS, list(user_codes))
-        fit_copurchase(data.events, catalog).model.save(out.file(A.COPURCHASE_DIR + "/x").parent)
-        fit_trending(data.events, catalog, settings).save(out.file(A.TRENDING))
-        history_table(data.events, catalog).to_parquet(out.file(A.HISTORY), index=False)
-        purchases = data.events.loc[data.events["type"] == "purchase", ["customer_id", "sku", "timestamp"]]
-        ProductKnowledge.learn(
-            catalog.products,
-            purchases,
-            min_repeaters=settings.recs_cycle_min_repeaters,
-            person_min_purchases=settings.recs_person_cycle_min_purchases,
-            person_prior_gaps=settings.recs_person_cycle_prior_gaps,
-        ).save(out.file(A.PRODUCT_KNOWLEDGE))
-        return out.publish(data_fingerprint="planted", parameters={}, metrics={})
+    """The batch tests' small bundle over this module's planted data, with the learned cycles."""
+    return build_small_bundle(
+        train_dir,
+        bundles,
+        salt=SALT,
+        components=("popularity", "item_knn"),
+        component_params={},
+        knowledge=True,
+    )
 
 
 @pytest.fixture(scope="module")

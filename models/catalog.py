@@ -62,6 +62,7 @@ class Catalog:
             )
             if c in self.products.columns
         }
+        self.member_tiers = _member_tiers(self.products)
         self.folded = {
             c: self.products[c].fillna("").astype(str).str.casefold().to_numpy(dtype=object)
             for c in ("brand", "color", "size", "target")
@@ -202,3 +203,20 @@ class Catalog:
         with np.load(directory / STOCK_FILE) as z:
             stock, store_ids = z["stock"], [str(s) for s in z["store_ids"]]
         return cls(products, store_ids, stock)
+
+
+MEMBER_TIER_COLUMN = "member_tier_min"
+"""The lowest loyalty tier that may see a product (member-only products); blank: everyone."""
+
+
+def _member_tiers(products: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
+    """(per-product code into the tier names, tier names; -1 = open to everyone), built once per
+    catalog so a request ranks a handful of tier names instead of reading every product; None when
+    no product is member-only."""
+    if MEMBER_TIER_COLUMN not in products.columns:
+        return None
+    names = products[MEMBER_TIER_COLUMN].map(lambda v: v.strip() if isinstance(v, str) else "")
+    codes, uniques = pd.factorize(names.where(names != "", None))
+    if not (codes >= 0).any():
+        return None
+    return codes.astype(np.int32), [str(u) for u in uniques]

@@ -35,7 +35,6 @@ from models.rules import Loyalty, Tier
 TIER_PRICE_PREFIX = "tier:"
 """A tier price is stored as a price override whose channel is ``tier:<name>``: no shopper's
 channel ever equals it, so the public price resolution never sees it."""
-MEMBER_COLUMN = "member_tier_min"
 
 
 @dataclass(frozen=True)
@@ -65,36 +64,34 @@ def unlocked_tiers(program: Loyalty, member: Member | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*listed, member.tier.casefold())))
 
 
+def _product_ranks(catalog: Catalog, program: Loyalty) -> np.ndarray | None:
+    """Per product, the rank of the lowest tier that may see it (-1: everyone); None when no product
+    is member-only. Ranks the catalog's few tier names, not every product."""
+    if catalog.member_tiers is None:
+        return None
+    codes, names = catalog.member_tiers
+    table = np.array([rank(program, name) for name in names] + [-1], dtype=np.int32)
+    return table[codes]  # code -1 picks the trailing -1
+
+
 def hidden_products(catalog: Catalog, program: Loyalty, member: Member | None) -> np.ndarray | None:
     """Products this shopper may not see (member-only above their tier), as a mask; None when none."""
-    products = catalog.products
-    if MEMBER_COLUMN not in products.columns:
+    ranks = _product_ranks(catalog, program)
+    if ranks is None:
         return None
-    needed = products[MEMBER_COLUMN].to_numpy(dtype=object)
-    restricted = np.array([isinstance(v, str) and bool(v.strip()) for v in needed], dtype=bool)
-    if not restricted.any():
-        return None
-    if member is None:
-        return restricted
-    mine = rank(program, member.tier)
-    below = np.array([r and rank(program, str(v)) > mine for v, r in zip(needed, restricted, strict=True)])
-    return below if below.any() else None
+    hidden = ranks >= 0 if member is None else ranks > rank(program, member.tier)
+    return hidden if hidden.any() else None
 
 
 def unlocked_products(catalog: Catalog, program: Loyalty, member: Member | None) -> np.ndarray | None:
     """The member-only products this member's tier unlocks (``member_tier_min`` at or below their
     tier), as a mask; None for a non-member or when there are none. What their recommendations and
     emails boost (``models.promotions.boost_member_offers``); nobody else ever sees them."""
-    products = catalog.products
-    if member is None or MEMBER_COLUMN not in products.columns:
+    mine = -1 if member is None else rank(program, member.tier)
+    ranks = _product_ranks(catalog, program)
+    if mine < 0 or ranks is None:
         return None
-    mine = rank(program, member.tier)
-    if mine < 0:
-        return None
-    needed = products[MEMBER_COLUMN].to_numpy(dtype=object)
-    mask = np.array(
-        [isinstance(v, str) and bool(v.strip()) and rank(program, v) <= mine for v in needed], dtype=bool
-    )
+    mask = (ranks >= 0) & (ranks <= mine)
     return mask if mask.any() else None
 
 

@@ -496,7 +496,11 @@ def quickstart(
             f"step 1/2: no bundle in {cfg.bundles_dir} yet, training one on {data} "
             "(usually 2-4 minutes on 2 cores: embedding the catalog is most of it; each stage prints as it goes)"
         )
-        train(data=data, out=cfg.bundles_dir, finetune=False, evaluate=True, store=None, no_store=False)
+        from training.pipeline import train as run_pipeline
+
+        # the pipeline itself, not the ``train`` command: a command's unset options are typer
+        # OptionInfo objects when it is called as a function (a new option would break this call)
+        run_pipeline(data, cfg.bundles_dir, cfg, store=_live_store_option(None, False, cfg))
     if cfg.admin_key is None and not cfg.dev_mode:
         import os
 

@@ -63,6 +63,8 @@ class Catalog:
             if c in self.products.columns
         }
         self.member_tiers = _member_tiers(self.products)
+        self.folded_skus = np.array([str(s).casefold() for s in self.skus], dtype=object)
+        self._facet_codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.folded = {
             c: self.products[c].fillna("").astype(str).str.casefold().to_numpy(dtype=object)
             for c in ("brand", "color", "size", "target")
@@ -145,6 +147,22 @@ class Catalog:
         """Items whose casefolded ``column`` is one of ``values``."""
         wanted = [self._vocab[column][v] for v in values if v in self._vocab[column]]
         return np.isin(self._codes[column], wanted)
+
+    def facet_codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """(code per item, names): the column's non-empty string values numbered in sorted order,
+        -1 for a missing or empty value. Built once per catalog on first use (live copies made by
+        ``with_live`` share the products, and so these codes)."""
+        cached = self._facet_codes.get(column)
+        if cached is None:
+            values = self.column[column]
+            valid = np.array([isinstance(v, str) and bool(v) for v in values], dtype=bool)
+            codes = np.full(len(values), -1, dtype=np.int64)
+            names = np.empty(0, dtype=object)
+            if valid.any():
+                names, inverse = np.unique(values[valid].astype(str), return_inverse=True)
+                codes[valid] = inverse.ravel()
+            cached = self._facet_codes[column] = (codes, names)
+        return cached
 
     def category_is(self, path: str) -> np.ndarray:
         """Items whose category path is exactly ``path``."""

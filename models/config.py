@@ -84,6 +84,12 @@ class SearchSettings(BaseModel):
     search_personal_weight: float = Field(
         0.15, description="served search: how much a known customer's category affinity lifts a result"
     )
+    search_query_cache_entries: int = Field(
+        4096,
+        ge=0,
+        description="served search: head queries whose encoding and parsed intent each bundle keeps "
+        "(an LRU by entries, per bundle, so a swap starts empty; 0 turns it off)",
+    )
     query_category_threshold: float = Field(
         0.5, description="apply the predicted query category as a filter/boost only above this probability"
     )

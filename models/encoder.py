@@ -7,10 +7,11 @@ only ``tokenizers``, ``onnxruntime`` and the exported directory.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
+
+from models.lru import BoundedLRU
 
 EMBEDDING_DIM = 384
 
@@ -75,7 +76,7 @@ class OnnxEncoder:
         self.session_ = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self.input_names_ = {i.name for i in self.session_.get_inputs()}
         self.dim_ = int(self.session_.get_outputs()[0].shape[-1] or EMBEDDING_DIM)
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache: BoundedLRU[str, np.ndarray] = BoundedLRU(cache_size)
 
     def _run(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer_.encode_batch(texts)
@@ -108,14 +109,12 @@ class OnnxEncoder:
         return self._run([t if t else " " for t in texts])
 
     def encode_query(self, text: str) -> np.ndarray:
-        """One query (dim,), LRU-cached: search-as-you-type sends the same prefixes again and again."""
-        cached = self._cache.get(text)
-        if cached is not None:
-            self._cache.move_to_end(text)
-            return cached
+        """One query (dim,), LRU-cached (thread-safe, ``cache_size`` entries): search-as-you-type sends
+        the same prefixes again and again, and storefront traffic repeats its head queries. The
+        vector depends only on this encoder's model, so the cache lives and dies with it."""
+        return self._cache.get_or_compute(text, self._encode_one)
+
+    def _encode_one(self, text: str) -> np.ndarray:
         vector = self._run([text if text else " "])[0]
         vector.setflags(write=False)
-        self._cache[text] = vector
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
         return vector

@@ -8,7 +8,7 @@ and scored with numpy: no pickle, no scikit-learn import in the service's hot pa
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +52,12 @@ class CandidateContext:
     prices: np.ndarray
     popularity: np.ndarray  # log1p of purchases, scaled to [0, 1]
     title_tokens: list[frozenset[str]]
+    title_sets: np.ndarray = field(init=False, repr=False)
+    """``title_tokens`` as an object array: a whole-title match is one vectorised comparison."""
+
+    def __post_init__(self) -> None:
+        self.title_sets = np.empty(len(self.title_tokens), dtype=object)
+        self.title_sets[:] = self.title_tokens
 
     @classmethod
     def from_products(cls, products, popularity: np.ndarray) -> CandidateContext:

@@ -19,6 +19,7 @@ from models.encoder import OnnxEncoder
 from models.fusion import rrf
 from models.lexical import BM25Index
 from models.live.delta import DeltaIndex, ItemVectors
+from models.lru import BoundedLRU
 from models.query import ParsedQuery, QueryUnderstanding
 from models.ranking import CandidateContext, LinearRanker, ranking_features
 from models.rules import RuleSet
@@ -27,9 +28,21 @@ from models.vector_index import VectorIndex
 
 FACET_FIELDS = ("top_category", "brand", "color", "size")
 PRICE_BUCKETS = (0, 25, 50, 100, 250, 500, 1000, float("inf"))
+_INTENT_LISTS = ("colors", "sizes", "brands", "materials", "expansions")
+"""The list fields of a ParsedQuery: each cached intent handed out gets its own copies."""
 POST_FILTER_MAX = 256
 """Up to this many trained products excluded (discontinued, say), FAISS searches unfiltered for
 k + that many and drops them: a filtered search over nearly the whole catalog costs far more."""
+
+
+def positions_in(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Position in ``before`` (distinct items) of each item of ``after``; -1 where it is absent."""
+    if before.size == 0:
+        return np.full(after.size, -1, dtype=np.int64)
+    order = np.argsort(before, kind="stable")
+    at = np.minimum(np.searchsorted(before, after, sorter=order), before.size - 1)
+    found = before[order[at]] == after
+    return np.where(found, order[at], -1).astype(np.int64)
 
 
 @dataclass
@@ -98,6 +111,10 @@ class SearchEngine:
     delta: DeltaIndex | None = None  # products added or changed since training (the live overlay)
     item_vectors: ItemVectors | None = None  # embeddings over the live item index (trained + delta)
     avgdl: float | None = None  # BM25 average document length, for scoring the delta
+    intents: BoundedLRU[str, ParsedQuery] = field(default_factory=lambda: BoundedLRU(0))
+    """Parsed intents of head queries, by query text. A parse depends only on the bundle's query
+    model, so the live copies of this engine (``with_live``, a rules swap) share it, and a new
+    bundle loads a new engine with an empty one: nothing stale survives a swap."""
 
     def with_live(self, catalog: Catalog, delta: DeltaIndex) -> SearchEngine:
         """This engine over a live catalog (trained items first, then added ones) and the delta
@@ -122,6 +139,16 @@ class SearchEngine:
             avgdl=avgdl,
         )
 
+    def parse(self, q: str) -> ParsedQuery:
+        """``self.query.parse(q)``, memoised per bundle. The caller gets its own copy: a search
+        rewrites the intent it was given (expansions from the live rules, a vetoed category)."""
+        cached = self.intents.get_or_compute(q, self.query.parse)
+        # a shallow copy with fresh lists and category (a deep copy costs a tenth of a search)
+        return cached.model_copy(
+            update={name: list(getattr(cached, name)) for name in _INTENT_LISTS}
+            | {"category": cached.category.model_copy() if cached.category is not None else None}
+        )
+
     def vectors_of(self, items: np.ndarray) -> np.ndarray:
         """Product vectors of ``items`` over the live item index."""
         if self.item_vectors is not None:
@@ -141,22 +168,28 @@ class SearchEngine:
         (its defaults when None)."""
         bundle_dir = Path(bundle_dir)
         settings = settings or SearchSettings()
+        cache_entries = settings.search_query_cache_entries
         return cls(
             catalog=catalog,
             bm25=BM25Index.load(bundle_dir / A.BM25_DIR),
             vectors=VectorIndex.load(bundle_dir / A.PRODUCT_INDEX_DIR),
-            encoder=OnnxEncoder(bundle_dir / A.ENCODER_DIR, model_file=model_file, threads=threads),
+            encoder=OnnxEncoder(
+                bundle_dir / A.ENCODER_DIR, model_file=model_file, threads=threads, cache_size=cache_entries
+            ),
             query=QueryUnderstanding.load(
                 bundle_dir / A.QUERY_DIR, category_threshold=settings.query_category_threshold
             ),
             candidates=settings.search_rerank_candidates,
             min_dense_score=settings.search_min_dense_score,
             personal_weight=settings.search_personal_weight,
-            embeddings=np.load(bundle_dir / A.PRODUCT_EMBEDDINGS, mmap_mode="r"),
+            # a plain ndarray over the same read-only mapping: np.memmap's subclass hooks cost more
+            # than the row gathers they wrap, on every request
+            embeddings=np.load(bundle_dir / A.PRODUCT_EMBEDDINGS, mmap_mode="r").view(np.ndarray),
             ranker=LinearRanker.load(bundle_dir / A.RANKER) if (bundle_dir / A.RANKER).exists() else None,
             ranking_context=CandidateContext.from_products(
                 catalog.products, np.load(bundle_dir / A.POPULARITY)
             ),
+            intents=BoundedLRU(cache_entries),
         )
 
     # --- masks --------------------------------------------------------------------------------
@@ -410,7 +443,7 @@ class SearchEngine:
         Without it, the catalog's base prices."""
         filters = filters or SearchFilters()
         prices = self.catalog.prices if prices is None else prices
-        parsed = self.query.parse(q)
+        parsed = self.parse(q)
         rules = self.rules  # read once: a PUT swaps it between requests, never during one
         if rules is not None:
             parsed.expansions = rules.expand(parsed.text)
@@ -465,11 +498,11 @@ class SearchEngine:
         items, scores, lexical, dense = items[order], scores[order], lexical[order], dense[order]
         rules_fired, redirect, pinned = [], None, frozenset()
         if rules is not None:  # merchandising (hide, boost/bury, pin) on the whole fused ranking
-            row = {int(i): j for j, i in enumerate(items)}
+            before = items
             items, scores, rules_fired, redirect, pinned = rules.apply(
                 q, items, scores, self.catalog, allowed=mask
             )
-            src = np.array([row.get(int(i), -1) for i in items], dtype=np.int64)
+            src = positions_in(before, items)  # -1: a pinned product that was no candidate
             lexical, dense = np.append(lexical, 0.0)[src], np.append(dense, 0.0)[src]
         matches, missed = self.stated_matches(parsed, constraints, items)
         if pinned:  # a merchandiser's pin is an answer to this query, whatever it names
@@ -618,16 +651,14 @@ class SearchEngine:
         words = frozenset(tokenize(q))
         if not words:
             return scores
-        titles = self.ranking_context.title_tokens if self.ranking_context is not None else None
-        exact = np.array(
-            [
-                (titles[i] if titles is not None else frozenset(tokenize(self.catalog.column["title"][i])))
-                == words
-                or str(self.catalog.skus[i]).casefold() == q.strip().casefold()
-                for i in items.tolist()
-            ],
-            dtype=bool,
-        )
+        if self.ranking_context is not None:
+            titles = self.ranking_context.title_sets[items]
+        else:
+            titles = np.empty(items.size, dtype=object)
+            titles[:] = [frozenset(tokenize(t)) for t in self.catalog.column["title"][items]]
+        # one C loop of set comparisons, not a Python loop over the candidates
+        exact = np.equal(titles, np.array(words, dtype=object)).astype(bool)
+        exact |= self.catalog.folded_skus[items] == q.strip().casefold()
         if not exact.any():
             return scores
         return np.where(exact, scores.max() + 1.0 + scores, scores)
@@ -636,11 +667,13 @@ class SearchEngine:
         """Counts over the whole result set, not only the page shown (price buckets of ``prices``)."""
         out: dict[str, dict[str, int]] = {}
         for f in FACET_FIELDS:
-            values = [v for v in self.catalog.column[f][items] if isinstance(v, str) and v]
-            names, counts = (
-                np.unique(np.asarray(values, dtype=str), return_counts=True) if values else ([], [])
-            )
-            top = np.argsort(-np.asarray(counts), kind="stable")[:20]
+            # codes number the column's values in sorted order, so counting codes is np.unique's
+            # sorted (name, count) without a Python pass over the result set
+            codes, names = self.catalog.facet_codes(f)
+            picked = codes[items]
+            counts = np.bincount(picked[picked >= 0], minlength=len(names))
+            present = np.flatnonzero(counts)
+            top = present[np.argsort(-counts[present], kind="stable")[:20]]
             out[f] = {str(names[i]): int(counts[i]) for i in top}
         prices = (self.catalog.prices if prices is None else prices)[items]
         edges = np.asarray(PRICE_BUCKETS)

@@ -194,7 +194,7 @@ WORKER_HEADER = "x-omnirank-worker"  # service.worker_header.HEADER: the pid of 
 
 @dataclass
 class LiveServer:
-    """``uvicorn service.app:create_app`` in a child process on 127.0.0.1, as ``omnirank serve`` runs it.
+    """``omnirank serve`` in a child process on 127.0.0.1.
 
     With ``workers`` > 1 it is ready only once every worker process has answered ``/health`` (told
     apart by the ``X-Omnirank-Worker`` pid header), so a measurement never starts while one worker is
@@ -208,8 +208,8 @@ class LiveServer:
     env: dict[str, str] | None = None
     workers: int = 1
     command: Sequence[str] | None = None
-    """The server's command line before ``--host``/``--port``/``--workers`` (default: uvicorn's factory,
-    as ``omnirank serve`` runs it); e.g. ``[".venv/bin/omnirank", "serve"]`` for the CLI itself."""
+    """The server's command line before ``--host``/``--port``/``--workers`` (default: ``omnirank serve``,
+    the bundle from ``OMNIRANK_BUNDLES_DIR``)."""
 
     @property
     def url(self) -> str:
@@ -233,12 +233,11 @@ class LiveServer:
             | (self.env or {})
         )
         self._log = open(self.state_dir / "server.log", "wb")  # noqa: SIM115 - closed in __exit__
-        if self.command is None:
-            cmd = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
+        if self.command is None:  # the CLI: one uvicorn process, or the pre-fork master above 1 worker
+            cmd = [str(Path(sys.executable).with_name("omnirank")), "serve"]
         else:
             cmd = [*self.command]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
-        cmd += ["--log-level", "warning", "--no-access-log"] if self.command is None else []
         cmd += ["--workers", str(self.workers)] if self.workers > 1 else []
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout_s
@@ -263,6 +262,17 @@ class LiveServer:
     def log_tail(self, chars: int = 2000) -> str:
         self._log.flush()
         return (self.state_dir / "server.log").read_text(errors="replace")[-chars:]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server's processes (the master or supervisor and every worker)
+        have used so far (``/proc/PID/stat``): the difference around a load is what the load cost the
+        server, whatever the client cost."""
+        total = 0
+        for pid in [self.proc.pid, *_children(self.proc.pid)]:
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
+        return total / os.sysconf("SC_CLK_TCK")
 
     def rss_mb(self) -> float:
         """Resident memory of the server (the bundle loaded), in MiB: with several workers, the sum of

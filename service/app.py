@@ -4,6 +4,7 @@ and starts the watcher that swaps in new bundles (``service/serving.py``)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -33,20 +34,30 @@ from service.routers import (
     suggest,
 )
 from service.routers.pages import serve_pages
-from service.serving import BundleWatcher, Serving
+from service.serving import BundleWatcher, Refusal, Serving
+from service.state import BundleView
 from service.worker_header import WorkerHeader
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    clock: Clock = system_clock,
+    preloaded: BundleView | None = None,
+    refusals: Sequence[Refusal] = (),
+) -> FastAPI:
+    """The service. ``preloaded``: the bundle a pre-fork master loaded before forking this worker
+    (service.prefork); the master then watches ``latest`` and rolls the workers over, so they do not.
+    ``refusals``: bundles that master would not load, for ``/health``."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
-        app.state.serving = serving = Serving.start(settings, clock)
+        app.state.serving = serving = Serving.start(settings, clock, preloaded)
+        serving.refusals = [*refusals, *serving.refusals]
         try:
             app.state.arms = arms = Arms.start(settings, serving)
         except BaseException:
@@ -56,7 +67,9 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             serving.store, settings.impressions_flush_seconds
         ).start()
         watcher = (
-            BundleWatcher(serving, settings.reload_poll_seconds) if settings.reload_poll_seconds > 0 else None
+            BundleWatcher(serving, settings.reload_poll_seconds)
+            if settings.reload_poll_seconds > 0 and preloaded is None
+            else None
         )
         if watcher is not None:
             watcher.start()

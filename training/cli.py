@@ -450,8 +450,9 @@ def serve(
         "--workers",
         min=1,
         help="Worker processes (default: settings workers, 1; env OMNIRANK_WORKERS). One worker runs requests "
-        "on one core at a time; use about one per core. Each loads the bundle (memory x N); all share the "
-        "event store and the live rules file, so a rule PUT or an event posted to one is seen by all.",
+        "on one core at a time; use about one per core. Above 1, a master loads the bundle once and forks "
+        "the workers, which share its memory; all share the event store and the live rules file, so a rule "
+        "PUT or an event posted to one is seen by all.",
     ),
 ) -> None:
     """Serve search and recommendations over HTTP from the latest bundle."""
@@ -466,12 +467,18 @@ def serve(
     resolve_bundle_path(target)
     # Settings travel to the app factory through the environment, parsed once there.
     os.environ["OMNIRANK_BUNDLES_DIR"] = str(target)
+    count = workers or cfg.workers
+    if count > 1:
+        from service.prefork import serve_preforked
+
+        # one bundle in memory for every worker: loaded by a master, then forked (service/prefork.py)
+        serve_preforked(settings(), host or cfg.host, port or cfg.port, count)
+        return
     uvicorn.run(
         "service.app:create_app",
         factory=True,
         host=host or cfg.host,
         port=port or cfg.port,
-        workers=workers or cfg.workers,
         access_log=False,  # the service logs each request itself, as JSON and without raw identifiers
         log_config=None,
     )

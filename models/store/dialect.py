@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from models.store.version_feed import CHANNEL as VERSION_CHANNEL
+
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 WRITE_LOCK_KEY = 0x6F6D6E69  # "omni": the advisory lock every PostgreSQL write transaction holds
 MIGRATION_LOCK_KEY = 0x6D696772  # "migr": held while migrations are checked and applied
@@ -51,6 +53,7 @@ class Connection:
     def __init__(self, raw: Any, dialect: Dialect) -> None:
         self.raw = raw
         self.dialect = dialect
+        self.announced: list[tuple[str, int]] = []  # versions bumped by the open write transaction
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         return self.dialect.execute(self.raw, sql, params)
@@ -114,6 +117,12 @@ class Dialect:
 
     def broken(self, raw: Any) -> bool:
         return False
+
+    def announce(self, conn: Connection, kind: str, version: int) -> None:
+        """A change counter (``live`` or ``keys``) moved to ``version`` in this write transaction:
+        remembered for the writing process, and on PostgreSQL told to every replica at commit
+        (models/store/version_feed.py). SQLite readers check the file, so nothing is sent."""
+        conn.announced.append((kind, version))
 
 
 class SQLiteDialect(Dialect):
@@ -183,6 +192,7 @@ class PostgresDialect(Dialect):
             ) from exc
         self.url = url
         self._sql: dict[str, str] = {}
+        self._channel: str | None = None
 
     @property
     def location(self) -> str:
@@ -239,6 +249,19 @@ class PostgresDialect(Dialect):
     def begin_migration(self, conn: Connection) -> None:
         conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         conn.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+
+    def announce(self, conn: Connection, kind: str, version: int) -> None:
+        super().announce(conn, kind, version)
+        channel = self.version_channel(conn.raw)
+        conn.execute("SELECT pg_notify(?, ?)", (channel, f"{kind}={version}"))  # sent at COMMIT
+
+    def version_channel(self, raw: Any) -> str:
+        """The NOTIFY channel of this store. Channels are per database, not per schema, so the
+        schema is in the name: two stores in two schemas of one database never hear each other."""
+        if self._channel is None:
+            schema = raw.execute("SELECT current_schema()").fetchone()[0]
+            self._channel = f"{VERSION_CHANNEL}:{schema}"
+        return self._channel
 
     def insert_new(self, raw: Any, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         """``COPY ... FROM STDIN``: one round trip for the batch (an INSERT per row costs one each,

@@ -86,6 +86,13 @@ class KeyTable:
             self._conn().execute("SELECT value FROM live_meta WHERE key = 'keys_version'").fetchone()[0]
         )
 
+    @staticmethod
+    def _bump_keys(conn: Any) -> None:
+        version = conn.execute(
+            "UPDATE live_meta SET value = value + 1 WHERE key = 'keys_version' RETURNING value"
+        ).fetchone()[0]
+        conn.dialect.announce(conn, "keys", int(version))
+
     def create_key(
         self, name: str, scope: str, now: float, stores: tuple[str, ...] = (), expires_at: float | None = None
     ) -> str:
@@ -100,7 +107,7 @@ class KeyTable:
                 "INSERT INTO api_keys (key_id, name, scope, stores, salt, digest, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?)",
                 (key_id, name, scope, ",".join(stores), salt, digest(salt, secret), now, expires_at),
             )
-            conn.execute("UPDATE live_meta SET value = value + 1 WHERE key = 'keys_version'")
+            self._bump_keys(conn)
         return f"{PREFIX}{key_id}.{secret}"
 
     def revoke_key(self, key_id: str, now: float) -> None:
@@ -110,7 +117,7 @@ class KeyTable:
             )
             if not cur.rowcount:
                 raise KeyRequestError(f"no active key {key_id!r}")
-            conn.execute("UPDATE live_meta SET value = value + 1 WHERE key = 'keys_version'")
+            self._bump_keys(conn)
 
     def api_keys(self) -> list[ApiKey]:
         rows = self._conn().execute(

@@ -144,11 +144,13 @@ class LiveTables:
 
     @staticmethod
     def _bump(conn: Any) -> int:
-        return int(
+        version = int(
             conn.execute(
                 "UPDATE live_meta SET value = value + 1 WHERE key = 'live_version' RETURNING value"
             ).fetchone()[0]
         )
+        conn.dialect.announce(conn, "live", version)
+        return version
 
     # --- writes ----------------------------------------------------------------------------------
     def put_stock(self, levels: Sequence[StockLevel], now: float) -> int:

@@ -51,10 +51,11 @@ from typing import Any, Literal
 
 from models.schemas import CHANNELS, EVENT_TYPES
 from models.store.analytics_tables import ANALYTICS_SCHEMA, AnalyticsTables
-from models.store.dialect import Connection, SQLiteDialect, dialect_for
+from models.store.dialect import Connection, PostgresDialect, SQLiteDialect, dialect_for
 from models.store.keys import KEYS_SCHEMA, KeyTable
 from models.store.live_tables import LIVE_SCHEMA, LiveTables
 from models.store.loyalty_tables import LOYALTY_SCHEMA, LoyaltyTable
+from models.store.version_feed import VersionFeed
 
 SCHEMA_VERSION = 4
 """v2: live stock, prices, products, identity links (models/store/live_tables.py); v3: payload_hash;
@@ -306,7 +307,8 @@ class LiveStore(LiveTables, KeyTable, AnalyticsTables, LoyaltyTable):
     """
 
     def versions(self) -> tuple[int, int]:
-        """(live version, keys version): what a request checks, in one indexed read."""
+        """(live version, keys version) as the table holds them now, in one indexed read. What a
+        request checks is ``live_version``/``keys_version``: on PostgreSQL, from the version feed."""
         rows = dict(
             self._conn()
             .execute("SELECT key, value FROM live_meta WHERE key IN ('live_version', 'keys_version')")
@@ -337,6 +339,11 @@ class LiveStore(LiveTables, KeyTable, AnalyticsTables, LoyaltyTable):
         self._connections: list[Connection] = []
         self._connections_lock = threading.Lock()
         self._closed = False
+        self._feed = (
+            VersionFeed(lambda: self._dialect.connect().raw, self.versions, self._dialect.version_channel)
+            if isinstance(self._dialect, PostgresDialect)
+            else None
+        )
         try:
             self._init_schema()
         except sqlite3.DatabaseError as exc:
@@ -422,8 +429,18 @@ class LiveStore(LiveTables, KeyTable, AnalyticsTables, LoyaltyTable):
                 self._connections.append(conn)
         return conn
 
+    def live_version(self) -> int:
+        """The live tables' version a request compares with its view's: on PostgreSQL the highest
+        one heard (no round trip, see models/store/version_feed.py); on SQLite read from the file."""
+        return self._feed.current()[0] if self._feed is not None else LiveTables.live_version(self)
+
+    def keys_version(self) -> int:
+        return self._feed.current()[1] if self._feed is not None else KeyTable.keys_version(self)
+
     def close(self) -> None:
         """Close every thread's connection; the last one out checkpoints the WAL into the DB."""
+        if self._feed is not None:
+            self._feed.close()
         with self._connections_lock:
             self._closed = True
             for conn in self._connections:
@@ -478,6 +495,7 @@ class LiveStore(LiveTables, KeyTable, AnalyticsTables, LoyaltyTable):
         conn = self._conn()
         with self._write_lock:
             self._dialect.begin_write(conn)
+            conn.announced = []
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -485,6 +503,8 @@ class LiveStore(LiveTables, KeyTable, AnalyticsTables, LoyaltyTable):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+        if self._feed is not None and conn.announced:
+            self._feed.heard(conn.announced)  # this process serves its own write on its next request
 
     @staticmethod
     def _existing_hashes(conn: Connection, ids: list[str]) -> dict[str, str | None]:

@@ -96,3 +96,29 @@ def test_an_event_posted_to_one_worker_changes_every_workers_recommendations(ser
     assert {posted.headers[HEADER]} < {r.headers[HEADER] for r in responses}
     for r in responses:
         assert r.status_code == 200 and not r.json()["cold_start"], r.headers[HEADER]
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """Rss, Shared_Dirty and Private_Dirty of one process (Linux ``smaps_rollup``), in KiB."""
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
+        fields = (line.split(":", 1) for line in fh if ":" in line)
+        return {k: int(v.split()[0]) for k, v in fields if k in ("Rss", "Shared_Dirty", "Private_Dirty")}
+
+
+def parent_pid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[1])
+
+
+def test_workers_are_forked_from_one_master_and_share_its_loaded_bundle(server):
+    """The bundle is loaded once, by the master, and the workers are forked from it: most of each
+    worker's memory is pages written by the master before the fork, shared with it and the other
+    worker (``Shared_Dirty``), not loaded again privately (a spawned worker shares none of those)."""
+    responses = answers_from_every_worker(lambda: httpx.get(f"{server}/v1/search", params={"q": "kettle"}))
+    workers = sorted({int(r.headers[HEADER]) for r in responses})
+    masters = {parent_pid(pid) for pid in workers}
+    assert len(workers) == WORKERS and len(masters) == 1, (workers, masters)
+    for pid in workers:
+        mem = memory_kib(pid)
+        assert mem["Shared_Dirty"] > 0.5 * mem["Rss"], (pid, mem)
+        assert mem["Private_Dirty"] < 0.25 * mem["Rss"], (pid, mem)

@@ -4,6 +4,7 @@ next read (the version check per request), on SQLite (workers sharing a file) an
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -122,3 +123,54 @@ def test_two_service_replicas_on_one_postgresql(service_settings, postgres_serve
         put = two.put("/v1/inventory", json=[{"store_id": "web", "sku": sku, "quantity": 0}])
         assert put.status_code == 200, put.text
         assert one.get(f"/v1/products/{sku}/availability").json()["web_quantity"] == 0
+
+
+def _heard(read, expected: int, timeout_s: float = 5.0) -> int:
+    """``read()`` until it gives ``expected``: a NOTIFY is in flight for microseconds after a commit."""
+    deadline = time.monotonic() + timeout_s
+    while (value := read()) != expected and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return value
+
+
+def test_on_postgresql_replicas_hear_new_versions_instead_of_asking_on_every_request(postgres_server):
+    """The per-request version check costs no round trip: each store LISTENs, a write NOTIFYs at
+    commit, the writer knows its own versions at once; another schema's writes are not heard."""
+    url = postgres_server.fresh_url()
+    with (
+        LiveStore(url) as one,
+        LiveStore(url) as two,
+        LiveStore(postgres_server.fresh_url()) as elsewhere,
+    ):
+        feed = two._feed
+        feed.max_silence_s = 3600.0  # no safety re-read during the test
+        live0, keys0 = two.live_version(), two.keys_version()
+        assert (live0, keys0) == two.versions()
+        reads = feed.table_reads
+        for _ in range(100):
+            assert two.live_version() == live0 and two.keys_version() == keys0
+        assert feed.table_reads == reads  # answered from what the listener heard
+
+        one.put_stock([StockLevel("S1", "SKU-1", 7)], AT)
+        assert one.live_version() == live0 + 1  # the writer: at once, from its own commit
+        assert _heard(two.live_version, live0 + 1) == live0 + 1
+        elsewhere.put_stock([StockLevel("S1", "SKU-1", 1)], AT)
+        elsewhere.put_stock([StockLevel("S1", "SKU-1", 2)], AT)
+        one.create_key("pos", "personalize", AT)
+        assert _heard(two.keys_version, keys0 + 1) == keys0 + 1
+        assert two.live_version() == live0 + 1  # the other schema's two writes were not for this store
+        assert feed.table_reads == reads
+
+        feed._listener.close()  # a dropped connection (a restart): the table answers, then it listens again
+        one.put_stock([StockLevel("S1", "SKU-1", 3)], AT)
+        assert two.live_version() == live0 + 2 and feed.table_reads == reads + 1
+        feed.max_silence_s = 0.0  # a lost notification is bounded by the re-read after a silence
+        assert two.live_version() == live0 + 2 and feed.table_reads > reads + 1
+
+
+def test_sqlite_stores_read_the_file_and_have_no_feed(tmp_path: Path) -> None:
+    with LiveStore(tmp_path / "events.sqlite3") as one, LiveStore(tmp_path / "events.sqlite3") as two:
+        assert one._feed is None
+        live0 = two.live_version()
+        one.put_stock([StockLevel("S1", "SKU-1", 7)], AT)
+        assert two.live_version() == live0 + 1  # no wait at all: the next read of the file

@@ -42,10 +42,12 @@ SEARCH = "search"
 SUGGEST = "suggest"
 CUSTOMERS = "customers"
 RECOMMENDATIONS = "recommendations"
-ALL_COMPONENTS = (SEARCH, SUGGEST, CUSTOMERS, RECOMMENDATIONS)
+RECS_RANKER = "recs_ranker"
+ALL_COMPONENTS = (SEARCH, SUGGEST, CUSTOMERS, RECOMMENDATIONS, RECS_RANKER)
 """The components a bundle can hold (``models/components.py`` says what each is). A bundle trained
 from a catalog alone (no customers, no events: a retailer starting with search, or a benchmark's
-large catalog) holds only ``search`` and ``suggest``."""
+large catalog) holds only ``search`` and ``suggest``; ``recs_ranker`` is listed only when training kept
+it (it beat the blend on validation)."""
 _SPLIT_SINCE_FORMAT_1 = {SEARCH: (SEARCH, SUGGEST), RECOMMENDATIONS: (CUSTOMERS, RECOMMENDATIONS)}
 """Bundles published before suggest and customers were components of their own listed them under
 search and recommendations."""

@@ -18,11 +18,12 @@ from types import MappingProxyType
 from pydantic import BaseModel
 
 from models import artifacts as A
-from models.bundle import CUSTOMERS, RECOMMENDATIONS, SEARCH, SUGGEST, Bundle, BundleError
+from models.bundle import CUSTOMERS, RECOMMENDATIONS, RECS_RANKER, SEARCH, SUGGEST, Bundle, BundleError
 from models.catalog import Catalog
 from models.config import (
     InteractionSettings,
     RecommendationSettings,
+    RecsRankerSettings,
     SearchSettings,
     Settings,
     SuggestSettings,
@@ -31,6 +32,7 @@ from models.config import (
 )
 from models.customers import CustomerBook
 from models.recommend import RecommendationEngine
+from models.recs_ranker import ServedRanker
 from models.search_engine import SearchEngine
 from models.suggest import Suggester
 
@@ -39,6 +41,7 @@ __all__ = [
     "COMPONENTS",
     "CUSTOMERS",
     "RECOMMENDATIONS",
+    "RECS_RANKER",
     "SEARCH",
     "SUGGEST",
     "Component",
@@ -60,6 +63,13 @@ class Component:
     """Trained only from customer events: a catalog-only bundle leaves it out."""
     loader: Callable[[Bundle, Catalog, Settings], object]
     summary: str
+    earned: bool = False
+    """Listed in a bundle only when its stage kept it (its artifacts were written): training records
+    its settings and decision either way, but a bundle without it serves without it."""
+    serves_through: str | None = None
+    """Served by another component, which ``attach`` hands it to when both are loaded."""
+    attach: Callable[[object, object], object] | None = None
+    """(host, this) -> the host serving with this (``serves_through``)."""
 
     def present_in(self, bundle: Bundle) -> bool:
         """Listed in the manifest; raises ``BundleError`` when listed but an artifact is missing."""
@@ -94,6 +104,15 @@ def _load_customers(bundle: Bundle, catalog: Catalog, settings: Settings) -> Cus
 
 def _load_recommendations(bundle: Bundle, catalog: Catalog, settings: Settings) -> RecommendationEngine:
     return RecommendationEngine.load(bundle.path, catalog, settings)
+
+
+def _load_recs_ranker(bundle: Bundle, catalog: Catalog, settings: Settings) -> ServedRanker:
+    return ServedRanker.load(bundle.path / A.RECS_RANKER_DIR)
+
+
+def _rank_with(engine: object, ranker: object) -> RecommendationEngine:
+    assert isinstance(engine, RecommendationEngine) and isinstance(ranker, ServedRanker)
+    return engine.with_ranker(ranker)
 
 
 COMPONENTS: tuple[Component, ...] = (
@@ -149,12 +168,27 @@ COMPONENTS: tuple[Component, ...] = (
         loader=_load_recommendations,
         summary="personal lists, similar items, bought-together and trending, with their business rules",
     ),
+    Component(
+        RECS_RANKER,
+        (RecsRankerSettings,),
+        (A.RECS_RANKER_DIR,),
+        optional=(),
+        needs_history=True,
+        loader=_load_recs_ranker,
+        summary="a learned ranker ordering the blend's candidates per customer, kept when it beats the blend",
+        earned=True,
+        serves_through=RECOMMENDATIONS,
+        attach=_rank_with,
+    ),
 )
 BY_NAME: Mapping[str, Component] = MappingProxyType({c.name: c for c in COMPONENTS})
 
 
 def load_components(bundle: Bundle, catalog: Catalog, settings: Settings) -> Mapping[str, object]:
-    """Every component the bundle holds, loaded; an immutable map by component name."""
-    return MappingProxyType(
-        {c.name: c.loader(bundle, catalog, settings) for c in COMPONENTS if c.present_in(bundle)}
-    )
+    """Every component the bundle holds, loaded; an immutable map by component name. A component
+    served through another (the recommendation ranker) is also handed to it."""
+    loaded = {c.name: c.loader(bundle, catalog, settings) for c in COMPONENTS if c.present_in(bundle)}
+    for c in COMPONENTS:
+        if c.attach is not None and c.name in loaded and c.serves_through in loaded:
+            loaded[c.serves_through] = c.attach(loaded[c.serves_through], loaded[c.name])
+    return MappingProxyType(loaded)

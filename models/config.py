@@ -178,6 +178,25 @@ class RecommendationSettings(BaseModel):
         description="a customer's own cycle is shrunk toward the product's as if it had this many more "
         "gaps of the product's length",
     )
+    holdout_days: int = Field(28, description="last weeks held out for the temporal evaluation split")
+    eval_max_customers: int = Field(
+        50_000,
+        description="the recommendation evaluation (and blend-weight tuning) runs on a seeded random sample of "
+        "this many customers when there are more (means over 50k customers are precise to about +-0.005): its "
+        "model fits and scoring then cost the same at 1M customers as at 50k; the serving models are always fit "
+        "on every customer",
+    )
+
+
+class RecsRankerSettings(BaseModel):
+    """The ``recs_ranker`` component: a learned second stage over every model's candidates, kept in a
+    bundle only when it beats the blend on a validation window inside the training period."""
+
+    recs_ranker_enabled: bool = Field(
+        True,
+        description="train the learned recommendation ranker (it is still kept only when it beats the blend on "
+        "validation; off: the blend serves)",
+    )
     recs_ranker_candidates_per_model: int = Field(
         50, description="learned recommendation ranker: candidates each component proposes for it to order"
     )
@@ -194,14 +213,6 @@ class RecommendationSettings(BaseModel):
     recs_ranker_max_train_users: int = Field(
         5_000,
         description="learned recommendation ranker: validation customers it learns from (a seeded sample above)",
-    )
-    holdout_days: int = Field(28, description="last weeks held out for the temporal evaluation split")
-    eval_max_customers: int = Field(
-        50_000,
-        description="the recommendation evaluation (and blend-weight tuning) runs on a seeded random sample of "
-        "this many customers when there are more (means over 50k customers are precise to about +-0.005): its "
-        "model fits and scoring then cost the same at 1M customers as at 50k; the serving models are always fit "
-        "on every customer",
     )
 
 
@@ -368,6 +379,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "suggest": SuggestSettings,
     "interactions": InteractionSettings,
     "recommendations": RecommendationSettings,
+    "recs_ranker": RecsRankerSettings,
     "trending": TrendingSettings,
     "training": TrainingSettings,
     "batch": BatchSettings,
@@ -383,6 +395,7 @@ class Settings(
     SuggestSettings,
     InteractionSettings,
     RecommendationSettings,
+    RecsRankerSettings,
     TrendingSettings,
     TrainingSettings,
     BatchSettings,

@@ -29,6 +29,7 @@ from models.product_knowledge import ProductKnowledge
 from models.recommenders.ann import IVFScorer
 from models.recommenders.base import Recommender
 from models.recommenders.candidates import csr_values
+from models.recs_ranker import CustomerPurchases, ServedRanker
 from models.similarity import ContentSpace, behaviour_scores, blend_similarity
 from models.trending import Trending
 
@@ -86,6 +87,9 @@ class RecommendationEngine:
     """Complement categories per category, the bought-together fallback after the item's own pairs."""
     cache: dict = field(default_factory=dict, repr=False)
     """Derived tables shared by the live copies of this engine (``with_catalog`` keeps the dict)."""
+    ranker: ServedRanker | None = None
+    """The learned ranker (component ``recs_ranker``) when the bundle kept one: it orders each
+    customer's personal list instead of the blend (``for_customer``)."""
 
     def __post_init__(self) -> None:
         categories = self.catalog.column["category"]
@@ -193,6 +197,43 @@ class RecommendationEngine:
     def with_catalog(self, catalog: Catalog) -> RecommendationEngine:
         """This engine over a live catalog (same models; live stock, prices, products)."""
         return replace(self, catalog=catalog)
+
+    def with_ranker(self, ranker: ServedRanker | None) -> RecommendationEngine:
+        """This engine ordering personal lists with ``ranker`` (None: the blend)."""
+        if ranker is not None:
+            ranker.check_models(getattr(self.model, "models_", {}))
+        return replace(self, ranker=ranker)
+
+    def _rank_one(
+        self, row: sp.csr_matrix, history: list[Interaction], ctx: Context, allowed: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One customer's top ``n`` allowed items: the learned ranker's order when the bundle has
+        one (its candidates; the blend's list fills up behind them if the rules left too few),
+        else the blend's. 1-D ids and scores, best first."""
+        if self.ranker is None:
+            ids, scores = self.rank(np.array([-1]), row, n, allowed)
+            keep = ids[0] >= 0
+            return ids[0][keep], scores[0][keep]
+        purchases = CustomerPurchases.from_history(history, self.n_trained)
+        ids, scores = self.ranker.rank(self.model.models_, row, purchases, ctx.now, allowed, n)
+        return ids, scores
+
+    def _blend_fill(
+        self, row: sp.csr_matrix, allowed: np.ndarray, n: int, items: np.ndarray, scores: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``items`` (the ranker's diversified list) topped up to ``k`` from the blend's list, the
+        blend's items scored just below the ranker's last."""
+        more, _ = self.rank(np.array([-1]), row, n, allowed)
+        more = more[0][(more[0] >= 0) & ~np.isin(more[0], items)]
+        floor = float(scores.min()) - 1.0 if len(scores) else 0.0
+        fill_items, _ = self._diversify(
+            np.concatenate([items, more]), np.zeros(len(items) + len(more), np.float32), k
+        )
+        extra = fill_items[len(items) :]
+        return (
+            np.concatenate([items, extra]),
+            np.concatenate([scores, floor - np.arange(len(extra), dtype=np.float32) * 1e-3]),
+        )
 
     # --- rules --------------------------------------------------------------------------------
     def eligible(self, ctx: Context) -> np.ndarray:
@@ -320,9 +361,11 @@ class RecommendationEngine:
         if row.nnz == 0:
             return self.trending_list(ctx, k, cold_start=True), True
         allowed = np.flatnonzero((self.eligible(ctx) & ~self._excluded(history, ctx))[: self.n_trained])
-        ids, scores = self.rank(np.array([-1]), row, min(len(allowed), CANDIDATES_PER_SLOT * k), allowed)
-        keep = ids[0] >= 0
-        items, scores = self._diversify(ids[0][keep], scores[0][keep], k)
+        n = min(len(allowed), CANDIDATES_PER_SLOT * k)
+        ids, scores = self._rank_one(row, history, ctx, allowed, n)
+        items, scores = self._diversify(ids, scores, k)
+        if self.ranker is not None and len(items) < k:
+            items, scores = self._blend_fill(row, allowed, n, items, scores, k)
         recent = sorted(
             (e for e in history if e.type in ("purchase", "add_to_cart", "view")),
             key=lambda e: e.timestamp,
@@ -332,7 +375,10 @@ class RecommendationEngine:
         ranked = [self._explain(int(i), float(s), sources, ctx) for i, s in zip(items, scores, strict=True)]
         allowed_mask = np.zeros(len(self.catalog), dtype=bool)
         allowed_mask[allowed] = True
-        return self._with_pins(ranked, self._pins(history, ctx, allowed_mask), k), False
+        pins = self._pins(history, ctx, allowed_mask)
+        if self.ranker is not None:
+            ranked, pins = _ranked_before_their_slot(ranked, pins)
+        return self._with_pins(ranked, pins, k), False
 
     def _pins(self, history: list[Interaction], ctx: Context, allowed: np.ndarray) -> list[Recommendation]:
         """What must react to the latest events: complements of purchases in the last
@@ -630,6 +676,25 @@ class RecommendationEngine:
                     reason = "Completes your basket" if code == "completes_cart" else r.reason
                     out.setdefault(r.item, Recommendation(r.item, r.score, code, reason))
         return list(out.values())[:k]
+
+
+def _ranked_before_their_slot(
+    ranked: list[Recommendation], pins: list[Recommendation]
+) -> tuple[list[Recommendation], list[Recommendation]]:
+    """A pin guarantees a floor, never a demotion: an item the learned ranker already placed at or
+    above the slot its pin would take stays where it was ranked, with the pin's reason (a due
+    consumable the ranker puts first says "Time to restock"); the other pins keep their slots."""
+    position = {r.item: i for i, r in enumerate(ranked)}
+    ahead: dict[int, Recommendation] = {}
+    rest: list[Recommendation] = []
+    for pin in pins:
+        slot = PIN_SLOTS[len(rest)] if len(rest) < len(PIN_SLOTS) else len(ranked)
+        if position.get(pin.item, slot + 1) <= slot:
+            ahead[pin.item] = pin
+        else:
+            rest.append(pin)
+    out = [replace(ahead[r.item], score=r.score) if r.item in ahead else r for r in ranked]
+    return out, rest
 
 
 def _capped(groups: np.ndarray, cap: int, window: int) -> np.ndarray:

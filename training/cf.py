@@ -18,7 +18,7 @@ from models.columns import as_str
 from models.config import Settings
 from models.recommenders.base import Recommender
 from models.recommenders.blend import BlendRecommender
-from models.recommenders.evaluate import evaluate_modes, make_eval_split
+from models.recommenders.evaluate import EvalSplit, evaluate_modes, make_eval_split
 from models.recommenders.interactions import (
     Interactions,
     build_interactions,
@@ -73,11 +73,28 @@ def _fit_all(matrix: sp.csr_matrix, settings: Settings, names: tuple[str, ...]) 
 
 
 @dataclass
+class ValidationWindow:
+    """What the blend's weights were tuned on, kept for the recommendation ranker's stage
+    (``training/stages/recs_ranker.py``), which learns and is judged on the same window."""
+
+    models: dict[str, Recommender]
+    """The blend's components fitted before the window."""
+    interactions: Interactions
+    """Their interactions (rows: the evaluated customers)."""
+    split: EvalSplit
+    """The window's customers and what each bought in it, per mode."""
+    cutoff: pd.Timestamp
+    components: tuple[str, ...]
+    weights: dict[str, float]
+
+
+@dataclass
 class CFResult:
     interactions: Interactions
     blend: BlendRecommender
     als: Recommender
     metrics: dict
+    validation: ValidationWindow | None = None
 
 
 def _blend_components(n_items: int, settings: Settings) -> tuple[str, ...]:
@@ -93,18 +110,25 @@ def train_cf(
     components = _blend_components(len(item_ids), settings)
     metrics: dict = {}
     weights = None
+    window: list[ValidationWindow] = []
     too_short = evaluation_window_missing(ev, settings.holdout_days)
     if evaluate and too_short:
         metrics = {"skipped": too_short}  # the blend keeps equal weights; the service still answers
     elif evaluate:
         sample, n_customers = sample_customers(ev, settings.eval_max_customers, settings.random_seed)
-        metrics, weights = evaluate_cf(sample, item_ids, settings, components)
+        metrics, weights = evaluate_cf(sample, item_ids, settings, components, keep=window)
         metrics["evaluated_customers"] = {"sampled": int(sample["user"].nunique()), "of": n_customers}
     full = build_matrix(ev, item_ids, settings)
     names = tuple(dict.fromkeys([*components, "als"]))
     fitted = _fit_all(full.matrix, settings, names)
     blend = BlendRecommender(components=components, weights=weights).use_fitted(fitted)
-    return CFResult(interactions=full, blend=blend, als=fitted["als"], metrics=metrics)
+    return CFResult(
+        interactions=full,
+        blend=blend,
+        als=fitted["als"],
+        metrics=metrics,
+        validation=window[0] if window else None,
+    )
 
 
 def evaluation_window_missing(ev: pd.DataFrame, holdout_days: float) -> str | None:
@@ -137,11 +161,17 @@ def sample_customers(ev: pd.DataFrame, max_customers: int, seed: int) -> tuple[p
 
 
 def evaluate_cf(
-    ev: pd.DataFrame, item_ids: np.ndarray, settings: Settings, components: tuple[str, ...]
+    ev: pd.DataFrame,
+    item_ids: np.ndarray,
+    settings: Settings,
+    components: tuple[str, ...],
+    keep: list[ValidationWindow] | None = None,
 ) -> tuple[dict, dict[str, float]]:
-    """Recall@20 / NDCG@20 / coverage per model and mode on the last ``holdout_days``."""
+    """Recall@20 / NDCG@20 / coverage per model and mode on the last ``holdout_days``.
+
+    ``keep``: a list the validation window (models, customers, tuned weights) is appended to."""
     train_ev, test_ev, cutoff = temporal_split(ev, holdout_days=settings.holdout_days)
-    inner_ev, valid_ev, _ = temporal_split(train_ev, holdout_days=settings.holdout_days)
+    inner_ev, valid_ev, valid_cutoff = temporal_split(train_ev, holdout_days=settings.holdout_days)
     # 1. tune blend weights inside the training period
     inner = build_matrix(inner_ev, item_ids, settings)
     inner_models = _fit_all(inner.matrix, settings, components)
@@ -155,6 +185,10 @@ def evaluate_cf(
         filter_already_liked_items=False,
         objective="both",
     )
+    if keep is not None:
+        keep.append(
+            ValidationWindow(inner_models, inner, valid, valid_cutoff, tuple(components), dict(weights))
+        )
     # 2. refit on the whole training period, score the held-out weeks
     train = build_matrix(train_ev, item_ids, settings)
     names = tuple(dict.fromkeys([*BASELINES, *components]))

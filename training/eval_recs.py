@@ -23,12 +23,12 @@ from models.recommenders.evaluate import (
     EvalSplit,
     bootstrap_ci,
     bootstrap_indices,
-    evaluate_recommender,
     make_eval_split,
     per_user_metrics,
 )
 from models.recommenders.interactions import build_interactions, temporal_split, type_weights_from_settings
 from models.recommenders.ranker import RANKER_KINDS, PurchaseHistory, RankerRecommender
+from training.recs_ranker import new_ranker, objective, ranker_against_blend
 
 BASELINES = ("popularity", "repeat_buy", "item_knn", "als", "bpr", "ease")
 BLEND_COMPONENTS = ("repeat_buy", "popularity", "item_knn", "als", "bpr", "ease")
@@ -133,77 +133,33 @@ def _ranker_models(
 ) -> tuple[dict[str, RankerRecommender | None], dict[str, Any]]:
     """Per mode: LightGBM LambdaMART and HistGradientBoosting (pointwise) trained on 70% of the
     validation customers, compared with the blend on the other 30%; the better ranker is kept
-    (refitted on every validation customer) only when it beats the blend there."""
+    (refitted on every validation customer) only when it beats the blend there
+    (``training/recs_ranker.py``, the procedure ``omnirank train`` uses too)."""
     chosen: dict[str, RankerRecommender | None] = {}
     report: dict[str, Any] = {}
     for mode in MODES:
-        users = val_split.userids[mode]
-        truth = val_split.truth[mode]
-        matrix = val_split.train.matrix
-        flt = mode == "new"
-        rng = np.random.default_rng(settings.random_seed)
-        is_fit = rng.random(len(users)) < 0.7
-        fit_u, check_u = users[is_fit], users[~is_fit]
-        fit_t = [t for t, f in zip(truth, is_fit, strict=True) if f]
-        check_t = [t for t, f in zip(truth, is_fit, strict=True) if not f]
-        blend = BlendRecommender(BLEND_COMPONENTS, weights=weights[mode]).use_fitted(val_models)
-        rows: dict[str, Any] = {
-            "validation_users_fit": int(len(fit_u)),
-            "validation_users_check": int(len(check_u)),
-        }
-        if len(check_u) == 0 or len(fit_u) < 5:
-            chosen[mode] = None
-            report[mode] = {**rows, "kept": False, "why": "too few validation customers"}
-            continue
-        rows["blend"] = evaluate_recommender(blend, matrix, check_u, check_t, k, flt)
-        best_kind, best_value = None, -1.0
-        for kind in RANKER_KINDS:
-            started = time.perf_counter()
-            ranker = (
-                _new_ranker(kind, weights[mode], settings).use_fitted(val_models).use_history(val_history)
-            )
-            info = ranker.fit_ranker(fit_u, matrix[fit_u], fit_t, filter_already_liked_items=flt)
-            if ranker.booster_ is None:
-                rows[kind] = info
-                continue
-            metrics = evaluate_recommender(ranker, matrix, check_u, check_t, k, flt)
-            rows[kind] = {**metrics, **info, "seconds": round(time.perf_counter() - started, 1)}
-            value = _objective(metrics, k)
-            if value > best_value:
-                best_kind, best_value = kind, value
-        kept = best_kind is not None and best_value > _objective(rows["blend"], k)
-        rows["kept"] = bool(kept)
-        rows["kind"] = best_kind
-        report[mode] = rows
-        if not kept:
-            chosen[mode] = None
-            continue
-        final = (
-            _new_ranker(best_kind, weights[mode], settings).use_fitted(val_models).use_history(val_history)
+        chosen[mode], report[mode] = ranker_against_blend(
+            val_models,
+            BLEND_COMPONENTS,
+            weights[mode],
+            val_split.train.matrix,
+            val_split.userids[mode],
+            val_split.truth[mode],
+            val_history,
+            settings,
+            k,
+            kinds=RANKER_KINDS,
+            filter_already_liked_items=mode == "new",
         )
-        final.fit_ranker(users, matrix[users], truth, filter_already_liked_items=flt)
-        chosen[mode] = final
     return chosen, report
 
 
 def _objective(metrics: dict[str, float], k: int) -> float:
-    return (metrics[f"recall@{k}"] + metrics[f"ndcg@{k}"]) / 2
+    return objective(metrics, k)
 
 
 def _new_ranker(kind: str, weights: dict[str, float], settings: Settings) -> RankerRecommender:
-    return RankerRecommender(
-        BLEND_COMPONENTS,
-        weights=weights,
-        kind=kind,
-        candidates_per_model=settings.recs_ranker_candidates_per_model,
-        trending_candidates=settings.recs_ranker_trending_candidates,
-        n_estimators=settings.recs_ranker_trees,
-        learning_rate=settings.recs_ranker_learning_rate,
-        num_leaves=settings.recs_ranker_leaves,
-        min_child_samples=settings.recs_ranker_min_child_samples,
-        max_train_users=settings.recs_ranker_max_train_users,
-        random_state=settings.random_seed,
-    )
+    return new_ranker(kind, BLEND_COMPONENTS, weights, settings)
 
 
 def _segments(split: EvalSplit, train_ev: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:

@@ -1,7 +1,7 @@
 """The offline pipeline: the declared stages (``training/stages``) run in order into one bundle.
 
 ingest -> identity -> catalog -> embeddings -> lexical -> query understanding -> suggestions ->
-CF -> customer history -> search ranker -> co-purchase / trending -> product knowledge ->
+CF -> recommendation ranker -> customer history -> search ranker -> co-purchase / trending -> product knowledge ->
 evaluation -> report -> one published bundle. This module only runs and times the stages and
 publishes what they wrote, with each component's settings in the manifest.
 """
@@ -61,6 +61,8 @@ def train(
                 with _timed(stage.name, run.timings):
                     stage.run(run)
         trained = [c for c in COMPONENTS if run.has_history or not c.needs_history]
+        # a component that must earn its place (the recommendation ranker) is listed only when kept
+        served = [c for c in trained if not c.earned or all((out.path / a).exists() for a in c.artifacts)]
         path = out.publish(
             data_fingerprint=fingerprint_files(run.data.input_files),
             parameters={
@@ -70,7 +72,7 @@ def train(
             },
             metrics=run.metrics,
             extra={"catalog_size": len(run.catalog), "stores": run.catalog.store_ids},
-            components=[c.name for c in trained],
+            components=[c.name for c in served],
         )
     console.print(f"[bold green]bundle {path.name} published[/] at {path}")
     return path

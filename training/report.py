@@ -99,6 +99,8 @@ def write_report(bundle_dir: Path, metrics: dict) -> Path:
                 *_table(parity, ["recall@20", "ndcg@20", "n_users"]),
                 "",
             ]
+    if ranker := metrics.get("recs_ranker"):
+        lines += recs_ranker_lines(ranker)
     if surfaces := metrics.get("surfaces"):
         from training.eval_surfaces import report_lines
 
@@ -111,3 +113,27 @@ def write_report(bundle_dir: Path, metrics: dict) -> Path:
     path = bundle_dir / A.REPORT
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def recs_ranker_lines(decision: dict) -> list[str]:
+    """The learned recommendation ranker's decision: kept or why not, and the validation numbers
+    it was judged on (the blend's and its own, on the validation customers it did not learn from)."""
+    verdict = "kept: it orders customers' lists" if decision.get("kept") else "not kept: the blend serves"
+    lines = [f"## Recommendation ranker (mode `{decision.get('mode', 'all')}`)", "", f"Decision: {verdict}."]
+    if why := decision.get("why"):
+        lines.append(f"Why: {why}.")
+    k = decision.get("k", 20)
+    rows = {
+        name: decision[name]
+        for name in ("blend", decision.get("kind") or "lightgbm")
+        if isinstance(decision.get(name), dict) and f"recall@{k}" in decision[name]
+    }
+    if rows:
+        lines += [
+            "",
+            f"Validation window from {decision.get('validation_cutoff')}: learned on "
+            f"{decision.get('validation_users_fit')} customers, judged on {decision.get('validation_users_check')}.",
+            "",
+            *_table(rows, [f"recall@{k}", f"ndcg@{k}", "coverage"]),
+        ]
+    return [*lines, "", f"Stage time: {decision.get('seconds', 0)} s", ""]

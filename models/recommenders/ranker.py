@@ -109,7 +109,8 @@ class PurchaseHistory:
         u = users.get_indexer(buys["user"].astype(str).to_numpy())
         i = items.get_indexer(buys["item"].astype(str).to_numpy())
         ts = pd.to_datetime(buys["timestamp"], utc=True, format="mixed")
-        day = np.floor(ts.astype("int64").to_numpy() / 1e9 / DAY)
+        # nanoseconds whatever the resolution the events came in (Arrow timestamps are often µs)
+        day = np.floor(ts.dt.as_unit("ns").astype("int64").to_numpy() / 1e9 / DAY)
         ok = (u >= 0) & (i >= 0) & (day < np.ceil(now_day))
         store = (
             (buys["channel"].astype(str).to_numpy() == "store")
@@ -279,8 +280,12 @@ def candidate_features(
     user_items: sp.csr_matrix,
     candidates: np.ndarray,
     now_day: float | None = None,
+    history_rows: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(rows, candidates, features) float32, NaN where unknown (the boosted trees route NaN)."""
+    """(rows, candidates, features) float32, NaN where unknown (the boosted trees route NaN).
+
+    ``history_rows``: each row's row in ``history`` when it differs from its model row ``userids``
+    (the service folds a customer's live history in as model row -1 and builds a one-row history)."""
     user_items = as_csr(user_items)
     n, m = candidates.shape
     valid = candidates >= 0
@@ -297,7 +302,7 @@ def candidate_features(
     nan = np.full((n, m), np.nan, dtype=np.float32)
     known = None
     if history is not None:
-        uid = np.asarray(userids, dtype=np.int64)
+        uid = np.asarray(userids if history_rows is None else history_rows, dtype=np.int64)
         known = (uid >= 0) & (uid < history.n_users)
     if history is None or not known.any():
         cols += [nan] * (len(USER_FEATURES) + 1)  # + item features below need history too
@@ -469,10 +474,20 @@ class RankerRecommender(Recommender):
 
     # --- stage two ---------------------------------------------------------------------------
     def features_for(
-        self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray
+        self,
+        userids: np.ndarray,
+        user_items: sp.csr_matrix,
+        candidates: np.ndarray,
+        history_rows: np.ndarray | None = None,
     ) -> np.ndarray:
         return candidate_features(
-            self.models_, self.weights, self.history_, np.atleast_1d(userids), user_items, candidates
+            self.models_,
+            self.weights,
+            self.history_,
+            np.atleast_1d(userids),
+            user_items,
+            candidates,
+            history_rows=history_rows,
         )
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
@@ -484,12 +499,16 @@ class RankerRecommender(Recommender):
         return np.asarray(out, dtype=np.float32).reshape(x.shape[:2])
 
     def score_items(
-        self, userids: np.ndarray, user_items: sp.csr_matrix, candidates: np.ndarray
+        self,
+        userids: np.ndarray,
+        user_items: sp.csr_matrix,
+        candidates: np.ndarray,
+        history_rows: np.ndarray | None = None,
     ) -> np.ndarray:
         userids = np.atleast_1d(np.asarray(userids, dtype=np.int64))
         if candidates.size == 0:
             return np.zeros(candidates.shape, dtype=np.float32)
-        x = self.features_for(userids, as_csr(user_items), candidates)
+        x = self.features_for(userids, as_csr(user_items), candidates, history_rows)
         if self.booster_ is None:  # untrained: the blend's own score
             scores = x[..., 2 * len(self.components)]
         else:
@@ -532,13 +551,16 @@ class RankerRecommender(Recommender):
         user_items: sp.csr_matrix,
         truth: Sequence[set[int]],
         filter_already_liked_items: bool,
+        history_rows: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(features (rows, F), label, group sizes, candidate ids per user) over users whose
-        candidates hold at least one of their truth items (others teach a ranker nothing)."""
+        candidates hold at least one of their truth items (others teach a ranker nothing).
+        ``history_rows``: their rows in the history when not their model rows (folded-in: -1)."""
         user_items = as_csr(user_items)
         xs, ys, groups = [], [], []
         for start in range(0, len(userids), 2_000):
             u = np.asarray(userids[start : start + 2_000], dtype=np.int64)
+            hrows = None if history_rows is None else np.asarray(history_rows[start : start + 2_000])
             rows = user_items[start : start + 2_000]
             cand = self.candidates(u, rows)
             if filter_already_liked_items:
@@ -547,7 +569,7 @@ class RankerRecommender(Recommender):
             keep = label.any(axis=1)
             if not keep.any():
                 continue
-            x = self.features_for(u[keep], rows[keep], cand[keep])
+            x = self.features_for(u[keep], rows[keep], cand[keep], None if hrows is None else hrows[keep])
             valid = cand[keep] >= 0
             xs.append(x[valid])
             ys.append(label[keep][valid])
@@ -567,8 +589,10 @@ class RankerRecommender(Recommender):
         user_items: sp.csr_matrix,
         truth: Sequence[set[int]],
         filter_already_liked_items: bool = False,
+        history_rows: np.ndarray | None = None,
     ) -> dict[str, Any]:
-        """Learn the second stage from customers' next purchases (a validation window)."""
+        """Learn the second stage from customers' next purchases (a validation window).
+        ``history_rows``: their rows in the history when not their model rows (folded-in: -1)."""
         userids = np.asarray(userids, dtype=np.int64)
         user_items = as_csr(user_items)
         if len(userids) > self.max_train_users:
@@ -578,7 +602,10 @@ class RankerRecommender(Recommender):
                 )
             )
             userids, user_items, truth = userids[pick], user_items[pick], [truth[i] for i in pick]
-        x, y, groups, _ = self.training_set(userids, user_items, truth, filter_already_liked_items)
+            history_rows = None if history_rows is None else np.asarray(history_rows)[pick]
+        x, y, groups, _ = self.training_set(
+            userids, user_items, truth, filter_already_liked_items, history_rows
+        )
         info = {"train_users": int(len(groups)), "train_rows": int(len(y)), "train_positives": int(y.sum())}
         if len(groups) < 5 or y.sum() == 0:
             self.booster_ = None

@@ -15,13 +15,17 @@ from models.components import BY_NAME, COMPONENTS, load_components
 from models.config import Settings
 from models.customers import CustomerBook
 from models.recommend import RecommendationEngine
+from models.recs_ranker import ServedRanker
 from models.search_engine import SearchEngine
 from models.suggest import Suggester
 
 
 def test_the_sample_bundle_holds_and_loads_every_component(trained_bundle: Path) -> None:
     bundle = Bundle.open(trained_bundle)
-    assert bundle.components == {"search", "suggest", "customers", "recommendations"}
+    # the learned recommendation ranker is listed only when training kept it (the manifest says)
+    kept = bundle.metrics.get("recs_ranker", {}).get("kept", False)
+    ranker = {"recs_ranker"} if kept else set()
+    assert bundle.components == {"search", "suggest", "customers", "recommendations"} | ranker
     settings = Settings(search_rerank_candidates=150, recs_max_per_category=2)
     loaded = load_components(bundle, Catalog.load(bundle.path / A.CATALOG_DIR), settings)
     assert {name: type(obj) for name, obj in loaded.items()} == {
@@ -29,7 +33,9 @@ def test_the_sample_bundle_holds_and_loads_every_component(trained_bundle: Path)
         "suggest": Suggester,
         "customers": CustomerBook,
         "recommendations": RecommendationEngine,
+        **({"recs_ranker": ServedRanker} if kept else {}),
     }
+    assert loaded["recommendations"].ranker is loaded.get("recs_ranker")  # served through the engine
     with pytest.raises(TypeError):
         loaded["search"] = None  # type: ignore[index]  # one immutable map per bundle
     # the loaders hand each component its settings

@@ -50,7 +50,9 @@ def search_only(trained_bundle: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def test_manifest_records_its_components(trained_bundle: Path, tmp_path: Path) -> None:
-    assert Bundle.open(trained_bundle).components == {"search", "suggest", "customers", "recommendations"}
+    trained = Bundle.open(trained_bundle)
+    ranker = {"recs_ranker"} if trained.metrics.get("recs_ranker", {}).get("kept") else set()
+    assert trained.components == {"search", "suggest", "customers", "recommendations"} | ranker
     assert Bundle.open(publish_search_only(trained_bundle, tmp_path)).components == {"search", "suggest"}
     with pytest.raises(BundleError, match="components"):
         publish_search_only(trained_bundle, tmp_path / "bad", components=("search", "ads"))

@@ -8,8 +8,8 @@ every component, and nothing that belongs to none.
 from __future__ import annotations
 
 from models import artifacts as A
-from models.components import CUSTOMERS, RECOMMENDATIONS, SEARCH, SUGGEST
-from training.stages import evaluation, ground, recommendations, search
+from models.components import CUSTOMERS, RECOMMENDATIONS, RECS_RANKER, SEARCH, SUGGEST
+from training.stages import evaluation, ground, recommendations, recs_ranker, search
 from training.stages.run import Stage, TrainingRun
 
 STAGES: tuple[Stage, ...] = (
@@ -42,6 +42,13 @@ STAGES: tuple[Stage, ...] = (
         recommendations.learn_collaborative_filtering,
         component=RECOMMENDATIONS,
         writes=(A.BLEND_DIR, A.USER_ITEMS, A.USER_IDS, A.ALS_INDEX_DIR),
+        needs_history=True,
+    ),
+    Stage(
+        "recommendation ranker",
+        recs_ranker.learn_recs_ranker,
+        component=RECS_RANKER,
+        writes=(A.RECS_RANKER_DIR,),
         needs_history=True,
     ),
     Stage(

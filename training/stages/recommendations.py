@@ -37,6 +37,7 @@ def learn_collaborative_filtering(run: TrainingRun) -> None:
     )
     als_index.save(run.dir(A.ALS_INDEX_DIR))
     run.interactions = result.interactions
+    run.recs_validation = result.validation
     # The fitted models and matrices (~1 GB at 1M customers) are not needed by any later stage.
     del result, als_index
     release_unused_memory()

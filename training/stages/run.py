@@ -35,6 +35,9 @@ class TrainingRun:
     catalog: Catalog | None = None
     interactions: Any = None
     """The CF stage's interaction matrix, for the customer-affinity stage; dropped after it."""
+    recs_validation: Any = None
+    """The CF stage's validation window (``training.cf.ValidationWindow``), for the recommendation
+    ranker's stage; dropped after it."""
     timings: dict[str, float] = field(default_factory=dict)
 
     @property

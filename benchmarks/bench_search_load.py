@@ -29,7 +29,7 @@ Targets (issue 16, sample scale): CPU per search <= 1.5 ms over the skewed mix, 
 connections >= 3x the baseline's in the same run, p99 at 8 connections <= 25 ms.
 
 Run: ``.venv/bin/python benchmarks/bench_search_load.py --bundle var/cache/bench/sample_bundles``
-(a bundles dir with ``latest``; about 6 minutes at the defaults). Quick: ``--seconds 5``.
+(a bundles dir with ``latest``; about 9 minutes at the defaults). Quick: ``--seconds 5``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
+import itertools
 import json
 import os
 import random
@@ -363,6 +364,23 @@ def measure(
     }
 
 
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (code, workers): the median of each figure over the rounds (a shared machine's load
+    comes and goes; interleaved rounds and medians keep one busy minute from deciding)."""
+    keys = ("searches_per_s", "p50_ms", "p99_ms", "cpu_ms_per_search", "cores_busy", "repeat_share")
+    out: list[dict[str, Any]] = []
+    for code, workers in dict.fromkeys((r["code"], r["workers"]) for r in rows):
+        runs = [r for r in rows if r["code"] == code and r["workers"] == workers]
+        row: dict[str, Any] = {"code": code, "workers": workers, "rounds": len(runs)}
+        for key in keys:
+            values = [r[key] for r in runs if r[key] is not None]
+            row[key] = round(float(np.median(values)), 4 if key == "repeat_share" else 2) if values else None
+        row["errors"] = sum(r["errors"] for r in runs)
+        row["loadavg"] = [r["loadavg"][0] for r in runs]
+        out.append(row)
+    return out
+
+
 # --- main ---------------------------------------------------------------------------------------
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -373,7 +391,10 @@ def main() -> None:
     ap.add_argument("--after", default="HEAD", help="git revision to measure, or `.` for the working tree")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--connections", type=int, default=8)
-    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument(
+        "--rounds", type=int, default=2, help="interleaved repetitions; the table shows each variant's median"
+    )
     ap.add_argument(
         "--cache-off",
         action=argparse.BooleanOptionalAction,
@@ -409,14 +430,15 @@ def main() -> None:
         work = Path(tmp)
         log_file = write_queries(work / "logged.txt", log_queries)
         warm_file = write_queries(work / "warm.txt", labelled)
-        for workers in args.workers:
-            for name, code, extra in variants:  # interleaved: before, after, ... per worker count
-                src = codes[code]
-                label = f"{name}-w{workers}"
+        for round_ in range(1, args.rounds + 1):
+            for workers, (name, code, extra) in itertools.product(args.workers, variants):
+                src = codes[code]  # interleaved: before, after, ... per worker count, per round
+                label = f"{name}-w{workers}-r{round_}"
                 console.print(f"[cyan]▶ {label}[/] ({src})")
                 with Server(src, bundles, workers, work / label, extra) as server:
                     row = measure(server, log_file, log_queries, warm_file, work, args, label)
                     row |= {
+                        "round": round_,
                         "code": name,
                         "rev": revs[code],
                         "env": extra,
@@ -427,9 +449,10 @@ def main() -> None:
                     f"  {row['searches_per_s']:.1f}/s p50 {row['p50_ms']} p99 {row['p99_ms']} ms, "
                     f"CPU {row['cpu_ms_per_search']} ms/search, errors {row['errors']}"
                 )
-    by = {(r["code"], r["workers"]): r for r in rows}
+    summary = summarise(rows)
+    by = {(r["code"], r["workers"]): r for r in summary}
     table = []
-    for r in rows:
+    for r in summary:
         base = by.get(("before", r["workers"]))
         speedup = r["searches_per_s"] / base["searches_per_s"] if base and base["searches_per_s"] else None
         r["speedup_vs_before"] = round(speedup, 2) if speedup else None
@@ -452,8 +475,9 @@ def main() -> None:
             ]
         )
     print_table(
-        f"GET /v1/search, wrk {args.connections} connections x {args.seconds:.0f} s over the logged searches "
-        f"(before {revs['before'][:10]} vs after {revs['after'][:10]}, same run)",
+        f"GET /v1/search, wrk {args.connections} connections x {args.seconds:.0f} s over the logged searches, "
+        f"median of {args.rounds} interleaved rounds (before {revs['before'][:10]} vs after {revs['after'][:10]}, "
+        "same run)",
         [
             "code",
             "workers",
@@ -484,6 +508,7 @@ def main() -> None:
                 "p99_ms": TARGET_P99_MS,
             },
             "machine": machine_info(),
+            "summary": summary,
             "runs": rows,
         },
         out=args.out,

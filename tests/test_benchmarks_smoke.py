@@ -464,3 +464,25 @@ def test_live_new_product_times_the_other_worker_and_every_worker() -> None:
     assert done["writer"] != done["reader"]
     row = bench_live.new_product_row("toy", 1, npd, 100.0, 1.0, [0.5], every_worker=True)
     assert "every worker" in row["measure"] and row["verdict"] == "PASS"
+
+
+def test_search_load_query_mix_repeats_and_medians(tmp_path: Path) -> None:
+    import bench_search_load
+
+    queries = bench_search_load.logged_searches(SAMPLE / "events.jsonl.gz")
+    mix = bench_search_load.skew(queries)
+    assert mix["searches"] == len(queries) > mix["distinct"] > 0  # the head repeats as logged
+    assert queries == bench_search_load.logged_searches(SAMPLE / "events.jsonl.gz")  # seeded shuffle
+    # two connections from offsets 0 and 2 over [a, b, a, c]: a b | a c -> one repeat in four
+    assert bench_search_load.repeat_share(["a", "b", "a", "c"], [[0, 2], [2, 2]]) == 0.25
+    lines = bench_search_load.write_queries(tmp_path / "q.txt", ["red shoes", "tênis"]).read_text()
+    assert lines == "red%20shoes\nt%C3%AAnis\n"
+    assert "WRK_THREADS" in bench_search_load.WRK_LUA and "streams" in bench_search_load.WRK_LUA
+    run = {"code": "after", "workers": 1, "errors": 0, "loadavg": [2.0], "repeat_share": 0.1}
+    rows = [
+        run
+        | {"searches_per_s": v, "p50_ms": 1.0, "p99_ms": 2.0, "cpu_ms_per_search": v / 10, "cores_busy": 1.0}
+        for v in (10.0, 30.0, 20.0)
+    ]
+    (summary,) = bench_search_load.summarise(rows)
+    assert (summary["searches_per_s"], summary["cpu_ms_per_search"], summary["rounds"]) == (20.0, 2.0, 3)

@@ -63,7 +63,7 @@ class Catalog:
             if c in self.products.columns
         }
         self.member_tiers = _member_tiers(self.products)
-        self.folded_skus = np.array([str(s).casefold() for s in self.skus], dtype=object)
+        self.folded_skus = self.products["sku"].astype(str).str.casefold().to_numpy(dtype=object)
         self._facet_codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.folded = {
             c: self.products[c].fillna("").astype(str).str.casefold().to_numpy(dtype=object)
@@ -154,14 +154,14 @@ class Catalog:
         ``with_live`` share the products, and so these codes)."""
         cached = self._facet_codes.get(column)
         if cached is None:
-            values = self.column[column]
-            valid = np.array([isinstance(v, str) and bool(v) for v in values], dtype=bool)
-            codes = np.full(len(values), -1, dtype=np.int64)
-            names = np.empty(0, dtype=object)
-            if valid.any():
-                names, inverse = np.unique(values[valid].astype(str), return_inverse=True)
-                codes[valid] = inverse.ravel()
-            cached = self._facet_codes[column] = (codes, names)
+            # factorize hashes in C; only the (few) distinct values are checked and sorted in Python
+            codes, uniques = pd.factorize(self.column[column], use_na_sentinel=True)
+            keep = np.flatnonzero([isinstance(u, str) and bool(u) for u in uniques])
+            names = np.asarray([uniques[i] for i in keep], dtype=str)
+            order = np.argsort(names, kind="stable")
+            rank = np.full(len(uniques) + 1, -1, dtype=np.int64)  # the last slot: factorize's -1
+            rank[keep[order]] = np.arange(len(keep))
+            cached = self._facet_codes[column] = (rank[codes], names[order])
         return cached
 
     def category_is(self, path: str) -> np.ndarray:

@@ -149,3 +149,25 @@ def test_live_copies_share_the_cache_and_another_bundle_has_its_own(engines, tra
     q = "running shoes"
     assert cached.search(q, k=5).intent.category.applied  # now cached with the category applied
     assert strict.search(q, k=5).intent.category.applied is False
+
+
+def test_facet_codes_count_like_np_unique_over_the_non_empty_strings() -> None:
+    """Facets count value codes (numbered in sorted order) instead of a Python pass per request."""
+    values = ["red", None, "", "blue", np.nan, "red", 3, "Blue", "blue", "red"]
+    products = pd.DataFrame(
+        {"sku": [f"S{i}" for i in range(len(values))], "title": "t", "category": "A > B", "price": 1.0}
+    )
+    products["color"] = pd.Series(values, dtype=object)
+    catalog = Catalog(products, [], np.zeros((0, len(values)), np.int32))
+    codes, names = catalog.facet_codes("color")
+    assert names.tolist() == ["Blue", "blue", "red"]
+    assert codes.tolist() == [2, -1, -1, 1, -1, 2, -1, 0, 1, 2]
+    items = np.array([0, 1, 3, 5, 7, 8])
+    expected_names, expected_counts = np.unique(
+        [v for v in np.asarray(values, dtype=object)[items] if isinstance(v, str) and v], return_counts=True
+    )
+    counts = np.bincount(codes[items][codes[items] >= 0], minlength=len(names))
+    assert dict(zip(names.tolist(), counts.tolist(), strict=True)) == dict(
+        zip(expected_names.tolist(), expected_counts.tolist(), strict=True)
+    )
+    assert catalog.folded_skus.tolist() == [f"s{i}" for i in range(len(values))]

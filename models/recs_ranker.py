@@ -42,6 +42,10 @@ ITEM_ARRAYS = ("item_category", "item_buyers", "item_trend", "item_cycle", "item
 MODEL_FILE = "model.txt"
 PARAMS_FILE = "params.json"
 ITEMS_FILE = "items.npz"
+ROW_CANDIDATES = frozenset({"repeat_buy"})
+"""Components whose candidates are the customer's own items by weight (``RepeatBuyRecommender``)."""
+POSITIVE_CANDIDATES = frozenset({"item_knn"})
+"""Components whose candidates are only the items they score above 0 (the sparse neighbourhood)."""
 
 
 class RankerBundleError(OmnirankError, ValueError):
@@ -170,41 +174,69 @@ class ServedRanker:
         the same facts, without a pandas group-by per request."""
         now_day = pd.Timestamp(now).value / 1e9 / DAY
         ok = purchases.day < np.ceil(now_day)
-        item, day = purchases.item[ok], purchases.day[ok]
+        item, day = purchases.item[ok], purchases.day[ok].astype(np.int64)
         store, price = purchases.store[ok], purchases.price[ok]
-        n_items, n_cats = self.n_items, self.n_categories
-        cats = np.asarray(self.items["item_category"], dtype=np.int64)
-        # distinct (item, day) lines and (category, day) pairs
+        cats = self.items["item_category"]
+        # distinct (item, day) lines, sorted by item then day: the last of each item is its last day
         span = np.int64(1 << 32)
-        day_i = day.astype(np.int64)
-        lines = np.unique(item * span + day_i)
-        l_item, l_day = lines // span, (lines % span).astype(np.float64)
-        count = np.bincount(l_item, minlength=n_items).astype(np.float32)
-        last = np.full(n_items, -1.0)
-        np.maximum.at(last, l_item, l_day)
-        cat_pairs = np.unique(cats[l_item] * span + (lines % span))
-        c_cat, c_day = cat_pairs // span, (cat_pairs % span).astype(np.float64)
-        cat_count = np.bincount(c_cat, minlength=n_cats).astype(np.float32)
-        cat_last = np.full(n_cats, -1.0)
-        np.maximum.at(cat_last, c_cat, c_day)
-        bought = np.flatnonzero(count)
-        cat_bought = np.flatnonzero(cat_count)
+        lines = np.unique(item * span + day)
+        bought, count, last = _runs(lines // span, lines % span)
+        line_cats = np.asarray(cats[lines // span], np.int64)
+        cat_pairs = np.unique(line_cats * span + lines % span)
+        cat_bought, cat_count, cat_last = _runs(cat_pairs // span, cat_pairs % span)
         n_lines, n_distinct = float(len(lines)), float(len(bought))
         priced = price[np.isfinite(price) & (price > 0)]
         return PurchaseHistory(
             now_day=float(now_day),
-            count=_row(bought, count[bought], n_items),
-            last_day=_row(bought, last[bought] + 1.0, n_items),
-            cat_count=_row(cat_bought, cat_count[cat_bought], n_cats),
-            cat_last_day=_row(cat_bought, cat_last[cat_bought] + 1.0, n_cats),
+            count=_row(bought, count, self.n_items),
+            last_day=_row(bought, last + 1.0, self.n_items),
+            cat_count=_row(cat_bought, cat_count, self.n_categories),
+            cat_last_day=_row(cat_bought, cat_last + 1.0, self.n_categories),
             **{name: self.items[name] for name in ITEM_ARRAYS},
-            user_days=np.array([len(np.unique(day_i))], np.float32),
+            user_days=np.array([len(np.unique(day))], np.float32),
             user_items=np.array([n_distinct], np.float32),
             user_repeat=np.array([(n_lines - n_distinct) / n_lines if n_lines else np.nan], np.float32),
             user_store=np.array([store.mean() if len(store) else np.nan], np.float32),
             user_price=np.array([np.median(np.log(priced)) if len(priced) else np.nan], np.float32),
             user_last_day=np.array([day.max() if len(day) else np.nan], np.float32),
         )
+
+    def first_stage(
+        self, models: Mapping[str, Recommender], row: sp.csr_matrix, allowed: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(candidates (1, m), each component's ``score_items`` there) for one folded-in customer.
+
+        The components' own ``candidates`` and ``score_items`` do sparse bookkeeping built for
+        blocks of thousands of customers; for one request each component scores every item once
+        (as the blend does) and both the candidates and their scores come from that vector: a
+        component's best ``candidates_per_model`` allowed items, by the same rule as its
+        ``candidates`` (``ROW_CANDIDATES``, ``POSITIVE_CANDIDATES``: only the customer's own items,
+        only items with a positive score), plus the trending items."""
+        userids = np.array([-1], dtype=np.int64)
+        mask = np.zeros(self.n_items, dtype=bool)
+        mask[allowed] = True
+        n = self.candidates_per_model
+        dense = {
+            c: np.asarray(models[c]._score(userids, row), dtype=np.float32).reshape(-1)
+            for c in self.components
+        }
+        lists = []
+        for c in self.components:
+            if c in ROW_CANDIDATES:
+                keep = mask[row.indices]
+                ids, values = row.indices[keep], np.asarray(row.data[keep], np.float32)
+            else:
+                ids = np.flatnonzero(mask & (dense[c] > 0) if c in POSITIVE_CANDIDATES else mask)
+                values = dense[c][ids]
+            if len(ids) > n:
+                ids = ids[np.argpartition(-values, n - 1)[:n]]
+            lists.append(np.asarray(ids, np.int64)[None, :])
+        lists.append(self.trending[mask[self.trending]][None, :])
+        candidates = merge_candidates(*lists)
+        valid = candidates >= 0
+        at = np.maximum(candidates, 0)
+        scores = {c: np.where(valid, dense[c][at], -np.inf).astype(np.float32) for c in self.components}
+        return candidates, scores
 
     def rank(
         self,
@@ -214,12 +246,14 @@ class ServedRanker:
         now: pd.Timestamp,
         allowed: np.ndarray,
         n: int,
+        one_pass: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
         """One customer's top ``n`` allowed items by the booster: (ids, scores), best first.
 
         ``row`` is their served confidence row (model row -1: folded in), ``allowed`` the item ids
         the business rules leave them. Candidates: every component's best ``candidates_per_model``
-        among the allowed items plus the trending ones, as in training."""
+        among the allowed items plus the trending ones, as in training. ``one_pass``: both from one
+        dense score vector per component (``first_stage``); False: the components' own calls."""
         ranker = RankerRecommender(
             self.components,
             weights=self.weights,
@@ -233,20 +267,35 @@ class ServedRanker:
         ranker.history_ = self.customer_history(purchases, now)
         ranker.booster_ = self.booster
         userids = np.array([-1], dtype=np.int64)
-        lists = [
-            m.candidates(userids, row, self.candidates_per_model, allowed) for m in ranker.models_.values()
-        ]
-        trend = self.trending[np.isin(self.trending, allowed)]
-        lists.append(trend[None, :])
-        candidates = merge_candidates(*lists)
+        component_scores = None
+        if one_pass:
+            candidates, component_scores = self.first_stage(ranker.models_, row, allowed)
+        else:  # the components' own two-stage calls, as in training (tests compare the two)
+            lists = [
+                m.candidates(userids, row, self.candidates_per_model, allowed)
+                for m in ranker.models_.values()
+            ]
+            lists.append(self.trending[np.isin(self.trending, allowed)][None, :])
+            candidates = merge_candidates(*lists)
         if candidates.size == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        scores = ranker.score_items(userids, row, candidates, history_rows=np.zeros(1, np.int64))[0]
+        scores = ranker.score_items(
+            userids, row, candidates, history_rows=np.zeros(1, np.int64), component_scores=component_scores
+        )[0]
         cand = candidates[0]
         keep = (cand >= 0) & np.isfinite(scores)
         cand, scores = cand[keep], scores[keep]
         order = np.argsort(-scores, kind="stable")[:n]
         return cand[order].astype(np.int64), scores[order]
+
+
+def _runs(keys: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Over (key, day) pairs sorted by key then day: each key, its number of days, its last day."""
+    if len(keys) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float64)
+    ends = np.r_[np.flatnonzero(np.diff(keys)), len(keys) - 1]
+    counts = np.diff(np.r_[-1, ends]).astype(np.float32)
+    return keys[ends], counts, days[ends].astype(np.float64)
 
 
 def _row(cols: np.ndarray, values: np.ndarray, width: int) -> sp.csr_matrix:

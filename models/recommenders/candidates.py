@@ -33,6 +33,15 @@ def csr_values(matrix: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
     m = sp.csr_matrix(matrix)
     if not m.has_sorted_indices:  # a sparse product's output: unsorted rows mean linear scans
         m = m.sorted_indices()
+    if candidates.shape[0] == 1:  # one request: a binary search in numpy, without scipy's overhead
+        indices = m.indices[m.indptr[0] : m.indptr[1]]
+        if len(indices) == 0:
+            return out
+        wanted = np.maximum(candidates[0], 0)
+        pos = np.minimum(np.searchsorted(indices, wanted), len(indices) - 1)
+        found = (indices[pos] == wanted) & (candidates[0] >= 0)
+        out[0] = np.where(found, m.data[m.indptr[0] + pos], 0.0)
+        return out
     rows = np.repeat(np.arange(candidates.shape[0]), candidates.shape[1])
     values = np.asarray(m[rows, np.maximum(candidates, 0).ravel()], dtype=np.float32).reshape(
         candidates.shape

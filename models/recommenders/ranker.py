@@ -281,11 +281,14 @@ def candidate_features(
     candidates: np.ndarray,
     now_day: float | None = None,
     history_rows: np.ndarray | None = None,
+    component_scores: Mapping[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """(rows, candidates, features) float32, NaN where unknown (the boosted trees route NaN).
 
     ``history_rows``: each row's row in ``history`` when it differs from its model row ``userids``
-    (the service folds a customer's live history in as model row -1 and builds a one-row history)."""
+    (the service folds a customer's live history in as model row -1 and builds a one-row history).
+    ``component_scores``: each model's ``score_items`` at ``candidates`` when the caller has them
+    already (the service gathers them from the scores it chose the candidates by)."""
     user_items = as_csr(user_items)
     n, m = candidates.shape
     valid = candidates >= 0
@@ -293,9 +296,12 @@ def candidate_features(
     cols: list[np.ndarray] = []
     blend = np.zeros((n, m), dtype=np.float32)
     for c, model in models.items():
-        s = _normalise_candidates(
-            model.score_items(userids, user_items, candidates), valid, model.score_floor()
+        raw = (
+            component_scores[c]
+            if component_scores is not None
+            else model.score_items(userids, user_items, candidates)
         )
+        s = _normalise_candidates(raw, valid, model.score_floor())
         blend += np.float32(weights.get(c, 0.0)) * s
         cols += [s, _ranks(s, valid)]
     cols.append(blend)
@@ -335,14 +341,18 @@ def candidate_features(
         np.log(np.where(price > 0, price, np.nan)) - per_user(h.user_price),
     ]
     hist_rows = np.where(known, uid, 0)
-    sub = h.count[hist_rows]
-    counts = np.where(known[:, None], csr_values(sub, candidates), 0.0)
-    last = np.where(known[:, None], csr_values(h.last_day[hist_rows], candidates), 0.0)
+    identity = h.n_users == n and np.array_equal(hist_rows, np.arange(n))
+
+    def rows_of(matrix: sp.csr_matrix) -> sp.csr_matrix:
+        return matrix if identity else matrix[hist_rows]  # a one-customer history: no row copy
+
+    counts = np.where(known[:, None], csr_values(rows_of(h.count), candidates), 0.0)
+    last = np.where(known[:, None], csr_values(rows_of(h.last_day), candidates), 0.0)
     since = np.where(last > 0, day - (last - 1.0), np.nan)
     cycle = h.item_cycle[cand]
     cat = h.item_category[cand]
-    cat_count = np.where(known[:, None], csr_values(h.cat_count[hist_rows], cat), 0.0)
-    cat_last = np.where(known[:, None], csr_values(h.cat_last_day[hist_rows], cat), 0.0)
+    cat_count = np.where(known[:, None], csr_values(rows_of(h.cat_count), cat), 0.0)
+    cat_last = np.where(known[:, None], csr_values(rows_of(h.cat_last_day), cat), 0.0)
     cols += [
         counts,
         since,
@@ -479,6 +489,7 @@ class RankerRecommender(Recommender):
         user_items: sp.csr_matrix,
         candidates: np.ndarray,
         history_rows: np.ndarray | None = None,
+        component_scores: Mapping[str, np.ndarray] | None = None,
     ) -> np.ndarray:
         return candidate_features(
             self.models_,
@@ -488,6 +499,7 @@ class RankerRecommender(Recommender):
             user_items,
             candidates,
             history_rows=history_rows,
+            component_scores=component_scores,
         )
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
@@ -504,11 +516,12 @@ class RankerRecommender(Recommender):
         user_items: sp.csr_matrix,
         candidates: np.ndarray,
         history_rows: np.ndarray | None = None,
+        component_scores: Mapping[str, np.ndarray] | None = None,
     ) -> np.ndarray:
         userids = np.atleast_1d(np.asarray(userids, dtype=np.int64))
         if candidates.size == 0:
             return np.zeros(candidates.shape, dtype=np.float32)
-        x = self.features_for(userids, as_csr(user_items), candidates, history_rows)
+        x = self.features_for(userids, as_csr(user_items), candidates, history_rows, component_scores)
         if self.booster_ is None:  # untrained: the blend's own score
             scores = x[..., 2 * len(self.components)]
         else:

@@ -223,3 +223,30 @@ def test_the_blend_only_pins_the_due_consumable_below_the_top(
         items, sku = _list(client, planted, now)
     skus = [i["product"]["sku"] for i in items]
     assert sku["due"] in skus[1:] and sku["durable"] not in skus and sku["fresh"] not in skus
+
+
+def test_one_pass_first_stage_equals_the_components_own_calls(planted: dict) -> None:
+    """The service takes each component's candidates and scores from one dense score vector
+    (``ServedRanker.first_stage``); the same lists as the components' own two-stage calls that
+    training uses, for the sample's customers with their trained history."""
+    from models.history import load_history
+    from models.recommenders.interactions import type_weights_from_settings
+    from models.recs_ranker import CustomerPurchases
+
+    engine = planted["engine"]
+    bundle = Bundle.open(planted["ranked"])
+    ranker = ServedRanker.load(bundle.path / A.RECS_RANKER_DIR)
+    history = load_history(bundle.path / A.HISTORY)
+    weights = type_weights_from_settings(Settings())
+    now = pd.Timestamp("2026-10-01T12:00:00Z")
+    allowed = np.flatnonzero(engine.catalog.available("web")[: engine.n_trained])
+    checked = 0
+    for customer in sorted(history)[:40]:
+        row = engine.history_row(customer, [], weights)
+        purchases = CustomerPurchases.from_history(history[customer], engine.n_trained)
+        fast = ranker.rank(engine.model.models_, row, purchases, now, allowed, 50)
+        slow = ranker.rank(engine.model.models_, row, purchases, now, allowed, 50, one_pass=False)
+        np.testing.assert_array_equal(fast[0], slow[0])
+        np.testing.assert_allclose(fast[1], slow[1], rtol=1e-4, atol=1e-5)
+        checked += row.nnz > 0
+    assert checked >= 30

@@ -23,7 +23,8 @@ from models.components import BY_NAME
 from models.config import Settings
 from models.history import Interaction
 from models.recommend import Context, RecommendationEngine
-from models.recs_ranker import ServedRanker
+from models.recommenders.ranker import PurchaseHistory
+from models.recs_ranker import CustomerPurchases, ServedRanker
 
 NOW = pd.Timestamp("2026-06-01T12:00:00Z")
 CYCLES = [7, 10, 13, 16, 19, 22]
@@ -149,6 +150,23 @@ def test_train_keeps_the_ranker_that_beats_the_blend_and_the_service_ranks_with_
     skus = [str(catalog.skus[r.item]) for r in recs]
     assert not cold and skus[0] == "C0" and recs[0].reason_code == "replenish"
     assert "D0" not in skus and "C1" not in skus
+    # served facts equal training's: the one-customer numpy history is PurchaseHistory.build's
+    purchases = CustomerPurchases.from_history(history, engine.n_trained)
+    served = ranker.customer_history(purchases, NOW)
+    frame = pd.DataFrame(
+        {
+            "user": "me",
+            "item": [str(catalog.skus[ev.item]) for ev in history],
+            "type": "purchase",
+            "timestamp": [ev.timestamp for ev in history],
+            "channel": "store",
+        }
+    )
+    built = PurchaseHistory.build(frame, ["me"], catalog.skus.astype(str), NOW, ranker.items["item_category"])
+    for name in ("count", "last_day", "cat_count", "cat_last_day"):
+        np.testing.assert_array_equal(getattr(served, name).toarray(), getattr(built, name).toarray())
+    for name in ("user_days", "user_items", "user_repeat", "user_store", "user_last_day"):
+        np.testing.assert_array_equal(getattr(served, name), getattr(built, name), err_msg=name)
 
 
 def test_a_ranker_switched_off_is_recorded_and_neither_listed_nor_held(

@@ -10,6 +10,9 @@
 * ``http``: the trained sample bundle behind a live uvicorn on 127.0.0.1: customer recommendations
   (target p99 <= 10 ms), the associate's profile (target p99 <= 20 ms), and the trending endpoint
   as the HTTP floor baseline; 1 and 8 concurrent clients.
+* ``sample``: ``for_customer`` on the sample bundle's customers with the learned ranker
+  (``recs_ranker``: the bundle's, or a stand-in of the same shape when training kept none) vs the
+  blend, same requests in the same run.
 * ``events``: ``POST /v1/events`` with batches of 500 (target >= 5,000 events/s sustained), checked
   for loss (rows in the SQLite store == events accepted); baseline: one event per request.
 
@@ -152,6 +155,116 @@ def bench_scale(args: argparse.Namespace, bundle: Path, settings: Settings) -> t
     return rows, info
 
 
+# --- sample: the learned ranker vs the blend, in-process -----------------------------------------
+def sample_ranker(bundle: Path, engine, settings: Settings) -> tuple[Any, str]:
+    """The bundle's ``recs_ranker`` when training kept one; else a latency stand-in of the same
+    shape (``recs_ranker_*`` trees and leaves), learned on the bundle's customers' last 4 weeks
+    with the served models (which saw those weeks: its quality means nothing, its cost is real)."""
+    from models.history import load_history
+    from models.recommenders.ranker import PurchaseHistory, RankerRecommender
+    from models.recs_ranker import ServedRanker
+
+    if (bundle / A.RECS_RANKER_DIR).exists():
+        return ServedRanker.load(bundle / A.RECS_RANKER_DIR), "the bundle's (kept by training)"
+    history = load_history(bundle / A.HISTORY)
+    skus = engine.catalog.skus[: engine.n_trained].astype(str)
+    rows = [
+        (cid, str(skus[ev.item]), ev.timestamp, ev.channel, ev.price)
+        for cid, events in history.items()
+        for ev in events
+        if ev.type == "purchase" and ev.item < engine.n_trained
+    ]
+    buys = pd.DataFrame(rows, columns=["user", "item", "timestamp", "channel", "price"]).assign(
+        type="purchase"
+    )
+    cut = buys["timestamp"].max() - pd.Timedelta(days=28)
+    users = np.array(sorted(engine.user_index, key=engine.user_index.get), dtype=object)
+    codes, _ = pd.factorize(pd.Series(engine.catalog.column["category"][: engine.n_trained]).fillna(""))
+    before = buys[buys["timestamp"] < cut]
+    window = buys[buys["timestamp"] >= cut]
+    truth_of = window.groupby("user")["item"].agg(lambda s: set(engine.catalog.sku_index[x] for x in s))
+    picked = [u for u in truth_of.index if u in engine.user_index]
+    uids = np.array([engine.user_index[u] for u in picked], dtype=np.int64)
+    blend = engine.model
+    ranker = RankerRecommender(
+        blend.components,
+        weights=blend.weights,
+        candidates_per_model=settings.recs_ranker_candidates_per_model,
+        trending_candidates=settings.recs_ranker_trending_candidates,
+        n_estimators=settings.recs_ranker_trees,
+        num_leaves=settings.recs_ranker_leaves,
+        min_child_samples=settings.recs_ranker_min_child_samples,
+        max_train_users=2_000,
+    )
+    ranker.use_fitted(blend.models_).use_history(PurchaseHistory.build(before, users, skus, cut, codes))
+    ranker.fit_ranker(uids, engine.user_items[uids], [truth_of[u] for u in picked])
+    latest = PurchaseHistory.build(buys, users, skus, buys["timestamp"].max(), codes)
+    return ServedRanker.from_ranker(ranker, latest, {"kept": False, "why": "latency stand-in"}), (
+        "a stand-in of the same shape (the bundle kept none)"
+    )
+
+
+def bench_sample(args: argparse.Namespace, bundle: Path, settings: Settings) -> tuple[list[dict], dict]:
+    """``for_customer`` on the sample bundle's own customers, their trained history, the blend vs
+    the learned ranker, same requests, same run."""
+    from models.catalog import Catalog
+    from models.history import load_history
+    from models.recommend import RecommendationEngine
+    from models.recommenders.interactions import type_weights_from_settings
+
+    catalog = Catalog.load(bundle / A.CATALOG_DIR)
+    engine = RecommendationEngine.load(bundle, catalog, settings)
+    t = time.perf_counter()
+    ranker, origin = sample_ranker(bundle, engine, settings)
+    ranker_seconds = time.perf_counter() - t
+    ranked = engine.with_ranker(ranker)
+    blend = engine.with_ranker(None)
+    history = load_history(bundle / A.HISTORY)
+    weights = type_weights_from_settings(settings)
+    rng = np.random.default_rng(3)
+    customers = rng.choice(sorted(engine.user_index), args.requests)
+    reqs = [(engine.history_row(c, [], weights), history.get(c, [])) for c in customers]
+    ctx = Context(channel="web", now=NOW)
+    for r in reqs[:20]:
+        blend.for_customer(r[0], r[1], ctx, 20)
+        ranked.for_customer(r[0], r[1], ctx, 20)
+    rows = []
+    for system, eng in (
+        ("for_customer: blend (baseline)", blend),
+        ("for_customer: learned ranker", ranked),
+    ):
+        st = run_load(
+            lambda eng=eng: lambda r: eng.for_customer(r[0], r[1], ctx, 20), reqs, 1, args.max_seconds
+        )
+        rows.append(
+            {
+                "part": "sample",
+                "system": system,
+                "via": "in-process",
+                **st,
+                "target_p99_ms": RECS_P99_TARGET,
+                "verdict": verdict(st.get("p99_ms"), RECS_P99_TARGET),
+            }
+        )
+    same_first = np.mean(
+        [
+            [x.item for x in blend.for_customer(r[0], r[1], ctx, 20)[0][:1]]
+            == [x.item for x in ranked.for_customer(r[0], r[1], ctx, 20)[0][:1]]
+            for r in reqs[:100]
+        ]
+    )
+    info = {
+        "customers": len(engine.user_index),
+        "items": engine.n_trained,
+        "ranker": origin,
+        "ranker_trees": int(ranker.booster.num_trees()),
+        "ranker_decision": ranker.decision,
+        "stand_in_fit_seconds": round(ranker_seconds, 1),
+        "same_first_item_share": float(same_first),
+    }
+    return rows, info
+
+
 # --- http at sample scale ---------------------------------------------------------------------
 def make_events(
     skus: list[str], customers: list[str], stores: list[str], n: int, prefix: str, seed: int
@@ -284,7 +397,10 @@ def main() -> None:
         "--bundle", type=Path, default=None, help="bundles dir or version dir (default: settings bundles_dir)"
     )
     parser.add_argument(
-        "--parts", default="scale,http", help="comma list of scale, http (http includes event ingestion)"
+        "--parts",
+        default="scale,http",
+        help="comma list of scale, http (http includes event ingestion), sample (the learned ranker vs the "
+        "blend on the sample bundle, in-process)",
     )
     parser.add_argument(
         "--users", type=int, default=1_000_000, help="customers of the synthetic world (scale part)"
@@ -312,6 +428,9 @@ def main() -> None:
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     rows: list[dict] = []
     info: dict[str, Any] = {}
+    if "sample" in parts:
+        r, info["sample"] = bench_sample(args, bundle, settings)
+        rows += r
     if "http" in parts:
         r, info["http"] = bench_http(args, bundle_root, bundle)
         rows += r

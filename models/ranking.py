@@ -127,8 +127,8 @@ def _rank_reciprocal(scores: np.ndarray) -> np.ndarray:
 def _matches(values: np.ndarray, wanted: list[str] | None) -> np.ndarray:
     if not wanted:
         return np.zeros(len(values))
-    wanted_set = {w.casefold() for w in wanted}
-    return np.array([1.0 if v in wanted_set else -1.0 for v in values])
+    wanted_list = sorted({w.casefold() for w in wanted})
+    return np.where(np.isin(values, np.asarray(wanted_list, dtype=object)), 1.0, -1.0)
 
 
 def ranking_features(
@@ -169,9 +169,9 @@ def ranking_features(
     # what the closest products by meaning are: "keep coffee hot" -> mugs, whatever the words say
     cats = ctx.categories[items]
     near = cats[np.argsort(-dense, kind="stable")[:NEIGHBOURHOOD]]
-    values, counts = np.unique(near, return_counts=True)
-    share = dict(zip(values.tolist(), (counts / len(near)).tolist(), strict=True))
-    out[:, 14] = [share.get(c, 0.0) for c in cats]
+    values, counts = np.unique(near, return_counts=True)  # sorted: each category found by bisection
+    at = np.minimum(np.searchsorted(values, cats), len(values) - 1)
+    out[:, 14] = np.where(values[at] == cats, (counts / len(near))[at], 0.0)
     # a product named in full ("seed kit Greenroot Solis Air") beats any category prior
     out[:, 15] = out[:, 5] >= 0.999
     out[:, 16] = out[:, 0] * out[:, 5]

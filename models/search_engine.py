@@ -250,10 +250,12 @@ class SearchEngine:
         min_dense: float | None = None,
         expansions: list[str] | tuple[str, ...] = (),
         lexical: np.ndarray | None = None,
+        query_vec: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidate items within ``mask`` with their BM25 and dense scores (aligned arrays).
 
-        ``lexical`` reuses a full BM25 score vector already computed for this text in this request.
+        ``lexical`` reuses a full BM25 score vector already computed for this text in this request,
+        ``query_vec`` its encoding (a request retrieves up to four times with the same text).
         """
         n_allowed = int(np.count_nonzero(mask))
         if n_allowed == 0:
@@ -271,7 +273,8 @@ class SearchEngine:
         if matching.size > n:
             matching = matching[np.argpartition(-lexical[matching], n - 1)[:n]]
         lex_top = matching
-        query_vec = self.encoder.encode_query(text or " ")
+        if query_vec is None:
+            query_vec = self.encoder.encode_query(text or " ")
         dense_items, dense_scores = self.dense_search(query_vec, n, mask)
         floor = self.min_dense_score if min_dense is None else min_dense
         dense_items = dense_items[dense_scores >= floor]
@@ -355,13 +358,16 @@ class SearchEngine:
         lexical: np.ndarray,
         dense: np.ndarray,
         full_lexical: np.ndarray | None = None,
+        query_vec: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A confident category intent also retrieves inside that category, so words the catalog
         does not use ("tênis", "thermos") still reach the products the shopper means."""
         in_category = mask & self.catalog.category_is(path)
         if not in_category.any():
             return items, lexical, dense
-        extra, extra_lex, extra_dense = self._retrieve(text, in_category, min_dense=0.0, lexical=full_lexical)
+        extra, extra_lex, extra_dense = self._retrieve(
+            text, in_category, min_dense=0.0, lexical=full_lexical, query_vec=query_vec
+        )
         new = ~np.isin(extra, items)
         return (
             np.concatenate([items, extra[new]]),
@@ -451,6 +457,7 @@ class SearchEngine:
             parsed.expansions = [*parsed.expansions, parsed.kept]
         text = parsed.text if parsed.text.strip() else q
         full = self.lexical_scores(text, parsed.expansions)  # once per request, reused below
+        vec = self.encoder.encode_query(text or " ")  # likewise
         # Relaxation order: what the query implied (last stated first), then the shopper's own filters.
         stated = list(self._intent_constraints(parsed).items())
         chosen = list(self._explicit_constraints(filters).items())
@@ -463,7 +470,7 @@ class SearchEngine:
             # (dense, with no score floor) before a constraint is relaxed
             open_intent = parsed.is_gift or parsed.target is not None
             items, lexical, dense = self._retrieve(
-                text, mask, lexical=full, min_dense=0.0 if open_intent else None
+                text, mask, lexical=full, min_dense=0.0 if open_intent else None, query_vec=vec
             )
             if items.size or not (stated or chosen):
                 break
@@ -471,21 +478,23 @@ class SearchEngine:
             relaxed.append(f"no results with {name}={value}; relaxed it")
         if items.size == 0 and text.strip():
             items, lexical, dense = self._retrieve(
-                text, self._mask(filters, {}, prices), dense_only=True, min_dense=0.0
+                text, self._mask(filters, {}, prices), dense_only=True, min_dense=0.0, query_vec=vec
             )
             if items.size:
                 relaxed.append("no keyword match; showing the closest products by meaning")
         self._confirm_category(parsed, items, dense)
         if items.size and parsed.category is not None and parsed.category.applied:
             items, lexical, dense = self._add_category_candidates(
-                text, mask, parsed.category.path, items, lexical, dense, full_lexical=full
+                text, mask, parsed.category.path, items, lexical, dense, full_lexical=full, query_vec=vec
             )
         if items.size and constraints.get("target") is not None:
             # "for dad": also retrieve among products made for that target exactly, which the
             # far more numerous unisex ones would otherwise crowd out of the candidates
             exact = mask & self.catalog.value_mask("target", {str(constraints["target"]).casefold()})
             if exact.any():
-                items, lexical, dense = self._add_candidates(text, exact, items, lexical, dense, full)
+                items, lexical, dense = self._add_candidates(
+                    text, exact, items, lexical, dense, full, query_vec=vec
+                )
         scores = self.relevance(parsed, items, lexical, dense)
         personalised = False
         if affinity and items.size:
@@ -575,9 +584,12 @@ class SearchEngine:
         lexical: np.ndarray,
         dense: np.ndarray,
         full_lexical: np.ndarray,
+        query_vec: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidates retrieved inside ``within`` (any dense score) added to the current ones."""
-        extra, extra_lex, extra_dense = self._retrieve(text, within, min_dense=0.0, lexical=full_lexical)
+        extra, extra_lex, extra_dense = self._retrieve(
+            text, within, min_dense=0.0, lexical=full_lexical, query_vec=query_vec
+        )
         new = ~np.isin(extra, items)
         return (
             np.concatenate([items, extra[new]]),

@@ -408,6 +408,7 @@ def main() -> None:
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: `sudo apt-get install -y wrk` (Debian)")
+    machine = machine_info()  # the load average at the start; write_result adds the end
     bundles = args.bundle.resolve()
     codes = {
         "before": worktree(args.before, args.worktrees),
@@ -507,7 +508,7 @@ def main() -> None:
                 "speedup": TARGET_SPEEDUP,
                 "p99_ms": TARGET_P99_MS,
             },
-            "machine": machine_info(),
+            "machine": machine,
             "summary": summary,
             "runs": rows,
         },

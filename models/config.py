@@ -290,7 +290,7 @@ class StoreSettings(BaseModel):
     reload_poll_seconds: float = Field(
         2.0,
         ge=0,
-        description="how often each worker checks whether `latest` moved to a new bundle (0: never)",
+        description="how often each worker (with --workers N above 1: the master, which then replaces the workers) checks whether `latest` moved to a new bundle (0: never)",
     )
     memory_budget_mb: float | None = Field(
         None,

@@ -189,12 +189,15 @@ def _receipts(planted: dict, now: pd.Timestamp) -> tuple[str, list[dict], dict[s
     return loyalty, events, sku
 
 
-def _list(client, planted: dict, now: pd.Timestamp) -> tuple[list[dict], dict[str, str]]:
+def _list(client, planted: dict, now: pd.Timestamp) -> tuple[list[dict], dict[str, str], list[dict]]:
+    """(their recommendations, their skus by role, the associate's offers on their profile)."""
     loyalty, events, sku = _receipts(planted, now)
     assert client.post("/v1/events", json={"events": events}).status_code == 202
     response = client.get(f"/v1/recommendations/customers/{loyalty}", params={"k": 10, "channel": "web"})
     assert response.status_code == 200, response.text
-    return response.json()["items"], sku
+    profile = client.post("/v1/customers/lookup", json={"loyalty_id": loyalty, "k": 10})
+    assert profile.status_code == 200, profile.text
+    return response.json()["items"], sku, profile.json()["offers"]
 
 
 def test_the_ranker_puts_the_due_consumable_first_and_the_durable_nowhere(
@@ -203,9 +206,12 @@ def test_the_ranker_puts_the_due_consumable_first_and_the_durable_nowhere(
     now = pd.Timestamp(service_now)
     with client_over(planted["ranked"]) as client:
         assert client.app.state.serving.current().recs.ranker is not None  # the component is served
-        items, sku = _list(client, planted, now)
+        items, sku, offers = _list(client, planted, now)
     skus = [i["product"]["sku"] for i in items]
     assert skus[0] == sku["due"], skus
+    # the associate's offers on the profile come from the same engine call
+    assert offers[0]["product"]["sku"] == sku["due"] and offers[0]["reason_code"] == "replenish"
+    assert sku["durable"] not in [o["product"]["sku"] for o in offers]
     assert items[0]["reason_code"] == "replenish"
     assert items[0]["reason"].startswith("Time to restock ")
     assert sku["durable"] not in skus and sku["fresh"] not in skus
@@ -220,8 +226,9 @@ def test_the_blend_only_pins_the_due_consumable_below_the_top(
     now = pd.Timestamp(service_now)
     with client_over(planted["blend"]) as client:
         assert client.app.state.serving.current().recs.ranker is None
-        items, sku = _list(client, planted, now)
+        items, sku, offers = _list(client, planted, now)
     skus = [i["product"]["sku"] for i in items]
+    assert offers[0]["product"]["sku"] != sku["due"]
     assert sku["due"] in skus[1:] and sku["durable"] not in skus and sku["fresh"] not in skus
 
 

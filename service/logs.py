@@ -109,7 +109,6 @@ class RequestLog:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.pid = os.getpid()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -142,6 +141,6 @@ class RequestLog:
                 route=getattr(route, "path", "unmatched"),
                 status=status,
                 ms=round((time.perf_counter() - started) * 1000, 2),
-                worker=self.pid,
+                worker=os.getpid(),  # per request: a pre-fork master builds this middleware for all workers
             )
             structlog.contextvars.unbind_contextvars("request_id")

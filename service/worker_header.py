@@ -18,7 +18,12 @@ HEADER = "x-omnirank-worker"
 class WorkerHeader:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._header = (HEADER.encode("latin-1"), str(os.getpid()).encode("latin-1"))
+
+    @staticmethod
+    def _header() -> tuple[bytes, bytes]:
+        """Asked per response, not kept: a pre-fork master builds this middleware before forking the
+        workers (service/prefork.py), so the pid at construction would be the master's."""
+        return HEADER.encode("latin-1"), str(os.getpid()).encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -27,7 +32,7 @@ class WorkerHeader:
 
         async def send_with_pid(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), self._header]
+                message["headers"] = [*message.get("headers", ()), self._header()]
             await send(message)
 
         await self.app(scope, receive, send_with_pid)

@@ -64,6 +64,7 @@ from common import (  # noqa: E402
     REPO,
     RESULTS,
     WORKER_HEADER,
+    WRK_LUA_PRELUDE,
     console,
     free_port,
     machine_info,
@@ -497,23 +498,10 @@ def durability(args: argparse.Namespace, facts: CatalogFacts, work: Path) -> dic
 WRK_LUA = r"""
 -- GET /v1/search over a list of queries with an API key. Counts every status and keeps the latency
 -- of each 200: one connection per thread, so request() and response() strictly alternate.
-local ffi = require("ffi")
-ffi.cdef[[
-typedef struct { long tv_sec; long tv_nsec; } omni_timespec;
-int clock_gettime(int clk_id, omni_timespec *tp);
-]]
-local ts = ffi.new("omni_timespec")
-local function now_us()
-  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) * 1000000 + tonumber(ts.tv_nsec) / 1000
-end
-
-local threads = {}
-function setup(thread)
-  table.insert(threads, thread)
-  thread:set("tid", #threads)
-end
-
+"""
+WRK_LUA += (
+    WRK_LUA_PRELUDE
+    + r"""
 function init(args)
   key = os.getenv("WRK_KEY")
   queries = {}
@@ -555,6 +543,7 @@ function done(summary, latency, requests)
   f:close()
 end
 """
+)
 
 
 def have_wrk() -> str | None:

@@ -61,7 +61,9 @@ from common import (  # noqa: E402
     REPO,
     RESULTS,
     WORKER_HEADER,
+    WRK_LUA_PRELUDE,
     console,
+    cpu_seconds,
     free_port,
     machine_info,
     print_table,
@@ -72,29 +74,15 @@ from common import (  # noqa: E402
 TARGET_CPU_MS = 1.5
 TARGET_SPEEDUP = 3.0
 TARGET_P99_MS = 25.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 OMNIRANK = Path(sys.executable).with_name("omnirank")  # the console script; PYTHONPATH picks the code
 
 WRK_LUA = r"""
 -- GET /v1/search over a query list; thread t starts at offset (t - 1) * n / threads. Counts every
 -- status, times each 200 and records how many requests each thread sent (to rebuild the stream).
-local ffi = require("ffi")
-ffi.cdef[[
-typedef struct { long tv_sec; long tv_nsec; } omni_timespec;
-int clock_gettime(int clk_id, omni_timespec *tp);
-]]
-local ts = ffi.new("omni_timespec")
-local function now_us()
-  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) * 1000000 + tonumber(ts.tv_nsec) / 1000
-end
-
-local threads = {}
-function setup(thread)
-  table.insert(threads, thread)
-  thread:set("tid", #threads)
-end
-
+"""
+WRK_LUA += (
+    WRK_LUA_PRELUDE
+    + r"""
 function init(args)
   queries = {}
   for line in io.lines(os.getenv("WRK_QUERIES")) do queries[#queries + 1] = line end
@@ -141,6 +129,7 @@ function done(summary, latency, requests)
   f:close()
 end
 """
+)
 
 
 # --- the query mix ----------------------------------------------------------------------------
@@ -195,16 +184,6 @@ def worktree(rev: str, root: Path) -> Path:
             ["git", "worktree", "add", "--detach", str(path), sha], cwd=REPO, check=True, capture_output=True
         )
     return path
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of ``pids`` (Linux /proc), in seconds."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of the stat line
-    return total / CLOCK_TICKS
 
 
 def _group(pgid: int) -> list[int]:

@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from bench_event_store import make_events  # noqa: E402
-from common import REPO, LiveServer, print_table, write_result  # noqa: E402
+from common import REPO, LiveServer, print_table, run_load, write_result  # noqa: E402
 
 from models.store import LiveStore  # noqa: E402
 
@@ -132,32 +132,22 @@ def post_all(url: str, bodies: list[bytes], clients: int) -> float:
     and keep-alive connection); every batch must be acknowledged (202, all accepted)."""
     import httpx
 
-    per_body = orjson.loads(bodies[0])["events"].__len__()
-    queue = list(reversed(bodies))
-    lock = threading.Lock()
-    errors: list[str] = []
+    per_body = len(orjson.loads(bodies[0])["events"])
 
-    def client() -> None:
-        with httpx.Client(base_url=url, timeout=60, headers={"content-type": "application/json"}) as http:
-            while True:
-                with lock:
-                    if not queue:
-                        return
-                    body = queue.pop()
-                r = http.post("/v1/events", content=body)
-                if r.status_code != 202 or r.json()["accepted"] != per_body:
-                    errors.append(r.text[:200])
+    def make_client() -> Callable[[bytes], None]:
+        http = httpx.Client(base_url=url, timeout=60, headers={"content-type": "application/json"})
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
-    if errors:
-        raise RuntimeError(f"{len(errors)} batches not acknowledged, e.g. {errors[0]}")
-    return len(bodies) * per_body / elapsed
+        def post(body: bytes) -> None:
+            r = http.post("/v1/events", content=body)
+            if r.status_code != 202 or r.json()["accepted"] != per_body:
+                raise RuntimeError(r.text[:200])
+
+        return post
+
+    stats = run_load(make_client, bodies, clients)
+    if stats["errors"]:
+        raise RuntimeError(f"{stats['errors']} batches not acknowledged, e.g. {stats['first_error']}")
+    return len(bodies) * per_body / stats["wall_s"]
 
 
 def api_ingest(

@@ -264,15 +264,9 @@ class LiveServer:
         return (self.state_dir / "server.log").read_text(errors="replace")[-chars:]
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server's processes (the master or supervisor and every worker)
-        have used so far (``/proc/PID/stat``): the difference around a load is what the load cost the
-        server, whatever the client cost."""
-        total = 0
-        for pid in [self.proc.pid, *_children(self.proc.pid)]:
-            with contextlib.suppress(OSError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
-        return total / os.sysconf("SC_CLK_TCK")
+        """CPU time the server's processes (the master or supervisor and every worker) have used so
+        far: the difference around a load is what the load cost the server, whatever the client cost."""
+        return cpu_seconds([self.proc.pid, *_children(self.proc.pid)])
 
     def rss_mb(self) -> float:
         """Resident memory of the server (the bundle loaded), in MiB: with several workers, the sum of
@@ -292,6 +286,38 @@ class LiveServer:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """utime + stime of ``pids`` (Linux ``/proc/PID/stat``), in seconds; a process gone is skipped."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+WRK_LUA_PRELUDE = r"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } omni_timespec;
+int clock_gettime(int clk_id, omni_timespec *tp);
+]]
+local ts = ffi.new("omni_timespec")
+local function now_us()
+  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) * 1000000 + tonumber(ts.tv_nsec) / 1000
+end
+
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+"""
+"""What every wrk script of the benchmarks starts with: a monotonic microsecond clock (LuaJIT FFI)
+and the list of wrk's threads, each told its number (``tid``), for ``done()`` to read their counts."""
 
 
 def _children(pid: int) -> list[int]:

@@ -575,6 +575,15 @@ def import_dataset(
         help="woocommerce, pos-receipts: the time zone of times written without an offset (IANA name, "
         "e.g. America/Sao_Paulo); default UTC.",
     ),
+    judged_as_logs: float = typer.Option(
+        0.0,
+        "--judged-as-logs",
+        min=0.0,
+        max=0.99,
+        help="home-depot: this share of the judged queries (a seeded split by query id) becomes search-click "
+        "logs (a click per judged-relevant product) for training to learn from; only the other queries stay "
+        "labelled, so the bundle is evaluated on queries it never saw. 0: every query stays labelled.",
+    ),
 ) -> None:
     """Convert a public retail dataset or a shop's / POS's exports to omnirank's import format
     (see data_samples/README.md and README: Connectors)."""
@@ -606,7 +615,7 @@ def import_dataset(
     elif dataset == "home-depot":
         from training.adapters import home_depot
 
-        typer.echo(f"wrote {out}: {home_depot.write_import_format(source, out)}")
+        typer.echo(f"wrote {out}: {home_depot.write_import_format(source, out, judged_as_logs)}")
     else:
         fail("dataset must be online-retail, home-depot, shopify, woocommerce, pos-receipts or square")
 

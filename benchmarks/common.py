@@ -315,9 +315,18 @@ function setup(thread)
   table.insert(threads, thread)
   thread:set("tid", #threads)
 end
+
+function response(status, headers, body)
+  local s = tostring(status)
+  statuses[s] = (statuses[s] or 0) + 1
+  if status == 200 and sent then lat[#lat + 1] = now_us() - sent end
+  sent = nil
+end
 """
-"""What every wrk script of the benchmarks starts with: a monotonic microsecond clock (LuaJIT FFI)
-and the list of wrk's threads, each told its number (``tid``), for ``done()`` to read their counts."""
+"""What every wrk script of the benchmarks starts with: a monotonic microsecond clock (LuaJIT FFI),
+the list of wrk's threads, each told its number (``tid``), for ``done()`` to read their counts, and
+``response()``: every status counted in ``statuses``, the latency of each 200 since ``sent`` (which
+the script's ``request()`` sets) in ``lat``."""
 
 
 def _children(pid: int) -> list[int]:

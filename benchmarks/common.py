@@ -270,7 +270,7 @@ class LiveServer:
 
     def rss_mb(self) -> float:
         """Resident memory of the server (the bundle loaded), in MiB: with several workers, the sum of
-        every process (the supervisor and each worker with its own copy of the bundle)."""
+        every process (the master and each worker, shared pages counted once per process)."""
         total = 0.0
         for pid in [self.proc.pid, *_children(self.proc.pid)]:
             with contextlib.suppress(OSError), open(f"/proc/{pid}/status", encoding="ascii") as fh:

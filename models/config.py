@@ -307,8 +307,8 @@ class ServiceSettings(BaseModel):
     workers: int = Field(
         1,
         ge=1,
-        description="uvicorn worker processes for `omnirank serve`; each loads its own copy of the bundle "
-        "(RAM x N) and they share the event store and the live rules file",
+        description="worker processes for `omnirank serve`; above 1, a master loads the bundle once and forks "
+        "them (they share its memory), and they share the event store and the live rules file",
     )
     log_level: str = Field("INFO", description="service log level (INFO logs one JSON line per request)")
     experiment_bundle: Path | None = Field(

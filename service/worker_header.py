@@ -1,7 +1,8 @@
 """``X-Omnirank-Worker: <pid>`` on every response: which worker process answered.
 
-Why: with ``omnirank serve --workers N`` each process holds its own copy of the bundle and of the
-live rules, so when two answers differ the first question is whether two processes gave them. The
+Why: with ``omnirank serve --workers N`` each process holds its own view of the live state and the
+rules (and, after an admin reload, of the bundle), so when two answers differ the first question is
+whether two processes gave them. The
 end-to-end tests and the benchmark also use it to know that every worker was reached. A pure ASGI
 middleware (not ``BaseHTTPMiddleware``) so it costs one header append, not a task per request.
 """

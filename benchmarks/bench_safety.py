@@ -520,21 +520,7 @@ end
 
 
 function done(summary, latency, requests)
-  local st, ls = {}, {}
-  for _, t in ipairs(threads) do
-    for k, v in pairs(t:get("statuses")) do st[k] = (st[k] or 0) + v end
-    for _, v in ipairs(t:get("lat")) do ls[#ls + 1] = string.format("%.0f", v) end
-  end
-  local parts = {}
-  for k, v in pairs(st) do parts[#parts + 1] = string.format('"%s": %d', k, v) end
-  local e = summary.errors
-  local f = io.open(os.getenv("WRK_OUT"), "w")
-  f:write(string.format(
-    '{"duration_us": %d, "requests": %d, "socket_errors": {"connect": %d, "read": %d, "write": %d, "timeout": %d}, '
-      .. '"non_2xx": %d, "statuses": {%s}, "lat200_us": [%s]}',
-    summary.duration, summary.requests, e.connect, e.read, e.write, e.timeout, e.status,
-    table.concat(parts, ", "), table.concat(ls, ",")))
-  f:close()
+  write_result(summary, string.format('"non_2xx": %d', summary.errors.status))
 end
 """
 )

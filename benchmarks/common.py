@@ -322,11 +322,31 @@ function response(status, headers, body)
   if status == 200 and sent then lat[#lat + 1] = now_us() - sent end
   sent = nil
 end
+
+-- done()'s output, as JSON in WRK_OUT: every thread's statuses and 200 latencies, wrk's socket errors,
+-- and the script's own fields (``extra``: JSON members, without braces)
+function write_result(summary, extra)
+  local st, ls = {}, {}
+  for _, t in ipairs(threads) do
+    for k, v in pairs(t:get("statuses")) do st[k] = (st[k] or 0) + v end
+    for _, v in ipairs(t:get("lat")) do ls[#ls + 1] = string.format("%.0f", v) end
+  end
+  local parts = {}
+  for k, v in pairs(st) do parts[#parts + 1] = string.format('"%s": %d', k, v) end
+  local e = summary.errors
+  local f = io.open(os.getenv("WRK_OUT"), "w")
+  f:write(string.format(
+    '{"duration_us": %d, "requests": %d, "socket_errors": {"connect": %d, "read": %d, "write": %d, "timeout": %d}, '
+      .. '"statuses": {%s}, "lat200_us": [%s], %s}',
+    summary.duration, summary.requests, e.connect, e.read, e.write, e.timeout,
+    table.concat(parts, ", "), table.concat(ls, ","), extra))
+  f:close()
+end
 """
 """What every wrk script of the benchmarks starts with: a monotonic microsecond clock (LuaJIT FFI),
 the list of wrk's threads, each told its number (``tid``), for ``done()`` to read their counts, and
 ``response()``: every status counted in ``statuses``, the latency of each 200 since ``sent`` (which
-the script's ``request()`` sets) in ``lat``."""
+the script's ``request()`` sets) in ``lat``, and ``write_result()`` for ``done()``."""
 
 
 def _children(pid: int) -> list[int]:

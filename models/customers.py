@@ -31,6 +31,12 @@ class CustomerBook:
     affinity: dict[str, dict[str, float]] = field(default_factory=dict)
     history: dict[str, list[Interaction]] = field(default_factory=dict)
 
+    def prepare(self) -> CustomerBook:
+        """Build the customer index's hash table now (pandas builds it on the first lookup), so
+        pre-forked workers share it; see ``BundleView.load``."""
+        self.customers.index.get_indexer(self.customers.index[:1])
+        return self
+
     @classmethod
     def load(cls, bundle_dir: Path) -> CustomerBook:
         bundle_dir = Path(bundle_dir)

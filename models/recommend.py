@@ -198,6 +198,15 @@ class RecommendationEngine:
         """This engine over a live catalog (same models; live stock, prices, products)."""
         return replace(self, catalog=catalog)
 
+    def prepare(self) -> RecommendationEngine:
+        """Build what requests would otherwise derive on first use: the models' own tables and the
+        customers' purchase cycles with their lookup index. Done where a bundle is loaded, so a
+        pre-forked server's workers share one copy and no shopper waits for it."""
+        self.model.prepare()
+        own = self.person_cycles()
+        own.index.get_indexer(own.index[:1])  # pandas builds an index's hash table on first lookup
+        return self
+
     def with_ranker(self, ranker: ServedRanker | None) -> RecommendationEngine:
         """This engine ordering personal lists with ``ranker`` (None: the blend)."""
         if ranker is not None:

@@ -562,12 +562,18 @@ class RuleSet(BaseModel):
     def problems(self, catalog: Catalog) -> list[str]:
         """Everything in the rules the catalog does not know, each message naming its rule."""
         p = catalog.products
-        brands = {str(b).casefold() for b in p["brand"].dropna()} if "brand" in p.columns else set()
+        # distinct values only: a pass over every row's Python string would write ~4 MiB of pages
+        # each pre-forked worker otherwise shares with its master
+        brands = {str(b).casefold() for b in p["brand"].dropna().unique()} if "brand" in p.columns else set()
         categories: set[str] = set()
         for path in p["category"].dropna().astype(str).unique():
             parts = _category_key(path).split(" > ")
             categories.update(" > ".join(parts[: i + 1]) for i in range(len(parts)))
-        values = {a: {normalize(v) for v in p[a].dropna().astype(str)} for a in ATTRIBUTES if a in p.columns}
+        values = {
+            a: {normalize(v) for v in p[a].dropna().astype(str).unique()}
+            for a in ATTRIBUTES
+            if a in p.columns
+        }
         out: list[str] = []
         for rule in self.rules:
             for sku in [x.sku for x in rule.pin] + list(rule.hide):

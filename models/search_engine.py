@@ -139,6 +139,13 @@ class SearchEngine:
             avgdl=avgdl,
         )
 
+    def prepare(self) -> SearchEngine:
+        """Number the facet columns now rather than on the first search (``Catalog.facet_codes``),
+        so pre-forked workers share the codes; see ``BundleView.load``."""
+        for f in FACET_FIELDS:
+            self.catalog.facet_codes(f)
+        return self
+
     def parse(self, q: str) -> ParsedQuery:
         """``self.query.parse(q)``, memoised per bundle. The caller gets its own copy: a search
         rewrites the intent it was given (expansions from the live rules, a vetoed category)."""

@@ -30,6 +30,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import anyio
 import uvicorn
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
@@ -91,6 +92,7 @@ class PreforkServer(BaseApplication):
         # Starlette builds the middleware stack (the metrics instrumentation, limits, logging) on its
         # first call: built here, each worker inherits it instead of writing ~9 MiB of its own
         app.middleware_stack = app.build_middleware_stack()
+        import_worker_modules(app)
         settle_memory()  # collect what loading left, then freeze the survivors before the fork
         if self._watcher is None and self.settings.reload_poll_seconds > 0:
             self._watcher = MasterBundleWatcher(self, self.settings.reload_poll_seconds)
@@ -123,6 +125,15 @@ class PreforkServer(BaseApplication):
         logger.error("refused bundle %s: %s; workers keep serving the previous one", path, reason)
         self.refusals = [*self.refusals, Refusal(path, reason, self.clock())][-MAX_REFUSALS_KEPT:]
         os.kill(os.getpid(), signal.SIGHUP)
+
+
+def import_worker_modules(app: Any) -> None:
+    """Import in the master the modules every worker would import as it starts: uvicorn's HTTP,
+    WebSocket and lifespan protocols (a worker's ``Config.load``, same options) and anyio's asyncio
+    backend (loaded by the first call into the thread pool). Imported after the fork, each worker
+    kept a private copy of their code objects and module state (~6 MiB)."""
+    uvicorn.Config(app, lifespan="on", **DrainingUvicornWorker.CONFIG_KWARGS).load()
+    anyio.run(anyio.sleep, 0)
 
 
 class MasterBundleWatcher(threading.Thread):

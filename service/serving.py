@@ -107,8 +107,10 @@ class Serving:
             settle_memory()
         else:
             # a forked worker: a full collection would write to every object inherited from the master
-            # and copy its pages; only this worker's own new objects are frozen
+            # and copy its pages; only this worker's own new objects are frozen, and the heap its
+            # start-up used and freed (reading the rules, opening the store) goes back to the system
             gc.freeze()
+            release_free_heap()
         if settings.dev_mode:
             logger.warning(
                 "OMNIRANK_DEV_MODE=1: callers without an API key are admin; never expose this service"

@@ -59,12 +59,19 @@ class BundleView:
                 f"bundle {bundle.version} holds {sorted(components)}: recommendations and customers "
                 "come from the same events and are served together"
             )
-        return cls(
+        view = cls(
             bundle=bundle,
             catalog=catalog,
             components=components,
             type_weights=type_weights_from_settings(settings),
         )
+        # what requests would build on first use is built here: a pre-fork master's workers then
+        # share one copy (service.prefork), and the first shopper after a swap does not wait for it
+        view.search.prepare()
+        view.customer_book.prepare()
+        if view.recs is not None:
+            view.recs.prepare()
+        return view
 
     # the components by the names the routers read
     @property

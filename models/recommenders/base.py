@@ -288,3 +288,8 @@ class Recommender(ABC):
     def _after_load(self, directory: Path) -> None:
         """Hook for models whose state lives outside state.npz (e.g. a blend's components)."""
         return None
+
+    def prepare(self) -> Recommender:
+        """Build now what serving would derive on first use (see ``BundleView.load``); a no-op for
+        models that derive nothing."""
+        return self

@@ -116,6 +116,11 @@ class BlendRecommender(Recommender):
     def _active(self) -> dict[str, Recommender]:
         return {c: m for c, m in self.models_.items() if self.weights.get(c, 0.0)}
 
+    def prepare(self) -> BlendRecommender:
+        for m in self.models_.values():
+            m.prepare()
+        return self
+
     def use_ann(self, scorer_factory: Callable[[], Any] | None) -> BlendRecommender:
         """Give every factor component an approximate first stage (a fresh scorer each)."""
         for m in self.models_.values():

@@ -74,6 +74,12 @@ class _FactorRecommender(Recommender):
             self._f64_cache = cached
         return cached
 
+    def prepare(self) -> _FactorRecommender:
+        """The float64 factors and Gram matrix a folded-in shopper needs: built once where the bundle
+        is loaded, so pre-forked workers share them instead of each computing its own copy."""
+        self._f64()
+        return self
+
     def _user_vectors(self, userids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
         known = (userids >= 0) & (userids < self.n_users_)
         vecs = np.empty((len(userids), self.item_factors_.shape[1]), dtype=np.float32)

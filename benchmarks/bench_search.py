@@ -64,7 +64,7 @@ from models.config import Settings  # noqa: E402
 from models.encoder import OnnxEncoder  # noqa: E402
 from models.lexical import BM25Index  # noqa: E402
 from models.query import QueryUnderstanding  # noqa: E402
-from models.ranking import CandidateContext, LinearRanker  # noqa: E402
+from models.ranking import CandidateContext, load_ranker  # noqa: E402
 from models.search_engine import SearchEngine  # noqa: E402
 from models.suggest import Suggester  # noqa: E402
 from models.vector_index import VectorIndex  # noqa: E402
@@ -320,7 +320,7 @@ def engine_over(ix: Indexes, bundle: Path, settings: Settings) -> tuple[SearchEn
     before = rss_mb()
     products = ix.products.drop(columns=["popularity"])
     catalog = Catalog(products, [], np.zeros((0, len(products)), dtype=np.int32))
-    ranker = LinearRanker.load(bundle / A.RANKER) if (bundle / A.RANKER).exists() else None
+    ranker = load_ranker(bundle / A.RANKER) if (bundle / A.RANKER).exists() else None
     context = (
         CandidateContext.from_products(catalog.products, ix.products["popularity"].to_numpy())
         if ranker

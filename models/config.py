@@ -103,6 +103,11 @@ class SearchSettings(BaseModel):
     max_query_chars: int = Field(256, description="longest query text read (the rest is cut)")
     ranker_max_queries: int = Field(1500, description="logged queries used to train the search ranker")
     ranker_c: float = Field(1.0, description="inverse L2 strength of the logistic-regression search ranker")
+    ranker_boosted: bool = Field(
+        True,
+        description="also fit a LightGBM LambdaMART search ranker and keep whichever kind wins on "
+        "held-out logged queries",
+    )
 
 
 class SuggestSettings(BaseModel):

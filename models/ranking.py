@@ -1,8 +1,15 @@
-"""The learned search ranker: one feature function for training and serving, a linear model.
+"""The learned search ranker: one feature function for training and serving, two kinds of model.
 
 Features are computed by ``ranking_features`` only, so what the ranker learned offline is exactly
-what it sees online. The model is a logistic regression stored as JSON (mean, scale, coefficients)
-and scored with numpy: no pickle, no scikit-learn import in the service's hot path.
+what it sees online. Training fits both kinds and keeps the one that wins on held-out logged queries
+(``training/ranker.py``); either is stored as one JSON file (``search/ranker.json``, no pickle):
+
+- ``LinearRanker``: a logistic regression (mean, scale, coefficients), scored with numpy;
+- ``BoostedRanker``: LightGBM LambdaMART (the booster in LightGBM's own text format inside the
+  JSON), for what a weighted sum cannot express: a strong BM25 score that matters only when the
+  title also names the product type, a dense score that means little on a short title.
+
+``load_ranker`` reads either.
 """
 
 from __future__ import annotations
@@ -181,6 +188,8 @@ def ranking_features(
 class LinearRanker:
     """Standardised logistic-regression scores; ``fit`` uses scikit-learn, ``predict`` numpy."""
 
+    kind = "linear"
+
     def __init__(self, C: float = 1.0) -> None:
         self.C = C
 
@@ -202,6 +211,7 @@ class LinearRanker:
         Path(path).write_text(
             json.dumps(
                 {
+                    "kind": self.kind,
                     "features": list(FEATURES),
                     "C": self.C,
                     "mean": self.mean_.tolist(),
@@ -215,12 +225,108 @@ class LinearRanker:
 
     @classmethod
     def load(cls, path: Path) -> LinearRanker:
-        data = json.loads(Path(path).read_text())
-        if data["features"] != list(FEATURES):
-            raise ValueError(
-                f"ranker in {path} was trained on features {data['features']}; this version computes {list(FEATURES)}"
-            )
+        data = _read_ranker(path)
         model = cls(C=data["C"])
         model.mean_, model.scale_ = np.array(data["mean"]), np.array(data["scale"])
         model.coef_, model.intercept_ = np.array(data["coef"]), float(data["intercept"])
         return model
+
+
+class BoostedRanker:
+    """LightGBM LambdaMART over ``FEATURES``, trained on query groups; ``predict`` returns raw scores
+    (higher is better; the engine squashes them like the linear logits). One thread: a request
+    scores a few hundred candidates, where LightGBM's thread start costs more than it saves."""
+
+    kind = "lambdamart"
+
+    def __init__(
+        self,
+        n_estimators: int = 100,
+        learning_rate: float = 0.1,
+        num_leaves: int = 15,
+        min_child_samples: int = 50,
+        seed: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.seed = seed
+
+    def fit(self, X: np.ndarray, y: np.ndarray, group: np.ndarray) -> BoostedRanker:
+        """``group``: the number of consecutive rows of each query (LightGBM's ``group``)."""
+        import lightgbm as lgb
+
+        model = lgb.LGBMRanker(
+            objective="lambdarank",
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            subsample=0.8,
+            subsample_freq=1,
+            colsample_bytree=0.8,
+            random_state=self.seed,
+            n_jobs=1,
+            verbose=-1,
+        )
+        model.fit(X, y, group=group)
+        self.booster_ = model.booster_
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.booster_.predict(np.asarray(X, dtype=np.float64), num_threads=1)
+
+    def feature_importance(self) -> dict[str, float]:
+        """Share of the total split gain per feature (what the report shows instead of coefficients)."""
+        gain = self.booster_.feature_importance(importance_type="gain")
+        return dict(zip(FEATURES, np.round(gain / max(gain.sum(), 1e-12), 4).tolist(), strict=True))
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(
+            json.dumps(
+                {
+                    "kind": self.kind,
+                    "features": list(FEATURES),
+                    "params": {
+                        "n_estimators": self.n_estimators,
+                        "learning_rate": self.learning_rate,
+                        "num_leaves": self.num_leaves,
+                        "min_child_samples": self.min_child_samples,
+                        "seed": self.seed,
+                    },
+                    "model": self.booster_.model_to_string(),
+                }
+            )
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> BoostedRanker:
+        import lightgbm as lgb
+
+        data = _read_ranker(path)
+        model = cls(**data["params"])
+        model.booster_ = lgb.Booster(model_str=data["model"])
+        return model
+
+
+SearchRanker = LinearRanker | BoostedRanker
+
+
+def _read_ranker(path: Path) -> dict:
+    data = json.loads(Path(path).read_text())
+    if data["features"] != list(FEATURES):
+        raise ValueError(
+            f"ranker in {path} was trained on features {data['features']}; this version computes {list(FEATURES)}"
+        )
+    return data
+
+
+def load_ranker(path: Path) -> SearchRanker:
+    """The ranker saved at ``path``, of whichever kind training kept (files without a kind: linear)."""
+    kind = json.loads(Path(path).read_text()).get("kind", "linear")
+    if kind == BoostedRanker.kind:
+        return BoostedRanker.load(path)
+    if kind == "linear":
+        return LinearRanker.load(path)
+    raise ValueError(f"ranker in {path} is of unknown kind {kind!r}")

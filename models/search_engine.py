@@ -21,7 +21,7 @@ from models.lexical import BM25Index
 from models.live.delta import DeltaIndex, ItemVectors
 from models.lru import BoundedLRU
 from models.query import ParsedQuery, QueryUnderstanding
-from models.ranking import CandidateContext, LinearRanker, ranking_features
+from models.ranking import CandidateContext, SearchRanker, load_ranker, ranking_features
 from models.rules import RuleSet
 from models.text import tokenize
 from models.vector_index import VectorIndex
@@ -106,7 +106,7 @@ class SearchEngine:
     min_category_share: float = 0.1
     rules: RuleSet | None = None  # live merchandising rules; the service swaps this reference on PUT
     embeddings: np.ndarray | None = None  # (n_items, dim), memory-mapped from the bundle
-    ranker: LinearRanker | None = None
+    ranker: SearchRanker | None = None
     ranking_context: CandidateContext | None = None
     delta: DeltaIndex | None = None  # products added or changed since training (the live overlay)
     item_vectors: ItemVectors | None = None  # embeddings over the live item index (trained + delta)
@@ -192,7 +192,7 @@ class SearchEngine:
             # a plain ndarray over the same read-only mapping: np.memmap's subclass hooks cost more
             # than the row gathers they wrap, on every request
             embeddings=np.load(bundle_dir / A.PRODUCT_EMBEDDINGS, mmap_mode="r").view(np.ndarray),
-            ranker=LinearRanker.load(bundle_dir / A.RANKER) if (bundle_dir / A.RANKER).exists() else None,
+            ranker=load_ranker(bundle_dir / A.RANKER) if (bundle_dir / A.RANKER).exists() else None,
             ranking_context=CandidateContext.from_products(
                 catalog.products, np.load(bundle_dir / A.POPULARITY)
             ),

@@ -2,7 +2,9 @@
 
 The labelled queries are the test set, so the ranker never sees them: its positives are the
 products shoppers clicked (or bought) after a logged search, its negatives the other candidates the
-engine retrieved for that query. It is kept only if it beats plain fusion on held-out log queries.
+engine retrieved for that query. Two kinds are fitted on the same queries, a logistic regression and
+LightGBM LambdaMART (``models/ranking.py``); the one with the best NDCG@10 on held-out log queries is
+kept, and only if it beats plain fusion there.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from models import artifacts as A
 from models.catalog import Catalog
 from models.config import Settings
 from models.metrics import ndcg_at_k
-from models.ranking import FEATURES, LinearRanker, ranking_features
+from models.ranking import FEATURES, BoostedRanker, LinearRanker, SearchRanker, ranking_features
 from models.search_engine import SearchEngine
 
 
@@ -73,30 +75,46 @@ def train_search_ranker(
     y = np.concatenate([y_parts[i] for i in train_idx])
     if y.sum() == 0:
         return {"kept": False, "why": "no clicked product among the retrieved candidates"}
-    ranker = LinearRanker(C=settings.ranker_c).fit(X, y)
+    linear = LinearRanker(C=settings.ranker_c).fit(X, y)
+    rankers: dict[str, SearchRanker] = {"linear": linear}
+    # LambdaMART learns from the order within a query: only queries with a click among their
+    # candidates carry any (the others would be all-zero groups)
+    with_click = [i for i in train_idx if y_parts[i].any()]
+    if settings.ranker_boosted and len(with_click) >= 20:
+        rankers[BoostedRanker.kind] = BoostedRanker(seed=settings.random_seed).fit(
+            np.vstack([X_parts[i] for i in with_click]),
+            np.concatenate([y_parts[i] for i in with_click]),
+            group=np.array([len(y_parts[i]) for i in with_click]),
+        )
 
-    fused, learned = [], []
+    ndcg: dict[str, list[float]] = {"fusion": []} | {kind: [] for kind in rankers}
     for g, v, row in zip(groups, is_val, queries.itertuples(index=False), strict=True):
         if g is None or not v:
             continue
         parsed, items, lexical, dense, i = g
         gains = {sku: 1.0 for sku in row.clicked}
-        for scores, bucket in (
-            (engine.relevance(parsed, items, lexical, dense), fused),
-            (ranker.predict(X_parts[i]), learned),
-        ):
+        scored = {"fusion": engine.relevance(parsed, items, lexical, dense)} | {
+            kind: r.predict(X_parts[i]) for kind, r in rankers.items()
+        }
+        for kind, scores in scored.items():
             ranked = catalog.skus[items[np.argsort(-scores, kind="stable")]].tolist()
-            bucket.append(ndcg_at_k(ranked, gains, 10))
+            ndcg[kind].append(ndcg_at_k(ranked, gains, 10))
+    score = {kind: round(float(np.mean(v)), 4) for kind, v in ndcg.items()}
+    best = max(rankers, key=lambda kind: score[kind])  # ties: the linear one (first)
     metrics = {
         "queries_train": int(len(train_idx)),
-        "queries_validation": int(len(fused)),
+        "queries_validation": int(len(ndcg["fusion"])),
         "candidates_train": int(len(y)),
         "positives_train": int(y.sum()),
-        "validation_ndcg@10_fusion": round(float(np.mean(fused)), 4),
-        "validation_ndcg@10_ranker": round(float(np.mean(learned)), 4),
-        "coefficients": dict(zip(FEATURES, ranker.coef_.round(4).tolist(), strict=True)),
+        "validation_ndcg@10_fusion": score["fusion"],
+        "validation_ndcg@10_ranker": score[best],
+        "validation_ndcg@10_by_kind": {kind: score[kind] for kind in rankers},
+        "kind": best,
+        "coefficients": dict(zip(FEATURES, linear.coef_.round(4).tolist(), strict=True)),
     }
-    metrics["kept"] = metrics["validation_ndcg@10_ranker"] > metrics["validation_ndcg@10_fusion"]
+    if BoostedRanker.kind in rankers:
+        metrics["lambdamart_gain_share"] = rankers[BoostedRanker.kind].feature_importance()
+    metrics["kept"] = score[best] > score["fusion"]
     if metrics["kept"]:
-        ranker.save(Path(bundle_dir) / A.RANKER)
+        rankers[best].save(Path(bundle_dir) / A.RANKER)
     return metrics

@@ -210,3 +210,18 @@ def test_a_few_weeks_of_orders_train_with_the_evaluation_skipped():
     )
     ids, _ = result.blend.recommend(np.array([0]), result.interactions.matrix[[0]], N=3)
     assert ids.shape == (1, 3) and (ids >= 0).all()
+
+
+def test_the_search_ranker_kept_is_the_kind_that_won_on_held_out_logged_queries(bundle):
+    from models.ranking import load_ranker
+
+    m = bundle.manifest["metrics"]["search_ranker"]
+    by_kind = m["validation_ndcg@10_by_kind"]
+    assert set(by_kind) == {"linear", "lambdamart"}
+    assert m["kind"] == max(by_kind, key=by_kind.get)
+    assert m["validation_ndcg@10_ranker"] == by_kind[m["kind"]]
+    assert m["kept"] == (by_kind[m["kind"]] > m["validation_ndcg@10_fusion"])
+    if m["kept"]:
+        assert load_ranker(bundle.file(A.RANKER)).kind == m["kind"]
+    else:
+        assert not bundle.has(A.RANKER)

@@ -486,3 +486,45 @@ def test_search_load_query_mix_repeats_and_medians(tmp_path: Path) -> None:
     ]
     (summary,) = bench_search_load.summarise(rows)
     assert (summary["searches_per_s"], summary["cpu_ms_per_search"], summary["rounds"]) == (20.0, 2.0, 3)
+
+
+def test_tantivy_reference_stems_ranks_and_never_parses_syntax() -> None:
+    import tantivy_reference
+
+    from training.eval_search import EvalQuery
+
+    products = pd.DataFrame(
+        {
+            "sku": ["S0", "S1", "S2", "S3", "S4", "S5"],
+            "title": [
+                "Cordless Drill 20V Max",
+                "Drill Bit Set, 29 pieces",
+                "Garden Hose 50 ft",
+                "Hammer with fiberglass handle",
+                "Paint Roller Kit",
+                "Impact Driver and Drill Combo Kit",
+            ],
+            "brand": ["Ryobi", "Bosch", None, "Estwing", "Wagner", "DEWALT"],
+            "category": [
+                "Tools > Drills",
+                "Tools > Bits",
+                "Garden > Hoses",
+                "Tools",
+                "Paint",
+                "Tools > Kits",
+            ],
+        }
+    )
+    titles = tantivy_reference.TantivyIndex(products.to_dict("records"))
+    assert titles.search("drills") == [0, 1, 5]  # stemmed; BM25: the shorter title first
+    assert titles.search("paint rollers kits") == [4, 5]
+    assert titles.search("dewalt") == []  # titles only: the brand is not indexed
+    # parser syntax is never parsed: no error, only the words count (quoted "AND" is the word "and")
+    assert titles.search('"AND ( ] :') == [5]
+    assert titles.search('( ] : " ^ * ~ -') == [] and titles.search("") == []
+    assert titles.search("title:drill^2 OR (hose") == [2, 0, 1, 5]
+    fields = tantivy_reference.TantivyIndex(products.to_dict("records"), ("title", "brand", "category"))
+    assert fields.search("dewalt drills") == [0, 5, 1] and fields.search("hoses") == [2]
+    method = tantivy_reference.tantivy_method(products)
+    drills, nothing = EvalQuery("q1", "drills"), EvalQuery("q2", "zzz")
+    assert method([drills, nothing]) == [["S0", "S1", "S5"], []]

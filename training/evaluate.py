@@ -5,6 +5,7 @@ language so the multilingual weakness of an English-only encoder stays visible.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,12 +44,19 @@ def full_stack_method(
 
     catalog = Catalog.load(Path(bundle_dir) / A.CATALOG_DIR)
     engine = SearchEngine.load(bundle_dir, catalog, model_file=model_file, threads=2)
+    return engine_method(engine, low_confidence)
+
+
+def engine_method(engine, low_confidence: dict[str, bool] | None = None):
+    """An evaluation method (queries -> ranked skus) over a loaded ``SearchEngine``: the top 100 of
+    ``engine.search``, as ``GET /v1/search`` returns them (a copy of the engine with a layer switched
+    off is evaluated the same way)."""
 
     def method(queries: list[EvalQuery]) -> list[list[str]]:
         rankings = []
         for q in queries:
             result = engine.search(q.text, k=100)
-            rankings.append([str(catalog.skus[h.item]) for h in result.hits])
+            rankings.append([str(engine.catalog.skus[h.item]) for h in result.hits])
             if low_confidence is not None:
                 low_confidence[q.query_id] = result.low_confidence
         return rankings
@@ -63,8 +71,12 @@ def evaluate_search(
     settings: Settings,
     model_file: str = "model.onnx",
     only: tuple[str, ...] | None = None,
+    extra_methods: dict[str, Callable[[list[EvalQuery]], list[list[str]]]] | None = None,
 ) -> dict:
-    """NDCG@10, MRR@10, recall@100 and zero-result rate for bm25, dense, hybrid and tuned fusion."""
+    """NDCG@10, MRR@10, recall@100 and zero-result rate for bm25, dense, hybrid and tuned fusion.
+
+    ``extra_methods`` (name -> queries -> ranked skus) are scored beside them on the same selected
+    queries with the same metrics (a reference engine, the full stack with a layer switched off)."""
     gains: dict[str, dict[str, float]] = {}
     for qid, sku, gain in zip(
         judgments["query_id"], judgments["sku"], judgments["gain"].astype(float), strict=True
@@ -81,6 +93,7 @@ def evaluate_search(
     weak: dict[str, bool] = {}
     if only is None or "omnirank" in only:
         methods["omnirank"] = full_stack_method(bundle_dir, settings, model_file, weak)
+    methods.update(extra_methods or {})
     notes.append(
         "omnirank = the service's whole search stack (query understanding, filters from intent, "
         "hybrid retrieval, learned ranker trained on search-click logs only, never on these judgments)"

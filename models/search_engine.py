@@ -111,7 +111,12 @@ class SearchEngine:
     delta: DeltaIndex | None = None  # products added or changed since training (the live overlay)
     item_vectors: ItemVectors | None = None  # embeddings over the live item index (trained + delta)
     avgdl: float | None = None  # BM25 average document length, for scoring the delta
-    intents: BoundedLRU[str, ParsedQuery] = field(default_factory=lambda: BoundedLRU(0))
+    intents: BoundedLRU[tuple[QueryUnderstanding, str], ParsedQuery] = field(
+        default_factory=lambda: BoundedLRU(0)
+    )
+    """Parsed intents by (query model, text): copies made with ``dataclasses.replace`` share the
+    cache, and one given another query model (an evaluation switching a layer off) never reads the
+    parses of this one's."""
     """Parsed intents of head queries, by query text. A parse depends only on the bundle's query
     model, so the live copies of this engine (``with_live``, a rules swap) share it, and a new
     bundle loads a new engine with an empty one: nothing stale survives a swap."""
@@ -149,7 +154,7 @@ class SearchEngine:
     def parse(self, q: str) -> ParsedQuery:
         """``self.query.parse(q)``, memoised per bundle. The caller gets its own copy: a search
         rewrites the intent it was given (expansions from the live rules, a vetoed category)."""
-        cached = self.intents.get_or_compute(q, self.query.parse)
+        cached = self.intents.get_or_compute((self.query, q), lambda key: key[0].parse(key[1]))
         # a shallow copy with fresh lists and category (a deep copy costs a tenth of a search)
         return cached.model_copy(
             update={name: list(getattr(cached, name)) for name in _INTENT_LISTS}

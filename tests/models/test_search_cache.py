@@ -151,6 +151,20 @@ def test_live_copies_share_the_cache_and_another_bundle_has_its_own(engines, tra
     assert strict.search(q, k=5).intent.category.applied is False
 
 
+def test_a_copy_with_another_query_model_never_reads_the_original_parses(engines, trained_bundle) -> None:
+    """An evaluation that switches a layer off copies the served engine with ``replace(query=...)``:
+    the copy shares the cache object but must parse with its own model (the language benchmark's
+    "before" pass once answered the "after" pass from it)."""
+    cached, _ = engines
+    strict_model = _engine(trained_bundle, query_category_threshold=1.01).query
+    q = "running shoes"
+    assert cached.search(q, k=5).intent.category.applied  # cached with the served model
+    copy = replace(cached, query=strict_model)
+    assert copy.intents is cached.intents
+    assert copy.search(q, k=5).intent.category.applied is False
+    assert cached.search(q, k=5).intent.category.applied  # and the original still reads its own
+
+
 def test_facet_codes_count_like_np_unique_over_the_non_empty_strings() -> None:
     """Facets count value codes (numbered in sorted order) instead of a Python pass per request."""
     values = ["red", None, "", "blue", np.nan, "red", 3, "Blue", "blue", "red"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from models.recommenders import RECOMMENDERS, Recommender
 from models.recommenders.evaluate import make_eval_split
@@ -118,3 +119,35 @@ def test_features_and_persistence(trained, tmp_path):
     b = loaded.recommend(planted, full.matrix[planted], N=20, filter_already_liked_items=False)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_allclose(a[1], b[1], rtol=1e-5)
+
+
+class _Recording(RankerRecommender):
+    """Records the candidates every feature matrix is built over."""
+
+    def features_for(self, userids, user_items, candidates, *args, **kwargs):
+        self.seen = [*getattr(self, "seen", []), np.asarray(candidates).copy()]
+        return super().features_for(userids, user_items, candidates, *args, **kwargs)
+
+
+def test_new_mode_learns_and_ranks_the_same_pool_without_owned_items():
+    """Mode ``new`` (filtering already-bought items): the pool holds each component's top n among
+    the items the customer does not have, the labels are its truth items in that pool, and
+    ``recommend`` builds its features over that very pool (not over the unfiltered candidates,
+    owned items scored then dropped: the features the ranker learned would not be the ones it
+    ranks by). Customer 0 owns the three most popular of 8 items (item i bought by 10 - i others)."""
+    rows = [(0, i) for i in (0, 1, 2)] + [(u, i) for i in range(8) for u in range(1, 11 - i)]
+    r, c = np.array(rows).T
+    matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (r, c)), shape=(11, 8))
+    ranker = _Recording(("repeat_buy", "popularity"), candidates_per_model=3, trending_candidates=0)
+    ranker.fit(matrix)
+    user = np.array([0])
+    x, y, groups, _ = ranker.training_set(user, matrix[user], [{4, 7}], filter_already_liked_items=True)
+    assert groups.tolist() == [3] and y.tolist() == [0.0, 1.0, 0.0] and len(x) == 3  # 7: not a candidate
+
+    ranker.seen = []
+    ids, scores = ranker.recommend(user, matrix[user], N=3, filter_already_liked_items=True)
+    assert ids.tolist() == [[3, 4, 5]] and np.isfinite(scores).all()
+    assert [s.tolist() for s in ranker.seen] == [[[3, 4, 5]]]
+    pool = ranker.pool(user, matrix[user], filter_already_liked_items=True)
+    assert pool.tolist() == [[3, 4, 5]]  # unfiltered: [[0, 1, 2]], nothing left once filtered
+    assert ranker.pool(user, matrix[user]).tolist() == [[0, 1, 2]]  # mode all: owned items kept

@@ -153,7 +153,10 @@ class RecommendationSettings(BaseModel):
     )
     knn_neighbors: int = Field(50, description="item-kNN: neighbours kept per item")
     knn_shrink: float = Field(10.0, description="item-kNN: cosine shrinkage against rare co-occurrences")
-    recs_threads: int = Field(2, description="threads for implicit ALS/BPR (fixed for determinism)")
+    recs_threads: int = Field(
+        2,
+        description="threads for implicit ALS (BPR always runs on one: its parallel SGD is not reproducible)",
+    )
     recs_two_stage_min_cells: int = Field(
         50_000_000,
         description="customers x items of a scoring block from which only each customer's candidates are scored "

@@ -161,6 +161,10 @@ class SearchEngine:
             | {"category": cached.category.model_copy() if cached.category is not None else None}
         )
 
+    def intent_cached(self, q: str) -> bool:
+        """Whether ``q``'s parse by this engine's query model is in the cache."""
+        return (self.query, q) in self.intents
+
     def vectors_of(self, items: np.ndarray) -> np.ndarray:
         """Product vectors of ``items`` over the live item index."""
         if self.item_vectors is not None:

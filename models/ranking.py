@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.boosting import fit_lambdamart
 from models.query import ParsedQuery
 from models.text import tokenize
 
@@ -255,23 +256,16 @@ class BoostedRanker:
 
     def fit(self, X: np.ndarray, y: np.ndarray, group: np.ndarray) -> BoostedRanker:
         """``group``: the number of consecutive rows of each query (LightGBM's ``group``)."""
-        import lightgbm as lgb
-
-        model = lgb.LGBMRanker(
-            objective="lambdarank",
+        self.booster_ = fit_lambdamart(
+            X,
+            y,
+            group,
             n_estimators=self.n_estimators,
             learning_rate=self.learning_rate,
             num_leaves=self.num_leaves,
             min_child_samples=self.min_child_samples,
-            subsample=0.8,
-            subsample_freq=1,
-            colsample_bytree=0.8,
-            random_state=self.seed,
-            n_jobs=1,
-            verbose=-1,
+            seed=self.seed,
         )
-        model.fit(X, y, group=group)
-        self.booster_ = model.booster_
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:

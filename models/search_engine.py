@@ -234,6 +234,21 @@ class SearchEngine:
             mask &= prices <= float(v)
         return mask
 
+    def _type_only_without_constraints(
+        self,
+        parsed: ParsedQuery,
+        mask: np.ndarray,
+        filters: SearchFilters,
+        chosen: dict[str, object],
+        prices: np.ndarray,
+    ) -> bool:
+        """The query confidently names a product type the shopper can get, but none of it has the
+        attributes the query stated (the shopper's own filters always hold)."""
+        if parsed.category is None or not parsed.category.applied:
+            return False
+        of_type = self.catalog.category_is(parsed.category.path)
+        return not (of_type & mask).any() and bool((of_type & self._mask(filters, chosen, prices)).any())
+
     @staticmethod
     def _explicit_constraints(filters: SearchFilters) -> dict[str, object]:
         keys = ("category", "brand", "color", "size", "price_min", "price_max")
@@ -481,6 +496,27 @@ class SearchEngine:
         while True:
             constraints = dict(stated + chosen)  # explicit filters win over parsed ones
             mask = self._mask(filters, constraints, prices)
+            if stated and self._type_only_without_constraints(parsed, mask, filters, dict(chosen), prices):
+                # "red dress" with no red dress: the product named outranks the colour asked for
+                # (dresses in other colours, said so), not red products of any kind. Relax the
+                # last-stated constraint whose absence alone brings the type back, else the last.
+                drop = next(
+                    (
+                        i
+                        for i in reversed(range(len(stated)))
+                        if not self._type_only_without_constraints(
+                            parsed,
+                            self._mask(filters, dict(stated[:i] + stated[i + 1 :] + chosen), prices),
+                            filters,
+                            dict(chosen),
+                            prices,
+                        )
+                    ),
+                    len(stated) - 1,
+                )
+                name, value = stated.pop(drop)
+                relaxed.append(f"no {parsed.category.path} with {name}={value}; relaxed it")
+                continue
             # a gift or a recipient ("birthday", "something nice for my wife"): the words name no
             # product, the constraints are the query, so any product within them may answer
             # (dense, with no score floor) before a constraint is relaxed

@@ -32,6 +32,22 @@ def test_gift_for_dad_under_50_understands_the_recipient(client):
     assert body["hits"] and all(h["product"]["price"] <= 50 for h in body["hits"])
 
 
+def test_a_product_type_outranks_a_colour_the_catalog_lacks_for_it(client, products):
+    """The sample sells dresses but no red one: "red dress" answers with dresses in other colours
+    and says so, not with red cables and notepads; where red running shoes exist, red stays."""
+    dresses = products[products["category"] == "Apparel > Dresses"]
+    assert len(dresses) and not (dresses["color"] == "red").any()  # the planted situation
+    body = search(client, q="red dress", k=10)
+    assert body["relaxed"][0] == "no Apparel > Dresses with color=['red']; relaxed it"
+    assert [h["product"]["category"] for h in body["hits"]] == ["Apparel > Dresses"] * 10
+
+    body = search(client, q="red running shoes", k=4)
+    assert not any("relaxed it" in note for note in body["relaxed"])
+    assert [(h["product"]["category"], h["product"]["color"]) for h in body["hits"]] == [
+        ("Footwear > Running Shoes", "red")
+    ] * 4
+
+
 def test_typos_are_corrected_with_did_you_mean(client):
     body = search(client, q="runing shoos", k=5)
     assert body["did_you_mean"] and "running" in body["did_you_mean"]

@@ -35,6 +35,21 @@ POST_FILTER_MAX = 256
 k + that many and drops them: a filtered search over nearly the whole catalog costs far more."""
 
 
+def _missing_type_note(path: str, name: str, value: object) -> str:
+    """What a shopper reads when a stated attribute was dropped to keep the product type:
+    "no red Dresses; showing other Dresses", "no Dresses under 20; showing other Dresses"."""
+    kind = path.split(">")[-1].strip()
+    values = value if isinstance(value, (list, tuple, set)) else [value]
+    text = " or ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+    described = {
+        "price_max": f"{kind} under {text}",
+        "price_min": f"{kind} from {text}",
+        "size": f"{kind} in size {text}",
+        "target": f"{kind} for {text}",
+    }.get(name, f"{text} {kind}")  # colour, brand
+    return f"no {described}; showing other {kind}"
+
+
 def positions_in(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     """Position in ``before`` (distinct items) of each item of ``after``; -1 where it is absent."""
     if before.size == 0:
@@ -515,7 +530,7 @@ class SearchEngine:
                     len(stated) - 1,
                 )
                 name, value = stated.pop(drop)
-                relaxed.append(f"no {parsed.category.path} with {name}={value}; relaxed it")
+                relaxed.append(_missing_type_note(parsed.category.path, name, value))
                 continue
             # a gift or a recipient ("birthday", "something nice for my wife"): the words name no
             # product, the constraints are the query, so any product within them may answer

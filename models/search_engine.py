@@ -129,12 +129,10 @@ class SearchEngine:
     intents: BoundedLRU[tuple[QueryUnderstanding, str], ParsedQuery] = field(
         default_factory=lambda: BoundedLRU(0)
     )
-    """Parsed intents by (query model, text): copies made with ``dataclasses.replace`` share the
-    cache, and one given another query model (an evaluation switching a layer off) never reads the
-    parses of this one's."""
-    """Parsed intents of head queries, by query text. A parse depends only on the bundle's query
-    model, so the live copies of this engine (``with_live``, a rules swap) share it, and a new
-    bundle loads a new engine with an empty one: nothing stale survives a swap."""
+    """Parsed intents of head queries, by (query model, text). A parse depends only on the bundle's
+    query model, so the live copies of this engine (``with_live``, a rules swap) share it, a new
+    bundle loads a new engine with an empty one (nothing stale survives a swap), and a copy given
+    another query model (an evaluation switching a layer off) never reads this one's parses."""
 
     def with_live(self, catalog: Catalog, delta: DeltaIndex) -> SearchEngine:
         """This engine over a live catalog (trained items first, then added ones) and the delta
@@ -249,20 +247,15 @@ class SearchEngine:
             mask &= prices <= float(v)
         return mask
 
-    def _type_only_without_constraints(
-        self,
-        parsed: ParsedQuery,
-        mask: np.ndarray,
-        filters: SearchFilters,
-        chosen: dict[str, object],
-        prices: np.ndarray,
-    ) -> bool:
-        """The query confidently names a product type the shopper can get, but none of it has the
-        attributes the query stated (the shopper's own filters always hold)."""
+    def _named_type(
+        self, parsed: ParsedQuery, filters: SearchFilters, chosen: dict[str, object], prices: np.ndarray
+    ) -> np.ndarray | None:
+        """Items of the product type the query confidently names that the shopper can get under
+        their own filters; None when it names none or none is available."""
         if parsed.category is None or not parsed.category.applied:
-            return False
-        of_type = self.catalog.category_is(parsed.category.path)
-        return not (of_type & mask).any() and bool((of_type & self._mask(filters, chosen, prices)).any())
+            return None
+        of_type = self.catalog.category_is(parsed.category.path) & self._mask(filters, chosen, prices)
+        return of_type if of_type.any() else None
 
     @staticmethod
     def _explicit_constraints(filters: SearchFilters) -> dict[str, object]:
@@ -508,10 +501,13 @@ class SearchEngine:
         stated = list(self._intent_constraints(parsed).items())
         chosen = list(self._explicit_constraints(filters).items())
         relaxed: list[str] = []
+        # the shopper's own filters are relaxed only after every stated constraint, so this holds
+        # for as long as a stated one is left
+        of_type = self._named_type(parsed, filters, dict(chosen), prices) if stated else None
         while True:
             constraints = dict(stated + chosen)  # explicit filters win over parsed ones
             mask = self._mask(filters, constraints, prices)
-            if stated and self._type_only_without_constraints(parsed, mask, filters, dict(chosen), prices):
+            if stated and of_type is not None and not (of_type & mask).any():
                 # "red dress" with no red dress: the product named outranks the colour asked for
                 # (dresses in other colours, said so), not red products of any kind. Relax the
                 # last-stated constraint whose absence alone brings the type back, else the last.
@@ -519,13 +515,9 @@ class SearchEngine:
                     (
                         i
                         for i in reversed(range(len(stated)))
-                        if not self._type_only_without_constraints(
-                            parsed,
-                            self._mask(filters, dict(stated[:i] + stated[i + 1 :] + chosen), prices),
-                            filters,
-                            dict(chosen),
-                            prices,
-                        )
+                        if (
+                            of_type & self._mask(filters, dict(stated[:i] + stated[i + 1 :] + chosen), prices)
+                        ).any()
                     ),
                     len(stated) - 1,
                 )

@@ -225,8 +225,7 @@ class LinearRanker:
         )
 
     @classmethod
-    def load(cls, path: Path) -> LinearRanker:
-        data = _read_ranker(path)
+    def from_saved(cls, data: dict) -> LinearRanker:
         model = cls(C=data["C"])
         model.mean_, model.scale_ = np.array(data["mean"]), np.array(data["scale"])
         model.coef_, model.intercept_ = np.array(data["coef"]), float(data["intercept"])
@@ -272,7 +271,8 @@ class BoostedRanker:
         return self.booster_.predict(np.asarray(X, dtype=np.float64), num_threads=1)
 
     def feature_importance(self) -> dict[str, float]:
-        """Share of the total split gain per feature (what the report shows instead of coefficients)."""
+        """Share of the total split gain per feature (recorded in the manifest beside the linear
+        ranker's coefficients)."""
         gain = self.booster_.feature_importance(importance_type="gain")
         return dict(zip(FEATURES, np.round(gain / max(gain.sum(), 1e-12), 4).tolist(), strict=True))
 
@@ -295,10 +295,9 @@ class BoostedRanker:
         )
 
     @classmethod
-    def load(cls, path: Path) -> BoostedRanker:
+    def from_saved(cls, data: dict) -> BoostedRanker:
         import lightgbm as lgb
 
-        data = _read_ranker(path)
         model = cls(**data["params"])
         model.booster_ = lgb.Booster(model_str=data["model"])
         return model
@@ -307,20 +306,15 @@ class BoostedRanker:
 SearchRanker = LinearRanker | BoostedRanker
 
 
-def _read_ranker(path: Path) -> dict:
+def load_ranker(path: Path) -> SearchRanker:
+    """The ranker saved at ``path``, of whichever kind training kept (files without a kind: linear)."""
     data = json.loads(Path(path).read_text())
     if data["features"] != list(FEATURES):
         raise ValueError(
             f"ranker in {path} was trained on features {data['features']}; this version computes {list(FEATURES)}"
         )
-    return data
-
-
-def load_ranker(path: Path) -> SearchRanker:
-    """The ranker saved at ``path``, of whichever kind training kept (files without a kind: linear)."""
-    kind = json.loads(Path(path).read_text()).get("kind", "linear")
-    if kind == BoostedRanker.kind:
-        return BoostedRanker.load(path)
-    if kind == "linear":
-        return LinearRanker.load(path)
-    raise ValueError(f"ranker in {path} is of unknown kind {kind!r}")
+    kinds = {k.kind: k for k in (LinearRanker, BoostedRanker)}
+    kind = data.get("kind", LinearRanker.kind)
+    if kind not in kinds:
+        raise ValueError(f"ranker in {path} is of unknown kind {kind!r}")
+    return kinds[kind].from_saved(data)

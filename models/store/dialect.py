@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,24 @@ class SQLiteDialect(Dialect):
 
     def begin_write(self, conn: Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")  # the file's one write lock, waited for up to busy_timeout
+
+    def enable_wal(self, conn: Connection) -> None:
+        """Switch the file to WAL, retried up to the busy timeout.
+
+        Why a loop: SQLite answers ``database is locked`` at once, without its busy handler, when
+        another connection is switching the same fresh file to WAL (processes starting together).
+        """
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
+        if str(mode).lower() != "wal":
+            raise RuntimeError(f"{self.path}: SQLite refused WAL mode (got {mode!r}); is it on a network FS?")
 
     def has_table(self, raw: sqlite3.Connection, name: str) -> bool:
         row = raw.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()

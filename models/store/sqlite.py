@@ -358,11 +358,7 @@ class LiveStore(LiveTables, KeyTable, AnalyticsTables, LoyaltyTable):
     def _init_schema(self) -> None:
         conn = self._conn()
         if isinstance(self._dialect, SQLiteDialect):
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise RuntimeError(
-                    f"{self.path}: SQLite refused WAL mode (got {mode!r}); is it on a network FS?"
-                )
+            self._dialect.enable_wal(conn)
         with self._write_lock:
             self._dialect.begin_migration(conn)
             try:

@@ -234,7 +234,14 @@ class TrainingSettings(BaseModel):
     """The training run as a whole."""
 
     random_seed: int = Field(42, description="seed of every sampled or randomly initialised step")
-    cache_dir: Path = Field(Path("var/cache"), description="embedding cache for eval-search re-runs")
+    cache_dir: Path = Field(
+        Path("var/cache"),
+        description="where training and eval-search keep the exported encoder and each product text's "
+        "vector, so a retrain encodes only new or edited products (safe to delete)",
+    )
+    embedding_cache: bool = Field(
+        True, description="catalog embedding: reuse cached encoder exports and product vectors from cache_dir"
+    )
     embed_workers: int = Field(
         1,
         ge=1,

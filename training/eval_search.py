@@ -18,19 +18,19 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from models.bundle import sha256_file
 from models.config import Settings
 from models.encoder import OnnxEncoder, base_model_path
 from models.errors import OmnirankError
-from models.files import atomic_write_with
 from models.fusion import FusionTuner, Ranking, rrf
 from models.lexical import BM25Index
 from models.metrics import condensed_ndcg_at_k, mrr_at_k, ndcg_at_k, recall_at_k
 from models.text import product_text
 from models.vector_index import VectorIndex
-from training.encoder_export import export_onnx
+from training.embed import export_encoder
+from training.embed_cache import EmbeddingCache, cached_encoder, encoder_key
 
 WANDS_LABELS = {"exact": 1.0, "partial": 0.5, "irrelevant": 0.0}
-TEXT_VERSION = "product_text-v2"  # bump when product_text changes, to invalidate embedding caches
 RECALL_K = 100
 
 
@@ -100,48 +100,28 @@ def load_gains(path: Path, relevance_min: float = 0.0) -> tuple[dict[str, dict[s
 
 
 # --- encoder and embedding cache -------------------------------------------------------------
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def ensure_encoder(cache_dir: Path, package: str, max_length: int) -> OnnxEncoder:
-    """The ONNX encoder exported once into the cache (export needs torch; this is the training side)."""
+    """The ONNX encoder exported once into the cache, as training exports it (export needs torch;
+    this is the training side)."""
     source = base_model_path(package)
-    weights = next(iter(sorted(source.glob("*.safetensors"))), source / "tokenizer.json")
-    key = hashlib.sha256(f"{package}:{_file_digest(weights)}:{max_length}".encode()).hexdigest()[:16]
-    encoder_dir = cache_dir / "encoders" / key
-    if not (encoder_dir / "model.onnx").exists():
-        export_onnx(source, encoder_dir)
-    return OnnxEncoder(encoder_dir, max_length=max_length, threads=0)
+    folder, _, _ = cached_encoder(
+        lambda into: export_encoder(source, into, max_length), encoder_key(source, max_length), cache_dir
+    )
+    return OnnxEncoder(folder, max_length=max_length, threads=0)
 
 
 def embed_products(
-    products: pd.DataFrame, products_path: Path, encoder: OnnxEncoder, cache_dir: Path, batch_size: int
+    products: pd.DataFrame, encoder: OnnxEncoder, cache_dir: Path, batch_size: int
 ) -> tuple[np.ndarray, bool]:
-    """Product embeddings, cached by (products file, encoder, text builder): re-runs skip encoding."""
-    key_src = "|".join(
-        [
-            _file_digest(products_path),
-            _file_digest(encoder.model_dir / encoder.model_file),
-            str(encoder.max_length),
-            TEXT_VERSION,
-        ]
-    )
-    key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
-    path = cache_dir / "embeddings" / f"{key}.npy"
-    if path.exists():
-        vectors = np.load(path, allow_pickle=False)
-        if vectors.shape[0] == len(products):
-            return vectors, True
+    """Product embeddings through the training's embedding cache: re-runs encode only new texts.
+    Returns (vectors, whether every vector came from the cache)."""
+    model = sha256_file(encoder.model_dir / encoder.model_file)
+    key = hashlib.sha256(f"{model}|{encoder.max_length}".encode()).hexdigest()[:24]
     texts = [product_text(row) for row in products.to_dict("records")]
-    vectors = encoder.encode(texts, batch_size=batch_size, show_progress=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_with(path, lambda tmp: np.save(tmp, vectors, allow_pickle=False))
-    return vectors, False
+    vectors, counts = EmbeddingCache(cache_dir, key).transform(
+        texts, lambda todo: encoder.encode(todo, batch_size=batch_size, show_progress=True)
+    )
+    return vectors, counts["encoded"] == 0
 
 
 # --- retrievers and methods ------------------------------------------------------------------
@@ -315,7 +295,7 @@ def run_eval_search(
         encoder = OnnxEncoder(settings.encoder_dir, max_length=settings.encoder_max_seq_length, threads=0)
     else:
         encoder = ensure_encoder(cache_dir, settings.encoder_package, settings.encoder_max_seq_length)
-    vectors, cached = embed_products(products, products_path, encoder, cache_dir, settings.encoder_batch_size)
+    vectors, cached = embed_products(products, encoder, cache_dir, settings.encoder_batch_size)
     notes.append("product embeddings " + ("loaded from cache" if cached else "computed and cached"))
     ids = products["product_id"].tolist()
     bm25 = BM25Index(k1=settings.bm25_k1, b=settings.bm25_b, stemming=settings.bm25_stemming).fit(

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from models import artifacts as A
-from models.bundle import Bundle, BundleError
+from models.bundle import Bundle, BundleError, sha256_file
 from models.catalog import Catalog
 from models.recommenders.base import Recommender
 
@@ -157,9 +157,15 @@ def test_a_catalog_alone_trains_a_search_only_bundle_the_service_answers(sample_
     inventory = pd.read_parquet(sample_dir / "inventory.parquet")
     inventory[inventory["sku"].isin(products["sku"])].to_parquet(data / "inventory.parquet", index=False)
 
-    path = train(data, tmp_path / "bundles", Settings(), evaluate=False)
+    cache = tmp_path / "cache"
+    path = train(data, tmp_path / "bundles", Settings(cache_dir=cache), evaluate=False)
     bundle = Bundle.open(path, verify=True)
     assert bundle.components == {"search", "suggest"}
+    assert bundle.manifest["metrics"]["embedding_cache"] == {
+        "encoder_export": "exported",
+        "cached": 0,
+        "encoded": 300,
+    }
     for rel in (
         A.PRODUCT_EMBEDDINGS,
         A.BM25_DIR + "/params.index.json",
@@ -184,6 +190,24 @@ def test_a_catalog_alone_trains_a_search_only_bundle_the_service_answers(sample_
     in_store = state.search.search(title, k=20, filters=SearchFilters(store_id=store))
     assert all(state.catalog.stock_in(store, h.item) > 0 for h in in_store.hits)
     serving.close()
+
+    # a retrain after one product's title changed encodes that product only, and reuses the export
+    products.loc[7, "title"] = "walnut espresso grinder with ceramic burrs"
+    products.to_parquet(data / "products.parquet", index=False)
+    again_path = train(data, tmp_path / "bundles", Settings(cache_dir=cache), evaluate=False)
+    again = Bundle.open(again_path, verify=True)
+    assert again.manifest["metrics"]["embedding_cache"] == {
+        "encoder_export": "cached",
+        "cached": 299,
+        "encoded": 1,
+    }
+    before, after = np.load(path / A.PRODUCT_EMBEDDINGS), np.load(again_path / A.PRODUCT_EMBEDDINGS)
+    unchanged = np.arange(300) != 7
+    assert np.array_equal(before[unchanged], after[unchanged])
+    assert float(before[7] @ after[7]) < 0.99  # the edited title has a new vector
+    assert sha256_file(path / A.ENCODER_DIR / "model.onnx") == sha256_file(
+        again_path / A.ENCODER_DIR / "model.onnx"
+    )
 
 
 def test_a_few_weeks_of_orders_train_with_the_evaluation_skipped():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from models import artifacts as A
@@ -14,6 +16,7 @@ from models.query.parser import QueryParser
 from models.rules import RuleSet
 from models.suggest import Suggester, query_log_from_events, sku_popularity
 from training import embed
+from training.embed_cache import EmbeddingCache, cached_encoder, copy_encoder, encoder_key
 from training.ranker import popularity, train_search_ranker
 from training.stages.run import TrainingRun
 
@@ -29,21 +32,39 @@ def embed_catalog(run: TrainingRun) -> None:
         source, run.metrics["finetune"] = finetune_encoder(
             source, run.data, catalog, settings, run.dir(A.FINETUNE_DIR)
         )
-    run.metrics["encoder"] = embed.export_encoder(source, encoder_dir, settings.encoder_max_seq_length)
-    if run.ray_address or settings.embed_workers > 1:  # Ray tasks, the same vectors (training/embed_ray.py)
-        from training.embed_ray import embed_texts_ray
+    max_length = settings.encoder_max_seq_length
+    key = encoder_key(source, max_length)
 
-        vectors, run.metrics["embedding"] = embed_texts_ray(
-            encoder_dir,
-            embed.product_texts(catalog.products),
-            settings.encoder_batch_size,
-            settings.encoder_max_seq_length,
-            address=run.ray_address,
-            workers=settings.embed_workers,
-        )
+    def export(into: Path) -> dict[str, float]:
+        return embed.export_encoder(source, into, max_length)
+
+    def encode(texts: list[str]) -> np.ndarray:
+        if (
+            run.ray_address or settings.embed_workers > 1
+        ):  # Ray tasks, the same vectors (training/embed_ray.py)
+            from training.embed_ray import embed_texts_ray
+
+            vectors, run.metrics["embedding"] = embed_texts_ray(
+                encoder_dir,
+                texts,
+                settings.encoder_batch_size,
+                max_length,
+                address=run.ray_address,
+                workers=settings.embed_workers,
+            )
+            return vectors
+        encoder = OnnxEncoder(encoder_dir, max_length=max_length, threads=2)
+        return encoder.encode(texts, batch_size=settings.encoder_batch_size, show_progress=True)
+
+    texts = embed.product_texts(catalog.products)
+    if settings.embedding_cache:
+        cached, run.metrics["encoder"], from_cache = cached_encoder(export, key, settings.cache_dir)
+        copy_encoder(cached, encoder_dir)
+        vectors, counts = EmbeddingCache(settings.cache_dir, key).transform(texts, encode)
+        run.metrics["embedding_cache"] = {"encoder_export": "cached" if from_cache else "exported", **counts}
     else:
-        encoder = OnnxEncoder(encoder_dir, max_length=settings.encoder_max_seq_length, threads=2)
-        vectors = embed.embed_catalog(encoder, catalog.products, settings.encoder_batch_size)
+        run.metrics["encoder"] = export(encoder_dir)
+        vectors = encode(texts)
     np.save(run.out.file(A.PRODUCT_EMBEDDINGS), vectors)
     index, run.metrics["product_index"] = embed.build_vector_index(
         vectors,

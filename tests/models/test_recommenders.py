@@ -391,3 +391,18 @@ def test_concurrent_first_fold_ins_on_a_fresh_model_never_fail(recs_fitted, recs
         with ThreadPoolExecutor(8) as pool:
             out = list(pool.map(lambda u, m=fresh: m.recommend(np.array([-1]), train[u], N=5)[0], range(32)))
         assert all((ids >= 0).all() for ids in out)
+
+
+def test_ease_weights_are_steck_closed_form(recs_planted):
+    """B = I - P / diag(P), P = (X'X + l2 I)^-1, zero diagonal: the Cholesky inverse gives Steck's
+    weights (checked against numpy's LU inverse), and a singular Gram matrix is refused clearly."""
+    train, _ = recs_planted
+    model = EASERecommender(l2=50.0).fit(train)
+    x = (train > 0).astype(np.float64).toarray()
+    p = np.linalg.inv(x.T @ x + 50.0 * np.eye(x.shape[1]))
+    expected = -p / np.diag(p)
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(model.weights_, expected, atol=1e-6)
+    unbought = sp.hstack([sp.csr_matrix((train.shape[0], 1)), train[:, :4]]).tocsr()  # item 0: no buyer
+    with pytest.raises(np.linalg.LinAlgError, match="raise l2"):
+        EASERecommender(l2=0.0).fit(unbought)

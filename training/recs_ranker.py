@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -81,18 +82,27 @@ def ranker_against_blend(
         return None, {**rows, "kept": False, "why": "too few validation customers"}
     blend = BlendRecommender(tuple(components), weights=dict(weights)).use_fitted(models)
     rows["blend"] = evaluate_recommender(blend, matrix, check_u, check_t, k, flt)
-    best: RankerRecommender | None = None
-    best_kind, best_value = None, -1.0
-    for kind in kinds:
+
+    def learn(kind: str) -> tuple[RankerRecommender | None, dict[str, Any]]:
         started = time.perf_counter()
         ranker = new_ranker(kind, components, weights, settings).use_fitted(models).use_history(history)
         info = ranker.fit_ranker(fit_u, matrix[fit_u], fit_t, filter_already_liked_items=flt)
         if ranker.booster_ is None:
-            rows[kind] = info
-            continue
+            return None, info
         metrics = evaluate_recommender(ranker, matrix, check_u, check_t, k, flt)
-        rows[kind] = {**metrics, **info, "seconds": round(time.perf_counter() - started, 1)}
-        value = objective(metrics, k)
+        return ranker, {**metrics, **info, "seconds": round(time.perf_counter() - started, 1)}
+
+    # One thread per kind: each booster trains on one thread (reproducible), so on 2 cores the kinds
+    # run side by side (Online Retail II: the ranker stage 79 s -> 56 s), with the same results.
+    with ThreadPoolExecutor(max_workers=max(1, len(kinds)), thread_name_prefix="recs-ranker") as pool:
+        learned = list(pool.map(learn, kinds))
+    best: RankerRecommender | None = None
+    best_kind, best_value = None, -1.0
+    for kind, (ranker, info) in zip(kinds, learned, strict=True):
+        rows[kind] = info
+        if ranker is None:
+            continue
+        value = objective(info, k)
         if value > best_value:
             best, best_kind, best_value = ranker, kind, value
     kept = best_kind is not None and best_value > objective(rows["blend"], k)

@@ -25,9 +25,8 @@ from models.errors import OmnirankError
 from models.fusion import FusionTuner, Ranking, rrf
 from models.lexical import BM25Index
 from models.metrics import condensed_ndcg_at_k, mrr_at_k, ndcg_at_k, recall_at_k
-from models.text import product_text
 from models.vector_index import VectorIndex
-from training.embed import export_encoder
+from training.embed import export_encoder, product_texts
 from training.embed_cache import EmbeddingCache, cached_encoder, encoder_key
 
 WANDS_LABELS = {"exact": 1.0, "partial": 0.5, "irrelevant": 0.0}
@@ -117,7 +116,7 @@ def embed_products(
     Returns (vectors, whether every vector came from the cache)."""
     model = sha256_file(encoder.model_dir / encoder.model_file)
     key = hashlib.sha256(f"{model}|{encoder.max_length}".encode()).hexdigest()[:24]
-    texts = [product_text(row) for row in products.to_dict("records")]
+    texts = product_texts(products)
     vectors, counts = EmbeddingCache(cache_dir, key).transform(
         texts, lambda todo: encoder.encode(todo, batch_size=batch_size, show_progress=True)
     )
